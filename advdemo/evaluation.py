@@ -1,0 +1,131 @@
+"""Accuracy of the base and regularized models, clean and under attack.
+
+Two modes (:class:`advdemo.config.EvalMode`):
+
+* transfer, the tutorial's: examples are crafted against the base model and
+  fed to both models;
+* white-box: each model is attacked through its own gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+
+from advdemo.attacks import BATCH, fgsm_directions, perturb
+from advdemo.compat import keras, tf
+from advdemo.config import Attack, AttackMethod, EvalMode
+
+
+@tf.function(reduce_retracing=True)
+def _probabilities(model, x):
+    return tf.nn.softmax(model(x, training=False), axis=-1)
+
+
+def predict_proba(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """Class probabilities ``(N, 10)`` float32 for images ``(N, 28, 28, 1)`` in [0, 1]."""
+    out = np.empty((len(images), model.output_shape[-1]), dtype=np.float32)
+    for start in range(0, len(images), BATCH):
+        chunk = images[start:start + BATCH]
+        out[start:start + len(chunk)] = _probabilities(model, tf.constant(chunk, tf.float32)).numpy()
+    return out
+
+
+def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """Predicted classes ``(N,)`` int64 for images ``(N, 28, 28, 1)`` in [0, 1]."""
+    return predict_proba(model, images).argmax(axis=-1)
+
+
+def accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of ``images`` classified as ``labels``, in [0, 1]."""
+    return float(np.mean(predict(model, images) == labels)) if len(labels) else float("nan")
+
+
+@dataclass(frozen=True)
+class Attacked:
+    """Adversarial examples and both models' answers on them.
+
+    In transfer mode ``base_images`` and ``adv_images`` are the same array
+    (crafted against the base model); in white-box mode each model has its own.
+    Images ``(N, 28, 28, 1)`` float32 in [0, 1]; probabilities ``(N, 10)``.
+    """
+
+    base_images: np.ndarray
+    adv_images: np.ndarray
+    base_proba: np.ndarray
+    adv_proba: np.ndarray
+
+    @property
+    def base_pred(self) -> np.ndarray:
+        return self.base_proba.argmax(axis=-1)
+
+    @property
+    def adv_pred(self) -> np.ndarray:
+        return self.adv_proba.argmax(axis=-1)
+
+
+def attack_pair(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: np.ndarray,
+                attack: Attack) -> Attacked:
+    """Attack both models as ``attack.mode`` says and record their predictions."""
+    base_images = perturb(base, images, labels, attack)
+    adv_images = base_images if attack.mode is EvalMode.TRANSFER else perturb(adv, images, labels, attack)
+    return Attacked(base_images, adv_images, predict_proba(base, base_images), predict_proba(adv, adv_images))
+
+
+def evaluate(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: np.ndarray,
+             attack: Attack) -> dict[str, float]:
+    """Clean and attacked accuracy of both models, each in [0, 1].
+
+    Keys: ``base_clean_acc``, ``adv_clean_acc``, ``base_attacked_acc``, ``adv_attacked_acc``.
+    """
+    return {
+        "base_clean_acc": accuracy(base, images, labels),
+        "adv_clean_acc": accuracy(adv, images, labels),
+        **evaluate_attacked(base, adv, images, labels, attack),
+    }
+
+
+def fgsm_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, directions: np.ndarray,
+               strengths: Sequence[float]) -> list[float]:
+    """Accuracy of ``model`` on ``clip(images + s * directions)`` for each strength ``s``."""
+    return [float(np.mean(predict(model, np.clip(images + np.float32(s) * directions, 0.0, 1.0)) == labels))
+            if s else accuracy(model, images, labels) for s in strengths]
+
+
+def robustness_curve(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: np.ndarray,
+                     attack: Attack, strengths: Sequence[float], *,
+                     base_fgsm: tuple[np.ndarray, list[float]] | None = None) -> dict[str, list[float]]:
+    """Accuracy of both models at each strength of ``attack`` (its own strength is ignored).
+
+    Returns ``{"strengths": [...], "base": [...], "adv": [...]}``, accuracies in [0, 1].
+    For FGSM one gradient per model serves every strength, because the FGSM
+    direction does not depend on the step size. ``base_fgsm`` may pass the base
+    model's ``(directions, curve)`` for these images and strengths when it is
+    already known (it does not depend on the regularized model).
+    """
+    attacks = [replace(attack, strength=float(s)) for s in strengths]  # validates every strength
+    strengths = [a.strength for a in attacks]
+    if attack.method is AttackMethod.FGSM:
+        if base_fgsm is None:
+            base_dir = fgsm_directions(base, images, labels, attack.norm)[0]
+            base_fgsm = (base_dir, fgsm_curve(base, images, labels, base_dir, strengths))
+        base_dir, base_acc = base_fgsm
+        adv_dir = base_dir if attack.mode is EvalMode.TRANSFER else fgsm_directions(adv, images, labels, attack.norm)[0]
+        adv_acc = fgsm_curve(adv, images, labels, adv_dir, strengths)
+    else:
+        results = [evaluate_attacked(base, adv, images, labels, a) for a in attacks]
+        base_acc = [r["base_attacked_acc"] for r in results]
+        adv_acc = [r["adv_attacked_acc"] for r in results]
+    return {"strengths": strengths, "base": list(base_acc), "adv": adv_acc}
+
+
+def evaluate_attacked(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: np.ndarray,
+                      attack: Attack) -> dict[str, float]:
+    """Attacked accuracy only: ``base_attacked_acc`` and ``adv_attacked_acc`` in [0, 1]."""
+    attacked = attack_pair(base, adv, images, labels, attack)
+    return {
+        "base_attacked_acc": float(np.mean(attacked.base_pred == labels)),
+        "adv_attacked_acc": float(np.mean(attacked.adv_pred == labels)),
+    }

@@ -1,0 +1,268 @@
+"""Saving and loading trained networks: weights only, verified on every load.
+
+A store is a folder with one ``<id>.weights.npz`` per model (NumPy arrays,
+read back with ``allow_pickle=False``: no code can hide in them) and a
+``manifest.json`` that records, for each model, its configuration, the
+SHA-256 and size of its weights file, its metrics and the library versions
+that trained it. Loading rebuilds the network from the configuration and then
+sets the weights; nothing is ever unpickled.
+
+Two stores are searched, in order: the read-only ``pretrained/`` shipped with
+the project, and a writable per-user cache (``$ADVDEMO_CACHE_DIR``, else
+``$XDG_CACHE_HOME/advdemo``, else ``~/.cache/advdemo``) for models trained on
+demand.
+
+Writes go to a temporary file in the same folder, are flushed to disk, then
+renamed over the target, so a crash never leaves a half-written file under a
+real name. Manifest updates are serialized with a file lock, so concurrent
+writers (two app processes, the CLI) cannot lose each other's entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import fcntl
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from advdemo.config import ConfigError, HParams, from_dict, to_dict
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS_SUFFIX = ".weights.npz"
+CACHE_ENV = "ADVDEMO_CACHE_DIR"
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+KINDS = ("base", "adv")
+
+
+class StoreError(RuntimeError):
+    """A model could not be saved or loaded; the message says which and why."""
+
+
+class IntegrityError(StoreError):
+    """A weights file does not match its manifest entry (corrupt, truncated or foreign)."""
+
+
+def model_id(hparams: HParams, kind: str) -> str:
+    """The store id of the ``kind`` ("base" or "adv") model trained with ``hparams``.
+
+    Derived from the configuration only, so no user-supplied string ever
+    becomes part of a file name.
+    """
+    if kind == "base":
+        return f"base-{hparams.base_key()}"
+    if kind == "adv":
+        return f"adv-{hparams.adv_key()}"
+    raise ValueError(f"kind={kind!r} is invalid: expected 'base' or 'adv'")
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "advdemo" / "models"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the whole new one.
+
+    Raises :class:`StoreError` (naming the path) when the disk is full or not
+    writable; the target is then unchanged and no temporary file is left.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+            raise StoreError(f"could not write {path}: {reason}; nothing was changed") from exc
+        raise
+
+
+def weights_to_bytes(weights: list[np.ndarray]) -> bytes:
+    """Serialize a list of weight arrays as an ``.npz`` archive (deterministic bytes)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"w{i:03d}": np.asarray(w) for i, w in enumerate(weights)})
+    return buffer.getvalue()
+
+
+def weights_from_bytes(data: bytes) -> list[np.ndarray]:
+    """Inverse of :func:`weights_to_bytes`; refuses pickled objects."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            return [archive[k] for k in sorted(archive.files)]
+    except Exception as exc:  # zipfile, ValueError on pickled arrays, ...
+        raise IntegrityError(f"not a weights archive: {exc}") from None
+
+
+def _versions() -> dict[str, str]:
+    from advdemo.compat import keras, nsl, tf  # noqa: PLC0415 - only writers need them
+
+    return {"tensorflow": tf.__version__, "tf_keras": keras.__version__, "neural_structured_learning": nsl.__version__}
+
+
+class ModelStore:
+    """One folder of models with its manifest. See the module docstring."""
+
+    def __init__(self, root: str | os.PathLike[str], *, writable: bool):
+        self.root = Path(root)
+        self.writable = writable
+        self._cached: tuple[float, dict[str, dict[str, Any]]] | None = None
+
+    def __repr__(self) -> str:
+        return f"ModelStore({str(self.root)!r}, writable={self.writable})"
+
+    # -- reading -------------------------------------------------------------
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """The manifest's entries by id (empty if there is no manifest yet)."""
+        path = self.root / MANIFEST
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return {}
+        if self._cached and self._cached[0] == mtime:
+            return self._cached[1]
+        try:
+            manifest = json.loads(path.read_text())
+            models = manifest["models"]
+            if not isinstance(models, dict):
+                raise TypeError("'models' is not an object")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"{path} is not a valid manifest: {exc}") from None
+        self._cached = (mtime, models)
+        return models
+
+    def entry(self, mid: str) -> dict[str, Any] | None:
+        return self.entries().get(mid)
+
+    def read_weights(self, mid: str) -> tuple[list[np.ndarray], dict[str, Any]]:
+        """The verified weights and manifest entry of model ``mid``.
+
+        Raises :class:`IntegrityError` if the file is missing, its SHA-256
+        differs from the manifest's, or the entry does not belong to ``mid``.
+        """
+        entry = self.entry(mid)
+        if entry is None:
+            raise StoreError(f"model {mid} is not in {self.root}")
+        try:
+            hparams = from_dict(HParams, entry["hparams"])
+            expected = entry["sha256"]
+            path = self.root / Path(entry["file"]).name  # never leave the store's folder
+        except (KeyError, TypeError, ConfigError) as exc:
+            raise IntegrityError(f"manifest entry {mid} in {self.root} is malformed: {exc}") from None
+        if model_id(hparams, entry.get("kind", "")) != mid:
+            raise IntegrityError(f"manifest entry {mid} in {self.root} describes a different model")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise IntegrityError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        actual = sha256_bytes(data)
+        if actual != expected:
+            raise IntegrityError(
+                f"{path}: SHA-256 {actual[:12]}… does not match the manifest's {str(expected)[:12]}…; "
+                "the file is corrupt, truncated or not the model it claims to be"
+            )
+        return weights_from_bytes(data), entry
+
+    def load(self, mid: str):
+        """Rebuild model ``mid`` from its configuration and load its verified weights.
+
+        Returns ``(keras.Model, manifest entry)``.
+        """
+        from advdemo.model import build_base_model  # noqa: PLC0415 - imports TensorFlow
+
+        weights, entry = self.read_weights(mid)
+        model = build_base_model(from_dict(HParams, entry["hparams"]))
+        expected = [tuple(w.shape) for w in model.get_weights()]
+        if [tuple(w.shape) for w in weights] != expected:
+            raise IntegrityError(f"{self.root / entry['file']}: weight shapes do not match the model")
+        model.set_weights(weights)
+        return model, entry
+
+    # -- writing -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def put(self, hparams: HParams, kind: str, weights: list[np.ndarray], *,
+            train_seconds: float, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Store a trained network's weights with its manifest entry; returns the entry.
+
+        The weights file is complete on disk before the manifest names it.
+        """
+        if not self.writable:
+            raise StoreError(f"{self.root} is read-only")
+        mid = model_id(hparams, kind)
+        data = weights_to_bytes(weights)
+        entry = {
+            "id": mid,
+            "kind": kind,
+            "file": mid + WEIGHTS_SUFFIX,
+            "sha256": sha256_bytes(data),
+            "size_bytes": len(data),
+            "hparams": to_dict(hparams),
+            "train_seconds": round(float(train_seconds), 2),
+            "metrics": metrics or {},
+            "versions": _versions(),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        with self._locked():
+            atomic_write(self.root / entry["file"], data)
+            self._write_manifest({**self._entries_for_update(), mid: entry})
+        return entry
+
+    def update_metrics(self, mid: str, metrics: dict[str, Any]) -> None:
+        """Merge ``metrics`` into model ``mid``'s manifest entry."""
+        with self._locked():
+            models = self._entries_for_update()
+            if mid not in models:
+                raise StoreError(f"model {mid} is not in {self.root}")
+            models[mid] = {**models[mid], "metrics": {**models[mid].get("metrics", {}), **metrics}}
+            self._write_manifest(models)
+
+    def _entries_for_update(self) -> dict[str, dict[str, Any]]:
+        try:
+            return dict(self.entries())
+        except StoreError:
+            # A manifest that cannot be parsed is set aside, not silently overwritten.
+            broken = self.root / MANIFEST
+            broken.replace(broken.with_suffix(".json.broken"))
+            return {}
+
+    def _write_manifest(self, models: dict[str, dict[str, Any]]) -> None:
+        manifest = {"format": FORMAT_VERSION, "models": dict(sorted(models.items()))}
+        atomic_write(self.root / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+        self._cached = None
+
+
+def default_stores() -> list[ModelStore]:
+    """The shipped ``pretrained/`` store, then the per-user cache."""
+    return [ModelStore(PRETRAINED_DIR, writable=False), ModelStore(default_cache_dir(), writable=True)]

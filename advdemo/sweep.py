@@ -1,0 +1,81 @@
+"""The pretrained grid: one base model and a regularized model per grid point.
+
+Resumable: a model whose verified weights are already in the store is
+skipped, so an interrupted sweep continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+from advdemo.config import GRID_MULTIPLIERS, NORM_SPECS, HParams, Norm
+from advdemo.data import Mnist
+from advdemo.experiment import LogFn, _quiet, pair_metrics
+from advdemo.storage import ModelStore, StoreError, model_id
+from advdemo.training import ProgressFn
+
+GRID_NORMS = (Norm.INFINITY, Norm.L2)
+
+
+def grid_hparams(recipe: HParams) -> Iterator[HParams]:
+    """Every grid point: norms x their steps x multipliers (48 by default)."""
+    for norm in GRID_NORMS:
+        for step in NORM_SPECS[norm].grid_steps:
+            for multiplier in GRID_MULTIPLIERS:
+                yield dataclasses.replace(recipe, adv_grad_norm=norm, adv_step_size=step, adv_multiplier=multiplier)
+
+
+def is_stored(store: ModelStore, mid: str) -> bool:
+    """Whether ``mid`` is in ``store`` with weights matching its hash."""
+    if store.entry(mid) is None:
+        return False
+    try:
+        store.read_weights(mid)
+        return True
+    except StoreError:
+        return False
+
+
+def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: ProgressFn | None = None,
+              log: LogFn = _quiet, limit: int | None = None, points: list[HParams] | None = None) -> int:
+    """Train whatever of the grid ``store`` lacks; returns how many grid models it then holds.
+
+    ``limit`` stops after that many newly trained models; ``points`` replaces
+    the default grid (tests use a tiny one).
+    """
+    from advdemo.training import train_adversarial, train_base  # noqa: PLC0415 - imports TensorFlow
+
+    points = list(grid_hparams(recipe)) if points is None else points
+    base_mid = model_id(recipe, "base")
+    if is_stored(store, base_mid):
+        base, _ = store.load(base_mid)
+    else:
+        log(f"training the base model {base_mid}")
+        result = train_base(recipe, mnist.train_images, mnist.train_labels, progress)
+        base = result.model
+        from advdemo.evaluation import accuracy  # noqa: PLC0415
+
+        metrics = {"base_clean_acc": accuracy(base, mnist.test_images, mnist.test_labels),
+                   "test_examples": int(len(mnist.test_labels)), "train_history": result.history}
+        store.put(recipe, "base", base.get_weights(), train_seconds=result.seconds, metrics=metrics)
+    trained, base_cache = 0, {}
+    for i, hp in enumerate(points, 1):
+        if model_id(hp, "base") != base_mid:
+            raise ValueError("every grid point must share the recipe's base model")
+        mid = model_id(hp, "adv")
+        label = f"[{i}/{len(points)}] {hp.adv_grad_norm.value} step {hp.adv_step_size:g} x{hp.adv_multiplier:g}"
+        if is_stored(store, mid):
+            log(f"{label}: already stored, skipped")
+            continue
+        if limit is not None and trained >= limit:
+            break
+        log(f"{label}: training {mid}")
+        result = train_adversarial(hp, mnist.train_images, mnist.train_labels, progress)
+        metrics = {**pair_metrics(base, result.model, hp, mnist, base_cache),
+                   "base_model": base_mid, "train_history": result.history}
+        store.put(hp, "adv", result.model.get_weights(), train_seconds=result.seconds, metrics=metrics)
+        log(f"{label}: clean {metrics['adv_clean_acc']:.4f}, transfer {metrics['adv_transfer_acc']:.4f}, "
+            f"white-box {metrics['adv_whitebox_acc']:.4f} ({result.seconds:.0f} s)")
+        trained += 1
+    return sum(is_stored(store, model_id(hp, "adv")) for hp in points) + is_stored(store, base_mid)

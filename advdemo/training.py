@@ -1,0 +1,149 @@
+"""Training the base model and its adversarially regularized copy.
+
+Both use the tutorial's loss (sparse categorical cross-entropy on logits) and
+optimizer (Adam). Data come from in-memory arrays through ``tf.data`` with
+shuffling and prefetching, so the input pipeline is never the bottleneck.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from advdemo.compat import keras, nsl, tf
+from advdemo.config import HParams
+from advdemo.model import IMAGE_KEY, LABEL_KEY, build_base_model
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report. ``epoch`` and ``step`` count from 1."""
+
+    model: str  # "base" or "adv"
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        """Overall progress of this model's training, in [0, 1]."""
+        return ((self.epoch - 1) * self.steps + self.step) / max(1, self.epochs * self.steps)
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+class TrainingCancelled(RuntimeError):
+    """Raised from a progress callback to stop training early."""
+
+
+@dataclass
+class TrainResult:
+    """A trained network (the plain Keras model, also for the regularized one)."""
+
+    model: keras.Model
+    seconds: float
+    history: dict[str, list[float]]
+
+
+class _ReportProgress(keras.callbacks.Callback):
+    """Adapts Keras callbacks to :data:`ProgressFn`, at most ``per_second`` times a second."""
+
+    def __init__(self, name: str, epochs: int, steps: int, progress: ProgressFn, per_second: float = 4.0):
+        super().__init__()
+        # Keep Keras from converting logs to NumPy (a device sync) on every batch.
+        self._supports_tf_logs = True
+        self._name, self._epochs, self._steps = name, epochs, steps
+        self._progress, self._interval = progress, 1.0 / per_second
+        self._epoch, self._last = 1, 0.0
+
+    def _report(self, step: int, logs: dict | None) -> None:
+        metrics = {k: float(np.asarray(v)) for k, v in (logs or {}).items()}
+        self._progress(Progress(self._name, self._epoch, self._epochs, step, self._steps, metrics))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._last = now
+            self._report(batch + 1, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._report(self._steps, logs)
+
+
+def make_dataset(images: np.ndarray, labels: np.ndarray, hparams: HParams, *, as_dict: bool) -> tf.data.Dataset:
+    """Shuffled, batched, prefetched training data from in-memory arrays.
+
+    ``images`` ``(N, 28, 28, 1)`` float32 in [0, 1]; ``labels`` ``(N,)`` int.
+    Yields ``(image, label)`` tuples, or ``{'image', 'label'}`` dicts for NSL.
+    """
+    ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
+    ds = ds.shuffle(len(images), seed=hparams.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(hparams.batch_size)
+    if as_dict:
+        ds = ds.map(lambda x, y: {IMAGE_KEY: x, LABEL_KEY: y})
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _loss() -> keras.losses.Loss:
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def make_adv_config(hparams: HParams) -> nsl.configs.AdvRegConfig:
+    """The tutorial's ``make_adv_reg_config`` call for these hparams."""
+    return nsl.configs.make_adv_reg_config(
+        multiplier=hparams.adv_multiplier,
+        adv_step_size=hparams.adv_step_size,
+        adv_grad_norm=hparams.adv_grad_norm.value,
+    )
+
+
+def wrap_adversarial(base: keras.Model, hparams: HParams) -> nsl.keras.AdversarialRegularization:
+    """``base`` wrapped in NSL's AdversarialRegularization and compiled, as in the tutorial."""
+    adv = nsl.keras.AdversarialRegularization(base, label_keys=[LABEL_KEY], adv_config=make_adv_config(hparams))
+    adv.compile(optimizer=keras.optimizers.Adam(hparams.learning_rate), loss=_loss(), metrics=["acc"])
+    return adv
+
+
+def _fit(model: keras.Model, ds: tf.data.Dataset, hparams: HParams, n: int, name: str,
+         progress: ProgressFn | None) -> tuple[float, dict[str, list[float]]]:
+    steps = -(-n // hparams.batch_size)
+    callbacks = [_ReportProgress(name, hparams.epochs, steps, progress)] if progress else []
+    start = time.perf_counter()
+    history = model.fit(ds, epochs=hparams.epochs, verbose=0, callbacks=callbacks)
+    seconds = time.perf_counter() - start
+    return seconds, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def train_base(hparams: HParams, images: np.ndarray, labels: np.ndarray,
+               progress: ProgressFn | None = None) -> TrainResult:
+    """Train the tutorial's base model. Seeded by ``hparams.seed``."""
+    keras.utils.set_random_seed(hparams.seed)
+    model = build_base_model(hparams)
+    model.compile(optimizer=keras.optimizers.Adam(hparams.learning_rate), loss=_loss(), metrics=["acc"])
+    seconds, history = _fit(model, make_dataset(images, labels, hparams, as_dict=False),
+                            hparams, len(images), "base", progress)
+    return TrainResult(model, seconds, history)
+
+
+def train_adversarial(hparams: HParams, images: np.ndarray, labels: np.ndarray,
+                      progress: ProgressFn | None = None) -> TrainResult:
+    """Train a fresh base network inside ``nsl.keras.AdversarialRegularization``.
+
+    Returns the regularized *base network* (``adv_model.base_model`` in the
+    tutorial): it is what is saved and evaluated.
+    """
+    keras.utils.set_random_seed(hparams.seed)
+    base = build_base_model(hparams)
+    adv = wrap_adversarial(base, hparams)
+    seconds, history = _fit(adv, make_dataset(images, labels, hparams, as_dict=True),
+                            hparams, len(images), "adv", progress)
+    return TrainResult(base, seconds, history)
