@@ -23,6 +23,7 @@ import numpy as np
 
 from advdemo.compat import keras, tf
 from advdemo.config import Attack, AttackMethod, Norm
+from advdemo.kernels import fast_pool_gradients
 
 #: Images per compiled call; large enough to keep both cores busy, small
 #: enough to keep activations (~100 MB at this size) modest.
@@ -71,7 +72,7 @@ def _random_in_ball(shape: tf.TensorShape, radius: tf.Tensor, norm: Norm, seed: 
 
 def _input_gradient(model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Per-example gradient of the cross-entropy w.r.t. ``x``, and the logits at ``x``."""
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
+    with tf.GradientTape(watch_accessed_variables=False) as tape, fast_pool_gradients():
         tape.watch(x)
         logits = model(x, training=False)
         loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))

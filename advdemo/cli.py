@@ -58,6 +58,19 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR",
                    help="folder with the four MNIST IDX files (default: $ADVDEMO_MNIST_DIR, "
                         "else tensorflow_datasets)")
+    p.add_argument("--test-examples", type=int, metavar="N",
+                   help="evaluate on the first N test images only (default: all 10,000)")
+
+
+def _load(args: argparse.Namespace):
+    """MNIST as the flags ask (raises DataError / ConfigError with a clear message)."""
+    from advdemo.data import load_mnist  # noqa: PLC0415
+
+    n = getattr(args, "test_examples", None)
+    if n is not None and n < 1:
+        raise ConfigError(f"--test-examples={n} is invalid: expected a whole number >= 1")
+    mnist = load_mnist(args.data_dir)
+    return mnist.subset(len(mnist.train_labels), n) if n else mnist
 
 
 def _add_hparams(p: argparse.ArgumentParser, default_recipe: str) -> None:
@@ -73,6 +86,8 @@ def _add_hparams(p: argparse.ArgumentParser, default_recipe: str) -> None:
     g.add_argument("--batch-size", type=int, help="training batch size (default: the recipe's)")
     g.add_argument("--learning-rate", type=float, help="Adam's learning rate (default: the recipe's)")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g.add_argument("--train-examples", type=int, metavar="N",
+                   help="train on the first N training images only (default: all 60,000)")
 
 
 def _add_attack(p: argparse.ArgumentParser) -> None:
@@ -93,7 +108,8 @@ def hparams_from_args(args: argparse.Namespace) -> HParams:
         changes["adv_grad_norm"] = Norm(args.norm)
         changes["adv_step_size"] = NORM_SPECS[Norm(args.norm)].default_step
     for flag, name in (("step", "adv_step_size"), ("multiplier", "adv_multiplier"), ("epochs", "epochs"),
-                       ("batch_size", "batch_size"), ("learning_rate", "learning_rate"), ("seed", "seed")):
+                       ("batch_size", "batch_size"), ("learning_rate", "learning_rate"), ("seed", "seed"),
+                       ("train_examples", "train_examples")):
         if getattr(args, flag) is not None:
             changes[name] = getattr(args, flag)
     return dataclasses.replace(hp, **changes)
@@ -135,11 +151,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     hp = hparams_from_args(args)
     out = Path(args.out)
     progress = _Progress()
-    from advdemo.data import load_mnist  # noqa: PLC0415
     from advdemo.experiment import reproduce  # noqa: PLC0415
     from advdemo.storage import ModelStore, atomic_write  # noqa: PLC0415
 
-    mnist = load_mnist(args.data_dir)
+    mnist = _load(args)
     progress.log(f"MNIST from {mnist.source}: {len(mnist.train_labels)} train / {len(mnist.test_labels)} test")
     # Models live under --out so every run really trains, as the tutorial does.
     result = reproduce(hp, mnist, [ModelStore(out / "models", writable=True)], progress=progress, log=progress.log)
@@ -160,10 +175,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     hp = hparams_from_args(args)
     progress = _Progress()
-    from advdemo.data import load_mnist  # noqa: PLC0415
     from advdemo.experiment import obtain_model  # noqa: PLC0415
 
-    mnist = load_mnist(args.data_dir)
+    mnist = _load(args)
     stores = _stores(args.out)
     summary = {}
     for kind in ("base", "adv"):
@@ -179,7 +193,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     hp = hparams_from_args(args)
     attack = attack_from_args(args, hp)
     progress = _Progress()
-    from advdemo.data import load_mnist  # noqa: PLC0415
     from advdemo.evaluation import evaluate  # noqa: PLC0415
     from advdemo.experiment import find_model  # noqa: PLC0415
     from advdemo.storage import StoreError, model_id  # noqa: PLC0415
@@ -192,7 +205,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise StoreError(f"no trained {kind} model for this configuration; run 'advdemo train' "
                              "with the same flags first")
         models[kind] = found[0]
-    mnist = load_mnist(args.data_dir)
+    mnist = _load(args)
     start = time.perf_counter()
     result = evaluate(models["base"], models["adv"], mnist.test_images, mnist.test_labels, attack)
     result["eval_seconds"] = round(time.perf_counter() - start, 2)
@@ -207,11 +220,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     progress = _Progress()
-    from advdemo.data import load_mnist  # noqa: PLC0415
     from advdemo.storage import ModelStore  # noqa: PLC0415
     from advdemo.sweep import run_sweep  # noqa: PLC0415
 
-    mnist = load_mnist(args.data_dir)
+    mnist = _load(args)
     done = run_sweep(ModelStore(args.out, writable=True), mnist, RECIPES[args.recipe],
                      progress=progress, log=progress.log, limit=args.limit)
     print(f"{done} models in {args.out}")

@@ -157,6 +157,8 @@ class HParams:
     #: Adam's learning rate; the tutorial uses Keras' default, 0.001.
     learning_rate: float = 0.001
     seed: int = 0
+    #: Train on the first N training examples only (None: all of them).
+    train_examples: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "adv_grad_norm", _as_enum(Norm, "adv_grad_norm", self.adv_grad_norm))
@@ -173,6 +175,8 @@ class HParams:
         _check_int("batch_size", self.batch_size, 1, 8192)
         _check_int("epochs", self.epochs, 1, 100)
         _check_int("seed", self.seed, 0, 2**31 - 1)
+        if self.train_examples is not None:
+            _check_int("train_examples", self.train_examples, 1, 10**7)
         _check_range("adv_multiplier", self.adv_multiplier, 0.0, MAX_MULTIPLIER, low_open=True)
         _check_range("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
         check_step("adv_step_size", self.adv_grad_norm, self.adv_step_size)

@@ -40,6 +40,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS_SUFFIX = ".weights.npz"
 CACHE_ENV = "ADVDEMO_CACHE_DIR"
+PRETRAINED_ENV = "ADVDEMO_PRETRAINED_DIR"
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 KINDS = ("base", "adv")
 
@@ -264,5 +265,6 @@ class ModelStore:
 
 
 def default_stores() -> list[ModelStore]:
-    """The shipped ``pretrained/`` store, then the per-user cache."""
-    return [ModelStore(PRETRAINED_DIR, writable=False), ModelStore(default_cache_dir(), writable=True)]
+    """The shipped ``pretrained/`` store (or ``$ADVDEMO_PRETRAINED_DIR``), then the per-user cache."""
+    pretrained = Path(os.environ.get(PRETRAINED_ENV) or PRETRAINED_DIR).expanduser()
+    return [ModelStore(pretrained, writable=False), ModelStore(default_cache_dir(), writable=True)]

@@ -15,6 +15,7 @@ import numpy as np
 
 from advdemo.compat import keras, nsl, tf
 from advdemo.config import HParams
+from advdemo.kernels import with_fast_pool_gradients
 from advdemo.model import IMAGE_KEY, LABEL_KEY, build_base_model
 
 
@@ -79,17 +80,24 @@ class _ReportProgress(keras.callbacks.Callback):
         self._report(self._steps, logs)
 
 
+@tf.autograph.experimental.do_not_convert
+def _as_dict(image, label):
+    return {IMAGE_KEY: image, LABEL_KEY: label}
+
+
 def make_dataset(images: np.ndarray, labels: np.ndarray, hparams: HParams, *, as_dict: bool) -> tf.data.Dataset:
     """Shuffled, batched, prefetched training data from in-memory arrays.
 
     ``images`` ``(N, 28, 28, 1)`` float32 in [0, 1]; ``labels`` ``(N,)`` int.
     Yields ``(image, label)`` tuples, or ``{'image', 'label'}`` dicts for NSL.
     """
+    if hparams.train_examples is not None:
+        images, labels = images[: hparams.train_examples], labels[: hparams.train_examples]
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
     ds = ds.shuffle(len(images), seed=hparams.seed, reshuffle_each_iteration=True)
     ds = ds.batch(hparams.batch_size)
     if as_dict:
-        ds = ds.map(lambda x, y: {IMAGE_KEY: x, LABEL_KEY: y})
+        ds = ds.map(_as_dict)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -115,7 +123,9 @@ def wrap_adversarial(base: keras.Model, hparams: HParams) -> nsl.keras.Adversari
 
 def _fit(model: keras.Model, ds: tf.data.Dataset, hparams: HParams, n: int, name: str,
          progress: ProgressFn | None) -> tuple[float, dict[str, list[float]]]:
+    n = min(n, hparams.train_examples or n)
     steps = -(-n // hparams.batch_size)
+    model.train_step = with_fast_pool_gradients(model.train_step)
     callbacks = [_ReportProgress(name, hparams.epochs, steps, progress)] if progress else []
     start = time.perf_counter()
     history = model.fit(ds, epochs=hparams.epochs, verbose=0, callbacks=callbacks)

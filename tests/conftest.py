@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from advdemo.config import TUTORIAL
+from advdemo.config import TUTORIAL, Norm
+from advdemo.viewstate import ViewState
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,11 +20,45 @@ TINY = dataclasses.replace(TUTORIAL, conv_filters=(4, 8, 8), num_fc_units=(16,),
                            learning_rate=0.003)
 
 
+#: A stored non-default view for the page tests.
+L2_VIEW = ViewState(norm=Norm.L2, step=1.5, multiplier=0.2)
+
+
 def mnist_dir() -> Path | None:
     for candidate in (os.environ.get("ADVDEMO_MNIST_DIR"), ROOT.parent / "shared" / "mnist"):
         if candidate and Path(candidate, "t10k-labels-idx1-ubyte.gz").exists():
             return Path(candidate)
     return None
+
+
+def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:
+    """An IDX file's bytes for a uint8 array (3-d images or 1-d labels)."""
+    magic = magic if magic is not None else (0x803 if array.ndim == 3 else 0x801)
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_mnist_subset(folder: Path, n_train: int, n_test: int) -> None:
+    """Gzipped IDX files of the first examples of real MNIST (random digits if it is absent)."""
+    import gzip
+
+    from advdemo.data import FILES, load_mnist
+
+    source = mnist_dir()
+    if source:
+        m = load_mnist(source)
+        arrays = {"train_images": m.train_images[:n_train, ..., 0], "train_labels": m.train_labels[:n_train],
+                  "test_images": m.test_images[:n_test, ..., 0], "test_labels": m.test_labels[:n_test]}
+        arrays = {k: (v * 255).round() if "images" in k else v for k, v in arrays.items()}
+    else:
+        rng = np.random.default_rng(0)
+        arrays = {"train_images": rng.integers(0, 256, (n_train, 28, 28)),
+                  "train_labels": rng.integers(0, 10, n_train),
+                  "test_images": rng.integers(0, 256, (n_test, 28, 28)),
+                  "test_labels": rng.integers(0, 10, n_test)}
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, name in FILES.items():
+        (folder / f"{name}.gz").write_bytes(gzip.compress(idx_bytes(np.asarray(arrays[key]))))
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +90,46 @@ def synthetic(rng):
 def _isolated_cache(tmp_path, monkeypatch):
     """No test writes to the real per-user model cache."""
     monkeypatch.setenv("ADVDEMO_CACHE_DIR", str(tmp_path / "model-cache"))
+
+
+
+@pytest.fixture(scope="session")
+def stored_models(tmp_path_factory):
+    """FAST_RECIPE networks for the default view and :data:`L2_VIEW`, stored like pretrained ones.
+
+    Trained for one short epoch on 2,000 real digits (random ones if MNIST is
+    absent): enough for accuracies well above chance that move with the attack.
+    """
+    import dataclasses
+
+    from advdemo.config import FAST_RECIPE
+    from advdemo.storage import ModelStore
+    from advdemo.training import train_adversarial, train_base
+    from advdemo.viewstate import ViewState
+
+    folder = tmp_path_factory.mktemp("mnist-train")
+    write_mnist_subset(folder, n_train=2000, n_test=1)
+    from advdemo.data import load_mnist
+
+    train = load_mnist(folder)
+    short = dict(epochs=1, train_examples=2000)
+    root = tmp_path_factory.mktemp("pretrained")
+    store = ModelStore(root, writable=True)
+    # Stored under the full recipe's ids, as the page looks them up.
+    base = train_base(dataclasses.replace(FAST_RECIPE, **short), train.train_images, train.train_labels)
+    store.put(FAST_RECIPE, "base", base.model.get_weights(), train_seconds=base.seconds)
+    for view in (ViewState(), L2_VIEW):  # both share the recipe's base model
+        hp = view.hparams(FAST_RECIPE)
+        adv = train_adversarial(dataclasses.replace(hp, **short), train.train_images, train.train_labels)
+        store.put(hp, "adv", adv.model.get_weights(), train_seconds=adv.seconds)
+    return root
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch, stored_models):
+    """Environment for running the page: a small real-MNIST subset and the stored models."""
+    data = tmp_path / "mnist"
+    write_mnist_subset(data, n_train=256, n_test=128)
+    monkeypatch.setenv("ADVDEMO_MNIST_DIR", str(data))
+    monkeypatch.setenv("ADVDEMO_PRETRAINED_DIR", str(stored_models))
+    return tmp_path

@@ -9,10 +9,7 @@ from advdemo import data
 from advdemo.data import FILES, DataError, IdxError, load_idx_folder, read_idx
 
 
-def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:
-    magic = magic if magic is not None else (0x803 if array.ndim == 3 else 0x801)
-    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    return header + array.astype(np.uint8).tobytes()
+from conftest import idx_bytes
 
 
 def write_mnist(folder, n_train=6, n_test=4, gz=True, **override):

@@ -1,0 +1,191 @@
+"""The app's whole view as one frozen value, and its round trip through a URL.
+
+A shared link carries every control. Reading a URL never raises: each
+unknown, repeated, malformed or out-of-range parameter falls back to its
+default and yields a notice for the page to show. URL values are only ever
+compared with known options or parsed as numbers; none reaches the file
+system (model files are named by hashes of validated configurations).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from advdemo.config import (
+    FAST_RECIPE,
+    GRID_MULTIPLIERS,
+    MAX_MULTIPLIER,
+    NORM_SPECS,
+    Attack,
+    AttackMethod,
+    ConfigError,
+    EvalMode,
+    HParams,
+    Norm,
+)
+
+#: Digits shown per grid, as in the tutorial's batch of 32.
+GRID_SIZE = 32
+TEST_SIZE = 10_000
+MAX_BATCH = TEST_SIZE // GRID_SIZE - 1
+MAX_PGD_ITERATIONS = 40
+_MAX_SHOWN = 40  # characters of a bad value quoted back in a notice
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """Every control of the page. Defaults: the tutorial's configuration and attack."""
+
+    norm: Norm = Norm.INFINITY  # training norm of the regularized model
+    step: float = 0.2  # its adversarial step size
+    multiplier: float = 0.2  # its adversarial loss multiplier
+    attack: AttackMethod = AttackMethod.FGSM
+    attack_norm: Norm = Norm.INFINITY
+    strength: float = 0.2
+    iterations: int = 10  # PGD only
+    mode: EvalMode = EvalMode.TRANSFER
+    batch: int = 0  # which 32 test digits
+    digit: int | None = None  # show only this true class
+    pick: int = 0  # the digit shown in detail, index into the grid
+
+    def hparams(self, recipe: HParams = FAST_RECIPE) -> HParams:
+        return dataclasses.replace(recipe, adv_grad_norm=self.norm, adv_step_size=self.step,
+                                   adv_multiplier=self.multiplier)
+
+    def to_attack(self) -> Attack:
+        return Attack(method=self.attack, norm=self.attack_norm, strength=self.strength, mode=self.mode,
+                      pgd_iterations=self.iterations)
+
+    @property
+    def on_grid(self) -> bool:
+        """Whether the training configuration is one of the pretrained grid's."""
+        return self.step in NORM_SPECS[self.norm].grid_steps and self.multiplier in GRID_MULTIPLIERS
+
+
+DEFAULT = ViewState()
+
+# URL parameter names, short enough to keep links readable.
+PARAMS = {
+    "norm": "norm", "step": "step", "mult": "multiplier", "attack": "attack", "anorm": "attack_norm",
+    "eps": "strength", "iters": "iterations", "mode": "mode", "batch": "batch", "digit": "digit", "pick": "pick",
+}
+
+
+def _show(raw: str) -> str:
+    text = raw if len(raw) <= _MAX_SHOWN else raw[:_MAX_SHOWN] + "…"
+    return repr(text)
+
+
+def _number(raw: str) -> float:
+    value = float(raw.strip())
+    if not math.isfinite(value):
+        raise ValueError("not finite")
+    return value
+
+
+def _whole(raw: str, low: int, high: int) -> int:
+    value = int(raw.strip())
+    if not low <= value <= high:
+        raise ValueError(f"outside {low}..{high}")
+    return value
+
+
+def _choice(raw: str, enum_cls):
+    return enum_cls(raw.strip().lower())
+
+
+def parse_query(params: Mapping[str, str | Sequence[str]]) -> tuple[ViewState, list[str]]:
+    """The view a URL's query parameters describe, and notices about what was ignored.
+
+    ``params`` maps names to a value or a list of values (repeated
+    parameters). Never raises.
+    """
+    notices: list[str] = []
+    values: dict[str, str] = {}
+    for name, raw in params.items():
+        if name not in PARAMS:
+            notices.append(f"Ignored the unknown URL parameter {_show(str(name))}.")
+            continue
+        if not isinstance(raw, str):
+            raw = list(raw)
+            if len(raw) != 1:
+                notices.append(f"The URL parameter '{name}' was given {len(raw)} times; using the default.")
+                continue
+            raw = raw[0]
+        values[name] = str(raw)
+
+    fields: dict[str, object] = {}
+
+    def take(name: str, parse, describe: str) -> None:
+        if name not in values:
+            return
+        try:
+            fields[PARAMS[name]] = parse(values[name])
+        except (ValueError, ConfigError, OverflowError):
+            notices.append(f"The URL value {name}={_show(values[name])} is not {describe}; using the default.")
+
+    norms = ", ".join(n.value for n in Norm)
+    take("norm", lambda r: _choice(r, Norm), f"one of {norms}")
+    norm = fields.get("norm", DEFAULT.norm)
+    take("step", lambda r: _checked_step(norm, _number(r)),
+         f"a step in (0, {NORM_SPECS[norm].max_step:g}] for norm {norm.value}")
+    take("mult", lambda r: _checked_multiplier(_number(r)), f"a multiplier in (0, {MAX_MULTIPLIER:g}]")
+    take("attack", lambda r: _choice(r, AttackMethod), "fgsm or pgd")
+    take("anorm", lambda r: _choice(r, Norm), f"one of {norms}")
+    attack_norm = fields.get("attack_norm", DEFAULT.attack_norm)
+    take("eps", lambda r: _checked_strength(attack_norm, _number(r)),
+         f"a strength in [0, {NORM_SPECS[attack_norm].max_step:g}] for norm {attack_norm.value}")
+    take("iters", lambda r: _whole(r, 1, MAX_PGD_ITERATIONS), f"a whole number in 1..{MAX_PGD_ITERATIONS}")
+    take("mode", lambda r: _choice(r, EvalMode), "transfer or white-box")
+    take("batch", lambda r: _whole(r, 0, MAX_BATCH), f"a whole number in 0..{MAX_BATCH}")
+    take("digit", lambda r: _whole(r, 0, 9), "a digit 0..9")
+    take("pick", lambda r: _whole(r, 0, GRID_SIZE - 1), f"a whole number in 0..{GRID_SIZE - 1}")
+
+    # Values that are fine alone can still clash: the step belongs to the norm.
+    if "norm" in fields and "step" not in fields:
+        fields["step"] = NORM_SPECS[fields["norm"]].default_step
+    if "attack_norm" in fields and "strength" not in fields:
+        fields["strength"] = NORM_SPECS[fields["attack_norm"]].default_step
+    if fields.get("attack") is AttackMethod.PGD and not NORM_SPECS[attack_norm].supports_pgd:
+        notices.append(f"PGD is not available for the {attack_norm.value} norm; using FGSM.")
+        fields["attack"] = AttackMethod.FGSM
+    return ViewState(**fields), notices
+
+
+def _checked_step(norm: Norm, value: float) -> float:
+    HParams(adv_grad_norm=norm, adv_step_size=value)
+    return value
+
+
+def _checked_multiplier(value: float) -> float:
+    HParams(adv_multiplier=value)
+    return value
+
+
+def _checked_strength(norm: Norm, value: float) -> float:
+    Attack(norm=norm, strength=value)
+    return value
+
+
+def _format(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(getattr(value, "value", value))
+
+
+def to_query(state: ViewState) -> dict[str, str]:
+    """The query parameters that describe ``state``: only those that differ from the defaults."""
+    out = {}
+    for name, field in PARAMS.items():
+        value = getattr(state, field)
+        if value != getattr(DEFAULT, field):
+            out[name] = _format(value)
+    # A norm change implies its own default step; say the step explicitly anyway.
+    if state.norm is not DEFAULT.norm:
+        out["step"] = _format(state.step)
+    if state.attack_norm is not DEFAULT.attack_norm:
+        out["eps"] = _format(state.strength)
+    return out

@@ -1,0 +1,246 @@
+"""advdemo's page: ``streamlit run app.py``.
+
+This file only arranges widgets and calls the advdemo library; all computing
+happens there. The whole view lives in the URL, so a link reproduces it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from advdemo import viewstate
+from advdemo.config import GRID_MULTIPLIERS, MAX_MULTIPLIER, NORM_SPECS, AttackMethod, EvalMode, Norm
+from advdemo.data import DataError
+from advdemo.rendering import curve_png, detail_png, digit_grid_html
+from advdemo.service import JobState, Limits, ModelService
+from advdemo.storage import StoreError
+from advdemo.viewstate import GRID_SIZE, MAX_BATCH, MAX_PGD_ITERATIONS, ViewState
+
+st.set_page_config(page_title="Adversarial regularization, live", page_icon="🛡️", layout="wide")
+
+NORM_LABELS = {Norm.INFINITY: "L∞ (infinity)", Norm.L2: "L2", Norm.L1: "L1"}
+SLIDER_STEP = {Norm.INFINITY: 0.01, Norm.L2: 0.1, Norm.L1: 0.05}
+
+
+@st.cache_resource
+def get_service() -> ModelService:
+    """One per server process, shared by every session."""
+    return ModelService(limits=Limits.from_env())
+
+
+@st.cache_resource
+def get_devices() -> list[str]:
+    from advdemo.devices import describe_devices
+
+    return describe_devices()
+
+
+svc = get_service()
+
+# -- URL -> widgets, once per session -----------------------------------------
+if "view_ready" not in st.session_state:
+    raw = {name: st.query_params.get_all(name) for name in st.query_params}
+    start, notices = viewstate.parse_query(raw)
+    st.session_state.update(
+        norm=start.norm.value, custom=not start.on_grid, step=start.step, mult=start.multiplier,
+        attack=start.attack.value, anorm=start.attack_norm.value, eps=start.strength, iters=start.iterations,
+        mode=start.mode.value, batch=start.batch, digit="all" if start.digit is None else str(start.digit),
+        pick=start.pick, url_notices=notices, view_ready=True,
+    )
+
+
+def on_norm_change() -> None:
+    norm = Norm(st.session_state.norm)
+    st.session_state.step = NORM_SPECS[norm].default_step
+    st.session_state.custom = not NORM_SPECS[norm].grid_steps
+
+
+def on_custom_change() -> None:
+    if not st.session_state.custom:  # snap back onto the grid
+        steps = NORM_SPECS[Norm(st.session_state.norm)].grid_steps
+        st.session_state.step = min(steps, key=lambda s: abs(s - st.session_state.step))
+        st.session_state.mult = min(GRID_MULTIPLIERS, key=lambda m: abs(m - st.session_state.mult))
+
+
+def on_attack_norm_change() -> None:
+    norm = Norm(st.session_state.anorm)
+    st.session_state.eps = NORM_SPECS[norm].default_step
+    if not NORM_SPECS[norm].supports_pgd:
+        st.session_state.attack = AttackMethod.FGSM.value
+
+
+# -- sidebar: every control ---------------------------------------------------
+with st.sidebar:
+    st.header("Regularized model")
+    st.selectbox("Gradient norm", [n.value for n in Norm], key="norm", on_change=on_norm_change,
+                 format_func=lambda v: NORM_LABELS[Norm(v)],
+                 help="The norm NSL uses to turn the loss gradient into an adversarial step.")
+    norm = Norm(st.session_state.norm)
+    spec = NORM_SPECS[norm]
+    st.checkbox("Custom values (trained on demand)", key="custom", on_change=on_custom_change,
+                disabled=not spec.grid_steps,
+                help="Off: the sliders snap to the pretrained grid, so every position loads instantly.")
+    if st.session_state.custom or not spec.grid_steps:
+        st.slider("Adversarial step size", min_value=SLIDER_STEP[norm], max_value=spec.max_step,
+                  step=SLIDER_STEP[norm], key="step", format="%.2f")
+        st.slider("Adversarial loss multiplier", min_value=0.05, max_value=MAX_MULTIPLIER, step=0.05,
+                  key="mult", format="%.2f")
+    else:
+        st.select_slider("Adversarial step size", options=list(spec.grid_steps), key="step",
+                         help="How far the training-time adversarial examples move, in this norm's units.")
+        st.select_slider("Adversarial loss multiplier", options=list(GRID_MULTIPLIERS), key="mult",
+                         help="Weight of the adversarial loss next to the ordinary loss.")
+
+    st.header("Attack")
+    st.selectbox("Attack norm", [n.value for n in Norm], key="anorm", on_change=on_attack_norm_change,
+                 format_func=lambda v: NORM_LABELS[Norm(v)])
+    attack_norm = Norm(st.session_state.anorm)
+    methods = [m.value for m in AttackMethod if m is AttackMethod.FGSM or NORM_SPECS[attack_norm].supports_pgd]
+    st.radio("Method", methods, key="attack", horizontal=True, format_func=str.upper,
+             help="FGSM: one gradient step (the tutorial's). PGD: several smaller steps, a stronger attack.")
+    strengths = sorted({*NORM_SPECS[attack_norm].strengths, float(st.session_state.eps)})
+    st.select_slider("Attack strength (ε)", options=strengths, key="eps")
+    if st.session_state.attack == AttackMethod.PGD.value:
+        st.slider("PGD iterations", 1, MAX_PGD_ITERATIONS, key="iters")
+    st.radio("Mode", [m.value for m in EvalMode], key="mode", horizontal=True,
+             help="Transfer (the tutorial's): examples crafted against the base model are shown to both. "
+                  "White-box: each model is attacked through its own gradients.")
+
+    st.header("Digits")
+    st.number_input("Batch of 32 test digits", 0, MAX_BATCH, key="batch")
+    st.selectbox("Only this true class", ["all", *map(str, range(10))], key="digit")
+
+view = ViewState(
+    norm=norm, step=round(float(st.session_state.step), 4), multiplier=round(float(st.session_state.mult), 4),
+    attack=AttackMethod(st.session_state.attack), attack_norm=attack_norm, strength=float(st.session_state.eps),
+    iterations=int(st.session_state.iters), mode=EvalMode(st.session_state.mode), batch=int(st.session_state.batch),
+    digit=None if st.session_state.digit == "all" else int(st.session_state.digit), pick=int(st.session_state.pick),
+)
+st.query_params.from_dict(viewstate.to_query(view))
+hparams, attack = view.hparams(svc.recipe), view.to_attack()
+
+# -- main area ----------------------------------------------------------------
+st.title("Adversarial regularization, live")
+st.caption("The TensorFlow Neural Structured Learning tutorial *Adversarial regularization for image "
+           "classification*, on MNIST: a base CNN next to a copy trained with adversarial regularization.")
+for notice in st.session_state.url_notices:
+    st.warning(notice, icon="🔗")
+for note in svc.notes:
+    st.info(note, icon="🧹")
+
+with st.expander("What am I looking at?", expanded=False):
+    st.markdown(f"""
+* **Adversarial examples** are digits changed just enough to fool a model. FGSM moves every pixel a
+  little in the direction that most increases the model's error; here each pixel moves by up to
+  **ε = {view.strength:g}** ({NORM_LABELS[view.attack_norm]}).
+* The **base model** learned from clean digits only. The **regularized model** has the same network, but
+  during training NSL also showed it adversarial versions of each batch (step {view.step:g},
+  {NORM_LABELS[view.norm]}) and penalized mistakes on them (multiplier {view.multiplier:g}).
+* In **transfer** mode both models see the *same* perturbed digits, crafted against the base model, as in
+  the tutorial. **White-box** mode attacks each model with its own gradients, a harder test.
+* Red frames mark wrong answers. Slide the strength up: the base model collapses long before the
+  regularized one does. That gap is what adversarial regularization buys.
+""")
+
+try:
+    mnist = svc.mnist()
+except DataError as exc:
+    st.error(f"MNIST is not available, so there is nothing to show yet.\n\n{exc}", icon="📂")
+    st.stop()
+
+with st.spinner("Loading models…"):
+    pair = svc.pair(hparams)
+
+
+@st.fragment(run_every=1.0)
+def training_status() -> None:
+    job = svc.job(hparams)
+    if job is None:
+        return
+    if job.state is JobState.DONE:
+        st.rerun()
+    if job.state is JobState.FAILED:
+        st.error(f"Training failed: {job.error}")
+        return
+    if job.state is JobState.QUEUED:
+        st.info(f"The trainer is busy with another configuration; this one is number {job.position} "
+                "in the queue. The page stays usable, and will update by itself.", icon="⏳")
+        return
+    p = job.progress
+    if p is None:
+        st.progress(0.0, text="Starting training…")
+        return
+    name = "base model" if p.model == "base" else "regularized model"
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(p.metrics.items()) if k in ("loss", "acc"))
+    st.progress(min(1.0, p.fraction),
+                text=f"Training the {name}: epoch {p.epoch}/{p.epochs}, step {p.step}/{p.steps} · {metrics}")
+
+
+if pair is None:
+    st.subheader("These models are not trained yet")
+    limits = svc.limits
+    if not limits.enabled:
+        st.error("Training on demand is switched off on this server. Untick *Custom values* to pick a "
+                 "pretrained configuration.", icon="🚫")
+        st.stop()
+    bounded = svc.training_hparams(hparams)
+    st.write(f"Training runs in the background: {bounded.epochs} epochs on "
+             f"{bounded.train_examples or len(mnist.train_labels):,} training digits, base model first if "
+             "needed. Afterwards they are stored, so the next visit is instant.")
+    if svc.job(hparams) is None and st.button("Train these models", type="primary"):
+        try:
+            svc.request_training(hparams)
+        except StoreError as exc:
+            st.error(str(exc))
+    training_status()
+    st.stop()
+
+# Which 32 digits: a batch of the test set, optionally of one true class.
+pool = np.arange(len(mnist.test_labels)) if view.digit is None else np.flatnonzero(mnist.test_labels == view.digit)
+n_batches = max(1, len(pool) // GRID_SIZE)
+idx = pool[(view.batch % n_batches) * GRID_SIZE:][:GRID_SIZE]
+images, labels = mnist.test_images[idx], mnist.test_labels[idx]
+
+metrics_slot = st.container()
+shown = svc.attack_digits(pair, images, labels, attack)
+left, right = st.columns(2, gap="large")
+left.html(digit_grid_html(shown.base_images, labels, shown.base_pred, "base model", selected=view.pick))
+right.html(digit_grid_html(shown.adv_images, labels, shown.adv_pred, "adv-regularized model", selected=view.pick))
+
+with metrics_slot:
+    with st.spinner("Measuring on the test set…"):
+        m = svc.test_metrics(pair, attack)
+    label = f"{view.attack.value.upper()} ε={view.strength:g}"
+    cols = st.columns(4)
+    cols[0].metric("Base, clean", f"{m['base_clean_acc']:.1%}")
+    cols[1].metric(f"Base, {label}", f"{m['base_attacked_acc']:.1%}",
+                   delta=f"{(m['base_attacked_acc'] - m['base_clean_acc']) * 100:+.1f} pts")
+    cols[2].metric("Regularized, clean", f"{m['adv_clean_acc']:.1%}")
+    cols[3].metric(f"Regularized, {label}", f"{m['adv_attacked_acc']:.1%}",
+                   delta=f"{(m['adv_attacked_acc'] - m['adv_clean_acc']) * 100:+.1f} pts")
+    st.caption(f"Accuracy on {m['examples']:,} test digits ({view.mode.value}).")
+
+st.subheader("One digit in detail")
+if len(labels) > 1:
+    st.slider("Digit", 0, len(labels) - 1, key="pick")
+pick = min(view.pick, len(labels) - 1)
+st.image(detail_png(images[pick], shown.base_images[pick], shown.adv_images[pick], int(labels[pick]),
+                    shown.base_proba[pick], shown.adv_proba[pick]))
+
+st.subheader("Robustness curve")
+with st.spinner("Computing the curve…"):
+    curve = svc.curve(pair, attack)
+st.image(curve_png(curve, view.strength, f"attack strength ε ({NORM_LABELS[view.attack_norm]}, "
+                   f"{view.attack.value.upper()}, {view.mode.value})"))
+st.caption(f"Accuracy on {curve['examples']:,} test digits at each strength; the dashed line is the "
+           "current strength.")
+
+with st.expander("Where these numbers come from"):
+    for kind, entry in (("base", pair.base_entry), ("adv", pair.adv_entry)):
+        name = "Base model" if kind == "base" else "Regularized model"
+        st.markdown(f"**{name}** `{entry['id']}`: {pair.sources[kind]}, trained in "
+                    f"{entry['train_seconds']:.0f} s ({entry['hparams']['epochs']} epochs, batch "
+                    f"{entry['hparams']['batch_size']}), SHA-256 `{entry['sha256'][:12]}…`, "
+                    f"TensorFlow {entry['versions']['tensorflow']}.")
+    st.markdown(f"**Computing on:** {', '.join(get_devices())}")

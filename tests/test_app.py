@@ -1,0 +1,131 @@
+"""The page, driven by Streamlit's AppTest (no browser): tiny data, stored models."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from advdemo import viewstate
+from advdemo.config import Norm
+from advdemo.storage import ModelStore
+from advdemo.viewstate import ViewState
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_service(app_env):
+    st.cache_resource.clear()  # one ModelService per test, as per server process
+    yield
+    st.cache_resource.clear()
+
+
+def run_app(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params = dict(query or {})
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def snapshot(at: AppTest) -> tuple:
+    return (
+        tuple(m.value for m in at.metric),
+        tuple(h.proto.body for h in at.get("html")),
+        tuple(str(i.proto)[:200] for i in at.get("imgs")),
+        tuple(e.value for e in at.warning),
+        tuple(e.value for e in at.info),
+        tuple(s.value for s in at.subheader),
+    )
+
+
+def test_default_page_shows_both_grids_and_metrics(app_env):
+    at = run_app()
+    grids = [h.proto.body for h in at.get("html")]
+    assert len(grids) == 2
+    assert "base model:" in grids[0] and "adv-regularized model:" in grids[1]
+    assert grids[0].count("<img") == 32 and grids[1].count("<img") == 32
+    assert [m.label for m in at.metric][:1] == ["Base, clean"] and len(at.metric) == 4
+    assert not at.warning  # a clean URL gives no notices
+    assert at.query_params == {}  # defaults keep the URL clean
+
+
+CONTROLS = [
+    ("selectbox", "norm", "l2"), ("select_slider", "step", 0.1), ("select_slider", "mult", 0.5),
+    ("selectbox", "anorm", "l2"), ("select_slider", "eps", 0.4), ("radio", "attack", "pgd"),
+    ("radio", "mode", "white-box"), ("number_input", "batch", 2), ("selectbox", "digit", "3"),
+    ("slider", "pick", 5),
+]
+
+
+@pytest.mark.parametrize("kind,key,value", CONTROLS, ids=[c[1] for c in CONTROLS])
+def test_each_control_changes_what_is_shown(app_env, kind, key, value):
+    at = run_app()
+    before = snapshot(at)
+    getattr(at, kind)(key=key).set_value(value).run()
+    assert not at.exception, at.exception
+    assert snapshot(at) != before
+    assert at.query_params  # the URL follows the view
+
+
+def test_custom_values_switch_to_free_sliders(app_env):
+    at = run_app()
+    assert [s.key for s in at.select_slider] == ["step", "mult", "eps"]
+    at.checkbox(key="custom").check().run()
+    assert {s.key for s in at.slider} >= {"step", "mult"}
+    at.slider(key="step").set_value(0.17).run()
+    assert at.query_params["step"] == "0.17"
+    assert any("not trained yet" in s.value for s in at.subheader)
+
+
+def test_url_state_round_trips(app_env):
+    view = ViewState(norm=Norm.L2, step=1.5, multiplier=0.2, attack_norm=Norm.L2, strength=2.5,
+                     mode="white-box", batch=1, digit=None, pick=3)
+    query = viewstate.to_query(view)
+    at = run_app(query)
+    assert not at.warning
+    assert at.session_state["norm"] == "l2" and at.session_state["step"] == 1.5
+    assert at.session_state["eps"] == 2.5 and at.session_state["mode"] == "white-box"
+    assert at.query_params == query
+    assert len(at.get("html")) == 2
+
+
+@pytest.mark.parametrize("query,fragment", [
+    ({"norm": "l7"}, "norm='l7'"),
+    ({"eps": "nan"}, "eps='nan'"),
+    ({"step": "-1"}, "step='-1'"),
+    ({"batch": "1e99"}, "batch='1e99'"),
+    ({"digit": ["1", "2"]}, "given 2 times"),
+    ({"wat": "x"}, "unknown URL parameter 'wat'"),
+    ({"mode": "<script>alert(1)</script>"}, "mode="),
+])
+def test_bad_url_values_give_a_notice_and_defaults(app_env, query, fragment):
+    at = run_app(query)
+    assert any(fragment in w.value for w in at.warning), [w.value for w in at.warning]
+    assert at.session_state["norm"] == "infinity" and at.session_state["mode"] == "transfer"
+    assert len(at.get("html")) == 2  # the default view still renders
+
+
+def test_missing_data_gives_a_clear_message(app_env, monkeypatch):
+    monkeypatch.setenv("ADVDEMO_MNIST_DIR", str(app_env / "no-such-folder"))
+    at = run_app()
+    assert any("MNIST is not available" in e.value and "ADVDEMO_MNIST_DIR" in e.value for e in at.error)
+
+
+def test_untrained_configuration_trains_from_the_page(app_env):
+    at = run_app({"mult": "1"})
+    assert any("not trained yet" in s.value for s in at.subheader)
+    at.button[0].click().run()
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(at.get("html")) < 2:
+        time.sleep(2)
+        at.run()
+        assert not at.exception, at.exception
+    assert len(at.get("html")) == 2, "the trained models never appeared"
+    stored = ModelStore(app_env / "model-cache", writable=False)
+    assert len(stored.entries()) == 1  # the adv model; the base came from the pretrained store

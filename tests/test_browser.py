@@ -1,0 +1,112 @@
+"""End to end in a real browser: `streamlit run app.py` on loopback, driven by
+Playwright in Debian's Chromium (Playwright's own browser download does not work here)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+DONE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(app_env):
+    port = _free_port()
+    env = {**os.environ, "BROWSER": "none"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start:\n" + proc.stdout.read())
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def browser():
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs it")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _view(page) -> dict:
+    counts = page.locator(".advdemo-grid").evaluate_all(
+        "els => els.map(e => e.dataset.correct + '/' + e.dataset.total)")
+    pixels = page.locator(".advdemo-grid img").evaluate_all("els => els.map(e => e.src.length + e.src.slice(-40))")
+    metrics = page.locator("[data-testid='stMetric']").all_inner_texts()
+    return {"counts": counts, "pixels": pixels, "metrics": metrics, "url": page.url}
+
+
+def _settle(page, timeout=90_000) -> None:
+    page.wait_for_selector(DONE, timeout=timeout)
+    page.wait_for_selector(".advdemo-grid", timeout=timeout)
+
+
+def test_shared_link_then_slider_move_updates_grids_and_metrics(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{server}/?eps=0.1&batch=2")
+    _settle(page)
+    before = _view(page)
+    assert len(before["counts"]) == 2 and all(c.endswith("/32") for c in before["counts"])
+    assert len(before["metrics"]) == 4
+    assert "eps=0.1" in before["url"] and "batch=2" in before["url"]
+    assert page.locator("text=Attack strength").count() == 1
+
+    thumb = page.locator("[data-testid='stSlider']").filter(has_text="Attack strength").get_by_role("slider")
+    thumb.focus()
+    for _ in range(5):
+        thumb.press("ArrowRight")  # 0.1 -> 0.35 through the standard strengths
+    page.wait_for_url(re.compile(r"eps=0\.35"), timeout=30_000)
+    page.wait_for_function(
+        "before => document.querySelectorAll('[data-testid=stMetric]')[1]?.innerText !== before",
+        arg=before["metrics"][1], timeout=60_000)
+    _settle(page)
+    after = _view(page)
+    assert "0.35" in after["metrics"][1] and after["metrics"][1] != before["metrics"][1]
+    assert after["metrics"][0] == before["metrics"][0]  # clean accuracy does not depend on the attack
+    assert after["pixels"] != before["pixels"]  # the grids show the new perturbation
+    assert len(after["pixels"]) == 64
+    shot = tmp_path / "app.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("ADVDEMO_SCREENSHOT"):
+        shutil.copy(shot, os.environ["ADVDEMO_SCREENSHOT"])

@@ -1,0 +1,24 @@
+"""The README is the front door: its two commands are the ones that work."""
+
+import re
+
+from conftest import ROOT
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    return [line for block in re.findall(r"```bash\n(.*?)```", section, re.S)
+            for line in block.splitlines() if line and not line.startswith("#")]
+
+
+def test_exactly_two_commands_one_starts_the_demo_one_runs_the_tests():
+    demo, tests = readme_commands()
+    assert demo.endswith("streamlit run app.py")
+    assert tests.endswith("python -m pytest")
+
+
+def test_ci_runs_the_readmes_test_command_verbatim():
+    _, tests = readme_commands()
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert tests in ci_lines
