@@ -126,8 +126,6 @@ st.caption("The TensorFlow Neural Structured Learning tutorial *Adversarial regu
            "classification*, on MNIST: a base CNN next to a copy trained with adversarial regularization.")
 for notice in st.session_state.url_notices:
     st.warning(notice, icon="🔗")
-for note in svc.notes:
-    st.info(note, icon="🧹")
 
 with st.expander("What am I looking at?", expanded=False):
     st.markdown(f"""
@@ -151,6 +149,8 @@ except DataError as exc:
 
 with st.spinner("Loading models…"):
     pair = svc.pair(hparams)
+for note in svc.notes:  # e.g. a corrupt model file that was skipped
+    st.info(note, icon="🧹")
 
 
 @st.fragment(run_every=1.0)

@@ -80,14 +80,20 @@ def _show(raw: str) -> str:
 
 
 def _number(raw: str) -> float:
-    value = float(raw.strip())
+    raw = raw.strip()
+    if not raw.isascii():  # float() would accept e.g. Arabic-Indic or mathematical digits
+        raise ValueError("not an ASCII number")
+    value = float(raw)
     if not math.isfinite(value):
         raise ValueError("not finite")
     return value
 
 
 def _whole(raw: str, low: int, high: int) -> int:
-    value = int(raw.strip())
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()):
+        raise ValueError("not a whole number")
+    value = int(raw)
     if not low <= value <= high:
         raise ValueError(f"outside {low}..{high}")
     return value

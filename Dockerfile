@@ -1,0 +1,30 @@
+# The demo as a container: docker build -t advdemo . && docker run -p 8501:8501 advdemo
+# MNIST: mount local IDX files (-v /path/to/mnist:/data/mnist:ro -e ADVDEMO_MNIST_DIR=/data/mnist),
+# or let tensorflow_datasets download it into /data/tfds on first use.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    ADVDEMO_HOSTED=1 \
+    ADVDEMO_CACHE_DIR=/data/models \
+    TFDS_DATA_DIR=/data/tfds \
+    STREAMLIT_SERVER_PORT=8501
+
+WORKDIR /app
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+COPY .streamlit ./.streamlit
+COPY advdemo ./advdemo
+COPY pretrained ./pretrained
+COPY app.py pyproject.toml README.md ./
+
+RUN useradd --create-home --uid 10001 demo && mkdir -p /data && chown demo /data
+USER demo
+EXPOSE 8501
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
+    CMD python -c "import os, sys, urllib.request; port = os.environ.get('STREAMLIT_SERVER_PORT', '8501'); sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{port}/_stcore/health', timeout=4).read() != b'ok')"
+
+CMD ["streamlit", "run", "app.py", "--server.address", "0.0.0.0"]

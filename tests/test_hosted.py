@@ -1,0 +1,186 @@
+"""Hosting: bounded training, one job at a time, crashes and corrupt files, the container's command."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from advdemo.config import FAST_RECIPE, TUTORIAL
+from advdemo.service import HOSTED_EPOCHS, HOSTED_TRAIN_EXAMPLES, JobState, Limits, ModelService
+from advdemo.storage import ModelStore, StoreError, model_id
+
+from conftest import ROOT, TINY, write_mnist_subset
+
+
+def test_hosted_limits_from_env():
+    assert Limits.from_env({}) == Limits()
+    hosted = Limits.from_env({"ADVDEMO_HOSTED": "1"})
+    assert hosted.max_epochs == HOSTED_EPOCHS and hosted.train_examples == HOSTED_TRAIN_EXAMPLES
+    assert not Limits.from_env({"ADVDEMO_TRAINING": "off"}).enabled
+    svc = ModelService(stores=[], limits=hosted)
+    bounded = svc.training_hparams(TUTORIAL)
+    assert bounded.epochs == HOSTED_EPOCHS and bounded.train_examples == HOSTED_TRAIN_EXAMPLES
+    # A bounded model never poses as a full one.
+    assert model_id(bounded, "adv") != model_id(TUTORIAL, "adv")
+
+
+def test_training_switched_off_is_refused_clearly():
+    svc = ModelService(stores=[], limits=Limits(enabled=False))
+    with pytest.raises(StoreError, match="switched off"):
+        svc.request_training(TUTORIAL)
+
+
+def test_one_job_at_a_time_with_queue_positions_and_shared_requests():
+    started, release, order = threading.Event(), threading.Event(), []
+
+    def trainer(kind, hparams, mnist, stores, progress=None):
+        if kind == "adv":
+            order.append(hparams.adv_multiplier)
+            started.set()
+            assert release.wait(30)
+
+    svc = ModelService(stores=[], trainer=trainer)
+    svc.mnist = lambda: None  # the stub trainer needs no data
+    configs = [dataclasses.replace(FAST_RECIPE, adv_multiplier=m) for m in (0.2, 0.5, 1.0)]
+    for hp in configs:
+        svc.request_training(hp)
+    assert started.wait(10)
+    views = [svc.job(hp) for hp in configs]
+    assert [v.state for v in views] == [JobState.RUNNING, JobState.QUEUED, JobState.QUEUED]
+    assert [v.position for v in views] == [0, 1, 2]
+    assert svc.request_training(configs[2]).position == 2  # a second session joins, no new job
+    assert svc.busy() == 3
+    release.set()
+    deadline = time.monotonic() + 20
+    while svc.busy() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert order == [0.2, 0.5, 1.0] and svc.busy() == 0
+    assert all(svc.job(hp).state is JobState.DONE for hp in configs)
+
+
+def test_a_failed_job_reports_its_error_and_the_worker_lives_on():
+    def trainer(kind, hparams, mnist, stores, progress=None):
+        if hparams.adv_multiplier == 0.5:
+            raise StoreError("could not write x: the disk is full; nothing was changed")
+
+    svc = ModelService(stores=[], trainer=trainer)
+    svc.mnist = lambda: None
+    bad, good = (dataclasses.replace(FAST_RECIPE, adv_multiplier=m) for m in (0.5, 1.0))
+    svc.request_training(bad)
+    svc.request_training(good)
+    deadline = time.monotonic() + 20
+    while svc.busy() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert svc.job(bad).state is JobState.FAILED and "the disk is full" in svc.job(bad).error
+    assert svc.job(good).state is JobState.DONE
+
+
+@pytest.mark.integration
+def test_training_killed_midway_leaves_no_partial_model(tmp_path, mnist):
+    data, store_dir = tmp_path / "mnist", tmp_path / "store"
+    write_mnist_subset(data, n_train=4096, n_test=64)
+    flags = ["train", "--data-dir", str(data), "--out", str(store_dir), "--recipe", "tutorial", "--epochs", "3",
+             "--batch-size", "32"]
+    proc = subprocess.Popen([sys.executable, "-m", "advdemo.cli", *flags], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    # Wait until the regularized model is mid-training (its first progress line), then kill -9.
+    deadline = time.monotonic() + 240
+    line = ""
+    while time.monotonic() < deadline and " adv epoch" not in line:
+        line = proc.stderr.readline()
+        assert line or proc.poll() is None, "training ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = ModelStore(store_dir, writable=False)
+    hp = dataclasses.replace(TUTORIAL, epochs=3)
+    assert model_id(hp, "adv") not in store.entries()
+    assert {p.name for p in store_dir.iterdir()} <= {".lock", "manifest.json", model_id(hp, "base") + ".weights.npz"}
+    # After a restart, the finished base model is reused and the regularized one trained afresh.
+    result = subprocess.run([sys.executable, "-m", "advdemo.cli", *flags, "--epochs", "3"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "base: " in result.stderr and "already stored" in result.stderr
+    ModelStore(store_dir, writable=False).load(model_id(hp, "adv"))
+
+
+def test_corrupt_cached_models_are_rejected_and_the_page_keeps_working(app_env, monkeypatch, stored_models):
+    cache = ModelStore(app_env / "model-cache", writable=True)
+    hp = dataclasses.replace(FAST_RECIPE, adv_multiplier=1.0)
+    from advdemo.model import build_base_model
+
+    entry = cache.put(hp, "adv", build_base_model(hp).get_weights(), train_seconds=1)
+    (cache.root / entry["file"]).write_bytes(b"\x00" * 100)  # corrupt on disk
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params = {"mult": "1"}
+    at.run()
+    assert not at.exception
+    assert any("skipping a copy of " + entry["id"] in i.value and "SHA-256" in i.value for i in at.info)
+    assert any("not trained yet" in s.value for s in at.subheader)  # offered for retraining, not loaded
+    st.cache_resource.clear()
+
+
+def _dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
+def test_container_command_serves_the_app_and_passes_its_healthcheck(app_env):
+    text = _dockerfile()
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))
+    health = re.search(r"HEALTHCHECK .*?\\\n\s+CMD (.*)$", text, re.M).group(1)
+    env_block = re.search(r"^ENV (.*?)\n\n", text, re.M | re.S).group(1)
+    env = dict(re.findall(r"(\w+)=(\S+)", env_block))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    env.update(STREAMLIT_SERVER_PORT=port, ADVDEMO_CACHE_DIR=str(app_env / "cache"),
+               TFDS_DATA_DIR=str(app_env / "tfds"))
+    full_env = {**os.environ, **env}
+    assert cmd[:3] == ["streamlit", "run", "app.py"] and "0.0.0.0" in cmd
+    server = subprocess.Popen([sys.executable, "-m", *cmd], cwd=ROOT, env=full_env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, ok = time.monotonic() + 60, False
+        while time.monotonic() < deadline and not ok:
+            time.sleep(0.5)
+            check = subprocess.run(shlex.split(health.replace("python", sys.executable, 1)), env=full_env,
+                                   capture_output=True, timeout=10)
+            ok = check.returncode == 0
+        assert ok, "the HEALTHCHECK never passed"
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+        assert b"<html" in page.lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_no_unsafe_deserialization_no_secrets_and_xsrf_on():
+    sources = list((ROOT / "advdemo").glob("*.py")) + [ROOT / "app.py"]
+    code = "\n".join(p.read_text() for p in sources)
+    for risky in ("import pickle", "allow_pickle=True", "load_model(", "safe_mode=False", "eval(", "exec(",
+                  "yaml.load(", "marshal"):
+        assert risky not in code, risky
+    config = (ROOT / ".streamlit" / "config.toml").read_text()
+    assert re.search(r"^enableXsrfProtection = true$", config, re.M)
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    secret = re.compile(r"(AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|ghp_[A-Za-z0-9]{36}|"
+                        r"xox[baprs]-[A-Za-z0-9-]+|(?i:(password|secret|api_key)\s*=\s*['\"][^'\"]{6,}))")
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix in {".npz", ".png"} or not path.is_file():
+            continue
+        assert not secret.search(path.read_text(errors="ignore")), name

@@ -1,0 +1,98 @@
+"""URL state: round trips, and every kind of bad value yields a notice and the default."""
+
+import itertools
+import sys
+
+import pytest
+
+from advdemo.config import GRID_MULTIPLIERS, NORM_SPECS, AttackMethod, EvalMode, Norm
+from advdemo.storage import model_id
+from advdemo.viewstate import DEFAULT, PARAMS, ViewState, parse_query, to_query
+
+
+def test_empty_url_is_the_tutorials_view():
+    assert parse_query({}) == (DEFAULT, [])
+    assert to_query(DEFAULT) == {}
+    assert DEFAULT.hparams().adv_grad_norm is Norm.INFINITY and DEFAULT.to_attack().strength == 0.2
+
+
+VIEWS = [
+    ViewState(norm=norm, step=step, multiplier=mult)
+    for norm in (Norm.INFINITY, Norm.L2) for step in NORM_SPECS[norm].grid_steps[::2] for mult in GRID_MULTIPLIERS[::2]
+] + [
+    ViewState(norm=Norm.L1, step=0.35, multiplier=3.25, attack=AttackMethod.FGSM, attack_norm=Norm.L1, strength=0.7),
+    ViewState(attack=AttackMethod.PGD, attack_norm=Norm.L2, strength=1.5, iterations=7, mode=EvalMode.WHITEBOX),
+    ViewState(batch=311, digit=0, pick=31),
+    ViewState(norm=Norm.L2, step=2.0),  # a norm whose default step is the step
+]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_round_trip(view):
+    query = to_query(view)
+    assert all(isinstance(v, str) for v in query.values())
+    assert parse_query(query) == (view, [])
+    assert parse_query({k: [v] for k, v in query.items()}) == (view, [])  # the list form Streamlit gives
+
+
+BAD_VALUES = [
+    "", " ", "abc", "nan", "NaN", "inf", "-inf", "-1", "1e309", "1e99", "99999999999999999999",
+    "0x10", "½", "٣", "𝟘.𝟚", "Ω", "l∞", "0.2; DROP TABLE models", "<script>alert(1)</script>",
+    "{{7*7}}", "${HOME}", "../../../etc/passwd", "/etc/passwd", "..\\..\\boot.ini", "file:///etc/passwd",
+    "%00", "\x00", "\n", "A" * 10_000, "0.2" * 50, "[1,2]", "true", "None", "null",
+]
+CASES = list(itertools.product(PARAMS, BAD_VALUES))  # none of the values is valid anywhere
+
+
+def test_there_are_hundreds_of_cases():
+    assert len(CASES) >= 200
+
+
+@pytest.mark.parametrize("name,value", CASES)
+def test_bad_value_gives_notice_and_default(name, value):
+    view, notices = parse_query({name: value})
+    field = PARAMS[name]
+    assert len(notices) == 1 and f"URL value {name}=" in notices[0], notices
+    assert getattr(view, field) == getattr(DEFAULT, field)
+    assert len(notices[0]) < 300  # a huge value is quoted back shortened
+    view.hparams()
+    view.to_attack()  # the fallback view is always valid
+
+
+@pytest.mark.parametrize("values", [["0.1", "0.2"], [], ["l2", "l2", "l2"]])
+def test_repeated_parameters(values):
+    view, notices = parse_query({"norm": values})
+    assert view == DEFAULT and "given" in notices[0]
+
+
+@pytest.mark.parametrize("query,expected", [
+    ({"norm": "l2", "step": "0.9"}, ViewState(norm=Norm.L2, step=0.9)),  # an L2 step far below L-inf's
+    ({"norm": "l2", "step": "5"}, ViewState(norm=Norm.L2, step=5.0)),
+    ({"norm": "infinity", "step": "5"}, ViewState()),  # L-inf 5 is out of range
+    ({"norm": "l2"}, ViewState(norm=Norm.L2, step=NORM_SPECS[Norm.L2].default_step)),
+    ({"anorm": "l1", "attack": "pgd"}, ViewState(attack_norm=Norm.L1, strength=1.0)),  # no L1 PGD
+])
+def test_values_are_checked_against_each_other(query, expected):
+    assert parse_query(query)[0] == expected
+
+
+def test_unknown_parameters_are_reported():
+    view, notices = parse_query({"x": "1", "__proto__": "y", "norm": "l2"})
+    assert view.norm is Norm.L2 and len(notices) == 2 and "unknown URL parameter 'x'" in notices[0]
+
+
+def test_url_values_never_reach_the_file_system():
+    """Every file the app could open is named by a hash of a validated configuration."""
+    opened = []
+    marker = "evil-marker"
+
+    def hook(event, args):
+        if event in {"open", "os.listdir", "os.scandir", "os.remove", "os.rename"} and marker in str(args):
+            opened.append((event, args))
+
+    sys.addaudithook(hook)
+    for name in PARAMS:
+        view, _ = parse_query({name: f"../../{marker}", "norm": f"/tmp/{marker}"})
+        for kind in ("base", "adv"):
+            assert marker not in model_id(view.hparams(), kind)
+    assert opened == []
