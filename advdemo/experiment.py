@@ -65,12 +65,23 @@ def pair_metrics(base, adv, hparams: HParams, mnist: Mnist, base_cache: dict | N
     if key not in cache:
         directions = fgsm_directions(base, x, y, norm)[0]
         cache[key] = (directions, fgsm_curve(base, x, y, directions, strengths))
-    metrics: dict[str, Any] = fgsm_metrics(base, adv, x, y, norm, hparams.adv_step_size)
-    metrics["attack"] = {"method": "fgsm", "norm": norm.value, "strength": hparams.adv_step_size}
-    metrics["curves"] = {
+    curves = {
         mode.value: robustness_curve(base, adv, x, y, Attack(norm=norm, mode=mode), strengths, base_fgsm=cache[key])
         for mode in EvalMode
     }
+    step = hparams.adv_step_size
+    if step in strengths:  # always so on the grid: read the FGSM numbers off the curves
+        i = strengths.index(step)
+        transfer, whitebox = curves[EvalMode.TRANSFER.value], curves[EvalMode.WHITEBOX.value]
+        metrics: dict[str, Any] = {
+            "base_clean_acc": transfer["base"][0], "adv_clean_acc": transfer["adv"][0],
+            "base_transfer_acc": transfer["base"][i], "adv_transfer_acc": transfer["adv"][i],
+            "base_whitebox_acc": whitebox["base"][i], "adv_whitebox_acc": whitebox["adv"][i],
+        }
+    else:
+        metrics = fgsm_metrics(base, adv, x, y, norm, step)
+    metrics["attack"] = {"method": "fgsm", "norm": norm.value, "strength": step}
+    metrics["curves"] = curves
     metrics["test_examples"] = int(len(y))
     return metrics
 

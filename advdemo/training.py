@@ -64,7 +64,9 @@ class _ReportProgress(keras.callbacks.Callback):
         self._epoch, self._last = 1, 0.0
 
     def _report(self, step: int, logs: dict | None) -> None:
-        metrics = {k: float(np.asarray(v)) for k, v in (logs or {}).items()}
+        # NSL's wrapper names the compiled "acc" metric after its function; report one name for both.
+        metrics = {("acc" if k == "sparse_categorical_accuracy" else k): float(np.asarray(v))
+                   for k, v in (logs or {}).items()}
         self._progress(Progress(self._name, self._epoch, self._epochs, step, self._steps, metrics))
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -78,3 +78,101 @@ def report(name: str, payload: dict) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
     print(json.dumps(payload))
+
+
+# -- the real server and a real browser (app latency, memory, load test) -----------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SETTLED = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``streamlit run app.py`` on loopback; ``peak_rss_mb`` samples it (and children) at 10 Hz."""
+
+    def __init__(self, env: dict | None = None):
+        import subprocess
+        import threading
+
+        import psutil
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(self.port)],
+            cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._ps = psutil.Process(self.proc.pid)
+        self.peak_rss_mb = 0.0
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def rss_mb(self) -> float:
+        import psutil
+
+        try:
+            procs = [self._ps, *self._ps.children(recursive=True)]
+            return sum(p.memory_info().rss for p in procs) / 2**20
+        except psutil.Error:
+            return 0.0
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak_rss_mb = max(self.peak_rss_mb, self.rss_mb())
+
+    def reset_peak(self) -> None:
+        self.peak_rss_mb = self.rss_mb()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def launch_browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def open_settled(page, url: str, timeout_ms: int = 180_000) -> None:
+    page.goto(url, timeout=timeout_ms)
+    page.wait_for_selector(".advdemo-grid", timeout=timeout_ms)
+    page.wait_for_selector(SETTLED, timeout=timeout_ms)
+
+
+def grid_signature(page) -> str:
+    return page.locator(".advdemo-grid img").evaluate_all("els => els.map(e => e.src.slice(-24)).join('')")
+
+
+def strength_slider(page):
+    return page.locator("[data-testid='stSlider']").filter(has_text="Attack strength").get_by_role("slider")
+
+
+def move_slider_and_wait(page, key: str, timeout_ms: int = 60_000) -> float:
+    """Press ``key`` on the attack-strength slider; seconds until the grids show the new view."""
+    before = grid_signature(page)
+    thumb = strength_slider(page)
+    thumb.focus()
+    start = time.perf_counter()
+    thumb.press(key)
+    page.wait_for_function(
+        "before => { const imgs = [...document.querySelectorAll('.advdemo-grid img')];"
+        " return imgs.length === 64 && imgs.map(e => e.src.slice(-24)).join('') !== before; }",
+        arg=before, timeout=timeout_ms)
+    page.wait_for_selector(SETTLED, timeout=timeout_ms)
+    return time.perf_counter() - start
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]

@@ -62,3 +62,17 @@ def test_a_corrupt_finished_model_is_trained_again(tmp_path, tiny_mnist):
     assert not sweep.is_stored(store, model_id(TINY, "adv"))
     assert sweep.run_sweep(store, tiny_mnist, TINY, points=points) == 2
     assert sweep.is_stored(store, model_id(TINY, "adv"))
+
+
+def test_manifest_metrics_equal_a_direct_evaluation(tmp_path, tiny_mnist):
+    """The sweep reads FGSM numbers off its curves; they must equal computing them directly."""
+    from advdemo.experiment import fgsm_metrics
+
+    hp = dataclasses.replace(TINY, adv_step_size=0.15)  # a standard strength
+    store = ModelStore(tmp_path, writable=True)
+    sweep.run_sweep(store, tiny_mnist, TINY, points=[hp])
+    base, _ = store.load(model_id(hp, "base"))
+    adv, entry = store.load(model_id(hp, "adv"))
+    direct = fgsm_metrics(base, adv, tiny_mnist.test_images, tiny_mnist.test_labels, hp.adv_grad_norm, 0.15)
+    for key, value in direct.items():
+        assert entry["metrics"][key] == pytest.approx(value), key

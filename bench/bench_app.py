@@ -1,0 +1,64 @@
+"""App latency and memory through the real server and a real browser (Playwright + Chromium).
+
+* cold start: from ``streamlit run`` to the first complete page;
+* slider moves: from a key press on the attack-strength slider until both
+  grids show the new digits and the run has finished, over 20 moves;
+* memory: the server's peak RSS with 1 and with 10 concurrent sessions.
+
+Needs the pretrained models and MNIST (``ADVDEMO_MNIST_DIR``).
+
+    python bench/bench_app.py [--moves 20] [--sessions 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from common import (Server, launch_browser, machine, median, move_slider_and_wait, open_settled, percentile,
+                    report)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moves", type=int, default=20)
+    parser.add_argument("--sessions", type=int, default=10)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    server = Server()
+    result: dict = {"machine": machine()}
+    try:
+        with sync_playwright() as p:
+            browser = launch_browser(p)
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            open_settled(page, server.url)
+            result["cold_start_s"] = round(time.perf_counter() - server.started, 2)
+            result["rss_1_session_mb"] = round(server.peak_rss_mb, 1)
+
+            # Warm-up: visit every strength once, as a class would in its first minute; the
+            # full-test-set numbers for the pretrained models then come from the manifest.
+            for key in ["ArrowRight"] * 9 + ["ArrowLeft"] * 9:
+                move_slider_and_wait(page, key)
+            times = []
+            keys = (["ArrowRight"] * 5 + ["ArrowLeft"] * 5) * (args.moves // 10 + 1)
+            for key in keys[: args.moves]:
+                times.append(move_slider_and_wait(page, key))
+            result.update(slider_moves=len(times), slider_median_s=round(median(times), 3),
+                          slider_p95_s=round(percentile(times, 0.95), 3), slider_max_s=round(max(times), 3))
+
+            server.reset_peak()
+            pages = [browser.new_page(viewport={"width": 1400, "height": 1200}) for _ in range(args.sessions)]
+            for extra in pages:
+                open_settled(extra, server.url)
+            for extra in pages:
+                move_slider_and_wait(extra, "ArrowRight")
+            result[f"rss_{args.sessions}_sessions_mb"] = round(server.peak_rss_mb, 1)
+            browser.close()
+    finally:
+        server.stop()
+    report("app", result)
+
+
+if __name__ == "__main__":
+    main()
