@@ -20,6 +20,11 @@ from advdemo.viewstate import GRID_SIZE, MAX_BATCH, MAX_PGD_ITERATIONS, ViewStat
 st.set_page_config(page_title="Adversarial regularization, live", page_icon="🛡️", layout="wide")
 
 NORM_LABELS = {Norm.INFINITY: "L∞ (infinity)", Norm.L2: "L2", Norm.L1: "L1"}
+HOW_FAR = {
+    Norm.INFINITY: "every pixel moves by up to **ε = {eps:g}**",
+    Norm.L2: "the whole change has an L2 length of up to **ε = {eps:g}**, spread over all 784 pixels",
+    Norm.L1: "only the pixel(s) where the gradient is largest move, by **ε = {eps:g}** in total",
+}
 SLIDER_STEP = {Norm.INFINITY: 0.01, Norm.L2: 0.1, Norm.L1: 0.05}
 
 
@@ -126,12 +131,13 @@ st.caption("The TensorFlow Neural Structured Learning tutorial *Adversarial regu
            "classification*, on MNIST: a base CNN next to a copy trained with adversarial regularization.")
 for notice in st.session_state.url_notices:
     st.warning(notice, icon="🔗")
+st.session_state.url_notices = []  # shown on arrival; gone once the user moves on
 
 with st.expander("What am I looking at?", expanded=False):
     st.markdown(f"""
-* **Adversarial examples** are digits changed just enough to fool a model. FGSM moves every pixel a
-  little in the direction that most increases the model's error; here each pixel moves by up to
-  **ε = {view.strength:g}** ({NORM_LABELS[view.attack_norm]}).
+* **Adversarial examples** are digits changed just enough to fool a model. The attack nudges the
+  pixels in the direction that most increases the model's error; here
+  {HOW_FAR[view.attack_norm].format(eps=view.strength)}.
 * The **base model** learned from clean digits only. The **regularized model** has the same network, but
   during training NSL also showed it adversarial versions of each batch (step {view.step:g},
   {NORM_LABELS[view.norm]}) and penalized mistakes on them (multiplier {view.multiplier:g}).
@@ -188,7 +194,9 @@ if pair is None:
     st.write(f"Training runs in the background: {bounded.epochs} epochs on "
              f"{bounded.train_examples or len(mnist.train_labels):,} training digits, base model first if "
              "needed. Afterwards they are stored, so the next visit is instant.")
-    if svc.job(hparams) is None and st.button("Train these models", type="primary"):
+    job = svc.job(hparams)
+    can_start = job is None or job.state is JobState.FAILED
+    if can_start and st.button("Try training again" if job else "Train these models", type="primary"):
         try:
             svc.request_training(hparams)
         except StoreError as exc:

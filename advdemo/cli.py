@@ -37,6 +37,7 @@ class _Progress:
     def __init__(self, stream=sys.stderr):
         self.stream = stream
         self.tty = stream.isatty()
+        self._printed: tuple[str, int] | None = None
 
     def log(self, message: str) -> None:
         self.stream.write(("\r\033[K" if self.tty else "") + message + "\n")
@@ -49,7 +50,8 @@ class _Progress:
             self.stream.write("\r\033[K" + line)
             if p.step == p.steps and p.epoch == p.epochs:
                 self.stream.write("\n")
-        elif p.step == p.steps:
+        elif p.step == p.steps and self._printed != (p.model, p.epoch):
+            self._printed = (p.model, p.epoch)  # the last batch and the epoch's end both report
             self.stream.write(line + "\n")
         self.stream.flush()
 
