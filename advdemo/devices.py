@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 
 from advdemo.compat import keras, nsl, tf
@@ -26,7 +27,5 @@ def describe_devices() -> list[str]:
         details = tf.config.experimental.get_device_details(gpu)
         names.append(f"GPU {i}: {details.get('device_name', gpu.name)}")
     if not names:
-        import os  # noqa: PLC0415
-
         names.append(f"CPU ({os.cpu_count()} cores, no GPU visible)")
     return names

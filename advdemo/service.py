@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import os
 import queue
 import threading
 import time
@@ -25,6 +26,8 @@ import numpy as np
 
 from advdemo.config import FAST_RECIPE, NORM_SPECS, Attack, AttackMethod, HParams
 from advdemo.data import Mnist, load_mnist
+from advdemo.evaluation import attack_pair, evaluate, robustness_curve
+from advdemo.experiment import find_model, obtain_model
 from advdemo.storage import ModelStore, StoreError, default_stores, model_id
 from advdemo.training import Progress
 
@@ -102,8 +105,6 @@ class Limits:
 
     @classmethod
     def from_env(cls, environ=None) -> "Limits":
-        import os  # noqa: PLC0415
-
         env = os.environ if environ is None else environ
         enabled = env.get(TRAINING_ENV, "on").strip().lower() not in {"off", "0", "false", "no"}
         if env.get(HOSTED_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
@@ -148,8 +149,6 @@ class ModelService:
                                    train_examples=examples)
 
     def _find(self, mid: str):
-        from advdemo.experiment import find_model  # noqa: PLC0415 - imports TensorFlow
-
         def note(message: str) -> None:
             with self._lock:
                 if message not in self.notes:
@@ -226,8 +225,6 @@ class ModelService:
             return sum(j.state in (JobState.QUEUED, JobState.RUNNING) for j in self._jobs.values())
 
     def _work(self) -> None:
-        from advdemo.experiment import obtain_model  # noqa: PLC0415
-
         while True:
             try:
                 job = self._queue.get(timeout=60)
@@ -268,8 +265,6 @@ class ModelService:
 
     def attack_digits(self, pair: ModelPair, images: np.ndarray, labels: np.ndarray, attack: Attack):
         """Both models on attacked ``images``: an :class:`advdemo.evaluation.Attacked`."""
-        from advdemo.evaluation import attack_pair  # noqa: PLC0415
-
         with pair.lock:
             return attack_pair(pair.base, pair.adv, images, labels, attack)
 
@@ -301,8 +296,6 @@ class ModelService:
         key = ("curve", pair.key, dataclasses.replace(attack, strength=0.0))
 
         def compute() -> dict:
-            from advdemo.evaluation import robustness_curve  # noqa: PLC0415
-
             n = self.examples_for(attack, curve=True)
             mnist = self.mnist()
             with pair.lock:
@@ -324,8 +317,6 @@ class ModelService:
                     "examples": curve["examples"]}
 
         def compute() -> dict:
-            from advdemo.evaluation import evaluate  # noqa: PLC0415
-
             n = self.examples_for(attack)
             mnist = self.mnist()
             with pair.lock:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterator
 
+from advdemo import training
 from advdemo.config import GRID_MULTIPLIERS, NORM_SPECS, HParams, Norm
 from advdemo.data import Mnist
+from advdemo.evaluation import accuracy
 from advdemo.experiment import LogFn, _quiet, pair_metrics
 from advdemo.storage import ModelStore, StoreError, model_id
 from advdemo.training import ProgressFn
@@ -44,18 +46,14 @@ def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: Pro
     ``limit`` stops after that many newly trained models; ``points`` replaces
     the default grid (tests use a tiny one).
     """
-    from advdemo.training import train_adversarial, train_base  # noqa: PLC0415 - imports TensorFlow
-
     points = list(grid_hparams(recipe)) if points is None else points
     base_mid = model_id(recipe, "base")
     if is_stored(store, base_mid):
         base, _ = store.load(base_mid)
     else:
         log(f"training the base model {base_mid}")
-        result = train_base(recipe, mnist.train_images, mnist.train_labels, progress)
+        result = training.train_base(recipe, mnist.train_images, mnist.train_labels, progress)
         base = result.model
-        from advdemo.evaluation import accuracy  # noqa: PLC0415
-
         metrics = {"base_clean_acc": accuracy(base, mnist.test_images, mnist.test_labels),
                    "test_examples": int(len(mnist.test_labels)), "train_history": result.history}
         store.put(recipe, "base", base.get_weights(), train_seconds=result.seconds, metrics=metrics)
@@ -71,7 +69,7 @@ def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: Pro
         if limit is not None and trained >= limit:
             break
         log(f"{label}: training {mid}")
-        result = train_adversarial(hp, mnist.train_images, mnist.train_labels, progress)
+        result = training.train_adversarial(hp, mnist.train_images, mnist.train_labels, progress)
         metrics = {**pair_metrics(base, result.model, hp, mnist, base_cache),
                    "base_model": base_mid, "train_history": result.history}
         store.put(hp, "adv", result.model.get_weights(), train_seconds=result.seconds, metrics=metrics)
