@@ -34,6 +34,11 @@ def get_service() -> ModelService:
     return ModelService(limits=Limits.from_env())
 
 
+# Figures depend only on their inputs; repeated views (a class on the same settings) reuse them.
+cached_detail_png = st.cache_data(max_entries=512, show_spinner=False)(detail_png)
+cached_curve_png = st.cache_data(max_entries=256, show_spinner=False)(curve_png)
+
+
 @st.cache_resource
 def get_devices() -> list[str]:
     from advdemo.devices import describe_devices
@@ -233,13 +238,13 @@ st.subheader("One digit in detail")
 if len(labels) > 1:
     st.slider("Digit", 0, len(labels) - 1, key="pick")
 pick = min(view.pick, len(labels) - 1)
-st.image(detail_png(images[pick], shown.base_images[pick], shown.adv_images[pick], int(labels[pick]),
+st.image(cached_detail_png(images[pick], shown.base_images[pick], shown.adv_images[pick], int(labels[pick]),
                     shown.base_proba[pick], shown.adv_proba[pick]))
 
 st.subheader("Robustness curve")
 with st.spinner("Computing the curve…"):
     curve = svc.curve(pair, attack)
-st.image(curve_png(curve, view.strength, f"attack strength ε ({NORM_LABELS[view.attack_norm]}, "
+st.image(cached_curve_png(curve, view.strength, f"attack strength ε ({NORM_LABELS[view.attack_norm]}, "
                    f"{view.attack.value.upper()}, {view.mode.value})"))
 st.caption(f"Accuracy on {curve['examples']:,} test digits at each strength; the dashed line is the "
            "current strength.")

@@ -1,16 +1,20 @@
 """Pictures: digit grids, the per-digit detail view and the robustness curve.
 
 Figures are built with matplotlib's object API (``Figure``), never pyplot, so
-no global figure registry grows across app reruns. Everything returns bytes
-or strings; nothing is shown or written here. Images are ``(N, 28, 28, 1)`` or
+no global figure registry grows across app reruns. matplotlib is not
+guaranteed to be thread-safe and the app renders from many session threads,
+so figure rendering is serialized. Everything returns bytes or strings;
+nothing is shown or written here. Images are ``(N, 28, 28, 1)`` or
 ``(28, 28, 1)`` float32 in [0, 1].
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
+import threading
 from typing import Sequence
 
 import matplotlib
@@ -27,12 +31,25 @@ WRONG_COLOR = "#d62728"
 RIGHT_COLOR = "#2ca02c"
 
 
+_FIGURE_LOCK = threading.Lock()
+
+
+def _serialized(render):
+    @functools.wraps(render)
+    def wrapper(*args, **kwargs):
+        with _FIGURE_LOCK:
+            return render(*args, **kwargs)
+
+    return wrapper
+
+
 def _png(fig: Figure, dpi: int = 100) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
 
 
+@_serialized
 def tutorial_grid_png(images: np.ndarray, labels: np.ndarray, base_pred: np.ndarray,
                       adv_pred: np.ndarray, n_col: int = 4) -> bytes:
     """The tutorial's figure: perturbed digits, 4 columns, each titled
@@ -86,6 +103,7 @@ def digit_grid_html(images: np.ndarray, labels: np.ndarray, predictions: np.ndar
     )
 
 
+@_serialized
 def detail_png(original: np.ndarray, base_image: np.ndarray, adv_image: np.ndarray, label: int,
                base_proba: np.ndarray, adv_proba: np.ndarray) -> bytes:
     """One digit in detail: original, perturbation, perturbed image(s), probabilities.
@@ -128,6 +146,7 @@ def detail_png(original: np.ndarray, base_image: np.ndarray, adv_image: np.ndarr
     return _png(fig)
 
 
+@_serialized
 def curve_png(curve: dict[str, Sequence[float]], current: float | None, xlabel: str) -> bytes:
     """Accuracy of both models against attack strength, ``current`` marked."""
     fig = Figure(figsize=(6.5, 3.2))
