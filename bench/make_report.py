@@ -1,0 +1,98 @@
+"""Print the measured tables of docs/benchmarks.md from bench/out/*.json.
+
+Every number in those tables comes from a benchmark's own JSON output, so the
+document cannot drift from what was measured.
+
+    python bench/make_report.py > /tmp/tables.md
+"""
+
+from __future__ import annotations
+
+import json
+
+from common import OUT
+
+
+def load(name: str) -> dict | None:
+    path = OUT / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def fmt(value, unit: str = "") -> str:
+    return "–" if value is None else f"{value:g}{unit}"
+
+
+def main() -> None:
+    ev, tr, app, prof = load("evaluation"), load("training"), load("app"), load("profile_ops")
+    loads = sorted(OUT.glob("load_*.json"))
+    any_run = next((r for r in (ev, tr, app) if r), None)
+    if any_run:
+        m = any_run["machine"]
+        print(f"Machine: {m['cpu']}, {m['cores']} cores, {', '.join(m['devices'])}; "
+              f"TensorFlow {m['tensorflow']}, tf-keras {m['tf_keras']}, NSL {m['neural_structured_learning']}, "
+              f"Python {m['python']}.\n")
+    if ev:
+        print("### Robustness evaluation (full test set, FGSM L∞ 0.2, both models)\n")
+        print("| what | tutorial's loop | advdemo | ratio | goal |")
+        print("| --- | --- | --- | --- | --- |")
+        print(f"| transfer FGSM, both models (median of {len(ev['tutorial_loop_runs_s'])} / "
+              f"{len(ev['advdemo_transfer_runs_s'])} runs) | {ev['tutorial_loop_s']:.2f} s | "
+              f"{ev['advdemo_transfer_s']:.2f} s | **{ev['speedup']:.1f}×** | ≥ 5× |")
+        print(f"| white-box FGSM, both models | – | {ev['advdemo_whitebox_s']:.2f} s | | |")
+        print(f"| robustness curve, 10 strengths, transfer | – | {ev['curve_transfer_10_strengths_s']:.2f} s | "
+              f"| ≤ 10 s |")
+        print(f"| robustness curve, 10 strengths, white-box | – | {ev['curve_whitebox_10_strengths_s']:.2f} s "
+              f"| | ≤ 10 s |")
+        print(f"| accuracy under attack (base / regularized) | {ev['tutorial_acc']['base']:.4f} / "
+              f"{ev['tutorial_acc']['adv']:.4f} | {ev['advdemo_acc']['base']:.4f} / {ev['advdemo_acc']['adv']:.4f} "
+              "| same | |")
+        print(f"\nCompute limit: the network costs {ev['network_mflops_per_image']} MFLOP per image forward; "
+              f"a transfer evaluation is about 4 forward passes of work per image. A 2048² float32 matrix "
+              f"product runs at {ev['matmul_gflops']} GFLOP/s here. advdemo's evaluation reaches "
+              f"{ev['advdemo_gflops']} GFLOP/s (**{ev['advdemo_fraction_of_matmul_peak']:.0%}** of that), the "
+              f"tutorial's loop {ev['tutorial_fraction_of_matmul_peak']:.0%}. Models: {ev['models']}.\n")
+    if tr:
+        print("### Training to the tutorial's quality\n")
+        print("| recipe | base model | regularized model | base clean | adv clean | adv transfer FGSM | "
+              "meets target |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for name, label in (("tutorial", "tutorial (batch 32, 5 epochs, uncached tf.data)"),
+                            ("advdemo", "advdemo FAST_RECIPE (batch 128, 3 epochs, lr 0.002)")):
+            if name in tr:
+                r = tr[name]
+                print(f"| {label} | {r['base_train_s']:.0f} s | {r['adv_train_s']:.0f} s | "
+                      f"{r['base_clean_acc']:.4f} | {r['adv_clean_acc']:.4f} | {r['adv_transfer_acc']:.4f} | "
+                      f"{'yes' if r['meets_target'] else 'no'} |")
+        if "adv_speedup" in tr:
+            print(f"\nRegularized model: **{tr['adv_speedup']:.2f}×** faster "
+                  f"(goal: 3×, i.e. at most a third of the time); both models together: "
+                  f"{tr['total_speedup']:.2f}×.\n")
+    if app:
+        print("### The page, through the real server and Chromium\n")
+        print("| what | measured | goal |")
+        print("| --- | --- | --- |")
+        print(f"| slider move → grids updated, median | {app['slider_median_s']:.3f} s | |")
+        print(f"| slider move → grids updated, p95 ({app['slider_moves']} moves) | {app['slider_p95_s']:.3f} s "
+              "| ≤ 1 s |")
+        print(f"| cold start, `streamlit run` → first complete page | {app['cold_start_s']:.1f} s | ≤ 15 s |")
+        print(f"| server peak RSS, 1 session | {app['rss_1_session_mb']:.0f} MB | |")
+        ten = next((v for k, v in app.items() if k.startswith("rss_") and "sessions" in k), None)
+        print(f"| server peak RSS, 10 sessions | {fmt(ten)} MB | ≤ 1.5 GB |\n")
+    for path in loads:
+        ld = json.loads(path.read_text())
+        print(f"### Load test: {ld['sessions']} browser sessions for {ld['seconds']:g} s\n")
+        print("| errors | reruns | rerun p50 | rerun p95 | server peak RSS |")
+        print("| --- | --- | --- | --- | --- |")
+        print(f"| {ld['errors']} | {ld['reruns']} | {fmt(ld['rerun_p50_s'], ' s')} | {fmt(ld['rerun_p95_s'], ' s')} "
+              f"| {ld['peak_rss_mb']:.0f} MB |\n")
+    if prof:
+        print(f"### Profile: seconds per 10,000 images (batch {prof['batch']})\n")
+        print("| op | s / 10k images |")
+        print("| --- | --- |")
+        for op, seconds in prof["seconds_per_10k_images"].items():
+            print(f"| {op} | {seconds:.3f} |")
+        print()
+
+
+if __name__ == "__main__":
+    main()
