@@ -36,9 +36,10 @@ def main() -> None:
             result["cold_start_s"] = round(time.perf_counter() - server.started, 2)
             result["rss_1_session_mb"] = round(server.peak_rss_mb, 1)
 
-            # Warm-up: visit every strength once, as a class would in its first minute; the
-            # full-test-set numbers for the pretrained models then come from the manifest.
-            for key in ["ArrowRight"] * 9 + ["ArrowLeft"] * 9:
+            # Warm-up: visit every strength once, as a class would in its first minute, ending
+            # where we started (0.2, the 5th of the 10 standard strengths). The slider does not
+            # move past its ends, so every press below changes the view.
+            for key in ["ArrowLeft"] * 4 + ["ArrowRight"] * 9 + ["ArrowLeft"] * 5:
                 move_slider_and_wait(page, key)
             times = []
             keys = (["ArrowRight"] * 5 + ["ArrowLeft"] * 5) * (args.moves // 10 + 1)

@@ -1,8 +1,8 @@
 """Load test: N real browser sessions (Playwright + Chromium) against a server on loopback.
 
-Each session opens the page, then moves a slider (attack strength, or the
-batch of digits) at random for a bounded time, waiting for each rerun to
-finish. Reports errors (exceptions on a page, or a rerun that never finishes),
+Each session opens the page, then, for a bounded time once its page is ready,
+moves a slider (attack strength, or the digit shown in detail) one step at a
+time at random, waiting for each rerun to finish. Reports errors (exceptions on a page, or a rerun that never finishes),
 the p50/p95 time per rerun and the server's peak RSS. Loopback only; bounded
 in sessions and time; it stops by itself.
 
@@ -22,30 +22,33 @@ MAX_SESSIONS = 50
 MAX_SECONDS = 600
 
 
-async def session(browser, url: str, deadline: float, seed: int, times: list[float], errors: list[str]) -> None:
+SLIDERS = {"Attack strength": (4, 9), "Digit": (0, 31)}  # label: (start index, last index)
+
+
+async def session(browser, url: str, seconds: float, seed: int, times: list[float], loads: list[float],
+                  errors: list[str]) -> None:
+    """One student: open the page, then move sliders for ``seconds`` once it is ready."""
     rng = random.Random(seed)
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    position = {label: start for label, (start, _) in SLIDERS.items()}
     try:
+        start = time.perf_counter()
         await page.goto(url, timeout=300_000)
         await page.wait_for_selector(".advdemo-grid", timeout=300_000)
         await page.wait_for_selector(SETTLED, timeout=300_000)
+        loads.append(time.perf_counter() - start)
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            label = rng.choice(["Attack strength", "Attack strength", "Batch of 32 test digits"])
-            if label == "Attack strength":
-                thumb = page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider")
-                await thumb.focus()
-                key = rng.choice(["ArrowRight", "ArrowLeft"])
-            else:
-                thumb = page.locator("[data-testid='stNumberInput']").get_by_role("spinbutton")
-                await thumb.focus()
-                key = rng.choice(["ArrowUp", "ArrowDown"])
+            label = rng.choice(list(SLIDERS))
+            last = SLIDERS[label][1]
+            step = rng.choice([-1, 1]) if 0 < position[label] < last else (1 if position[label] == 0 else -1)
+            thumb = page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider")
+            await thumb.focus()
             before = await page.evaluate("() => location.search")
             start = time.perf_counter()
-            await thumb.press(key)
-            try:
-                await page.wait_for_function("b => location.search !== b", arg=before, timeout=5_000)
-            except Exception:
-                continue  # the slider was already at its end: no rerun happened
+            await thumb.press("ArrowRight" if step > 0 else "ArrowLeft")
+            position[label] += step
+            await page.wait_for_function("b => location.search !== b", arg=before, timeout=120_000)
             await page.wait_for_selector(SETTLED, timeout=120_000)
             times.append(time.perf_counter() - start)
             if await page.locator("[data-testid='stException']").count():
@@ -57,17 +60,17 @@ async def session(browser, url: str, deadline: float, seed: int, times: list[flo
         await page.close()
 
 
-async def run(url: str, sessions: int, seconds: float) -> tuple[list[float], list[str]]:
+async def run(url: str, sessions: int, seconds: float) -> tuple[list[float], list[float], list[str]]:
     from playwright.async_api import async_playwright
 
     times: list[float] = []
+    loads: list[float] = []
     errors: list[str] = []
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        deadline = time.monotonic() + seconds
-        await asyncio.gather(*(session(browser, url, deadline, i, times, errors) for i in range(sessions)))
+        await asyncio.gather(*(session(browser, url, seconds, i, times, loads, errors) for i in range(sessions)))
         await browser.close()
-    return times, errors
+    return times, loads, errors
 
 
 def main() -> None:
@@ -80,12 +83,14 @@ def main() -> None:
     seconds = max(1.0, min(args.seconds, MAX_SECONDS))
     server = Server({"ADVDEMO_HOSTED": "1"} if args.hosted else None)
     try:
-        times, errors = asyncio.run(run(server.url, sessions, seconds))
+        times, loads, errors = asyncio.run(run(server.url, sessions, seconds))
     finally:
         server.stop()
     report(f"load_{sessions}", {
         "machine": machine(), "sessions": sessions, "seconds": seconds, "reruns": len(times),
         "errors": len(errors), "error_samples": errors[:5],
+        "page_load_p50_s": round(median(loads), 2) if loads else None,
+        "page_load_max_s": round(max(loads), 2) if loads else None,
         "rerun_p50_s": round(median(times), 3) if times else None,
         "rerun_p95_s": round(percentile(times, 0.95), 3) if times else None,
         "peak_rss_mb": round(server.peak_rss_mb, 1),

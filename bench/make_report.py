@@ -81,9 +81,10 @@ def main() -> None:
     for path in loads:
         ld = json.loads(path.read_text())
         print(f"### Load test: {ld['sessions']} browser sessions for {ld['seconds']:g} s\n")
-        print("| errors | reruns | rerun p50 | rerun p95 | server peak RSS |")
-        print("| --- | --- | --- | --- | --- |")
+        print("| errors | reruns | rerun p50 | rerun p95 | first page load p50 / max | server peak RSS |")
+        print("| --- | --- | --- | --- | --- | --- |")
         print(f"| {ld['errors']} | {ld['reruns']} | {fmt(ld['rerun_p50_s'], ' s')} | {fmt(ld['rerun_p95_s'], ' s')} "
+              f"| {fmt(ld.get('page_load_p50_s'), ' s')} / {fmt(ld.get('page_load_max_s'), ' s')} "
               f"| {ld['peak_rss_mb']:.0f} MB |\n")
     if prof:
         print(f"### Profile: seconds per 10,000 images (batch {prof['batch']})\n")
