@@ -60,17 +60,25 @@ if "view_ready" not in st.session_state:
     )
 
 
+def snap_to_grid() -> None:
+    """Move step and multiplier to the nearest pretrained values (the grid sliders' options)."""
+    steps = NORM_SPECS[Norm(st.session_state.norm)].grid_steps
+    st.session_state.step = min(steps, key=lambda s: abs(s - st.session_state.step))
+    st.session_state.mult = min(GRID_MULTIPLIERS, key=lambda m: abs(m - st.session_state.mult))
+
+
 def on_norm_change() -> None:
     norm = Norm(st.session_state.norm)
     st.session_state.step = NORM_SPECS[norm].default_step
-    st.session_state.custom = not NORM_SPECS[norm].grid_steps
+    if not NORM_SPECS[norm].grid_steps:  # L1 has no pretrained grid
+        st.session_state.custom = True
+    if not st.session_state.custom:
+        snap_to_grid()
 
 
 def on_custom_change() -> None:
-    if not st.session_state.custom:  # snap back onto the grid
-        steps = NORM_SPECS[Norm(st.session_state.norm)].grid_steps
-        st.session_state.step = min(steps, key=lambda s: abs(s - st.session_state.step))
-        st.session_state.mult = min(GRID_MULTIPLIERS, key=lambda m: abs(m - st.session_state.mult))
+    if not st.session_state.custom:
+        snap_to_grid()
 
 
 def on_attack_norm_change() -> None:

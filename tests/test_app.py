@@ -83,6 +83,15 @@ def test_custom_values_switch_to_free_sliders(app_env):
     assert any("not trained yet" in s.value for s in at.subheader)
 
 
+def test_leaving_l1_with_custom_values_snaps_back_to_the_grid(app_env):
+    at = run_app({"norm": "l1", "step": "0.5", "mult": "3.25"})
+    assert at.checkbox(key="custom").value
+    at.selectbox(key="norm").set_value("infinity").run()
+    at.checkbox(key="custom").uncheck().run()
+    assert not at.exception
+    assert at.session_state["step"] == 0.2 and at.session_state["mult"] == 1.0
+
+
 def test_url_state_round_trips(app_env):
     view = ViewState(norm=Norm.L2, step=1.5, multiplier=0.2, attack_norm=Norm.L2, strength=2.5,
                      mode="white-box", batch=1, digit=None, pick=3)
