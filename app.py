@@ -2,9 +2,16 @@
 
 This file only arranges widgets and calls the advdemo library; all computing
 happens there. The whole view lives in the URL, so a link reproduces it.
+
+The attack and digit controls, and everything they change, live in fragments:
+moving them reruns only that part of the page, not the whole of it. A class of
+students shares one small server, and their browsers redraw only what changed.
 """
 
 from __future__ import annotations
+
+import contextlib
+import gc
 
 import numpy as np
 import streamlit as st
@@ -12,7 +19,7 @@ import streamlit as st
 from advdemo import viewstate
 from advdemo.config import GRID_MULTIPLIERS, MAX_MULTIPLIER, NORM_SPECS, AttackMethod, EvalMode, Norm
 from advdemo.data import DataError
-from advdemo.rendering import curve_png, detail_png, digit_grid_html
+from advdemo.rendering import curve_png, digit_detail_html, digit_grid_html, metrics_html, side_by_side_html
 from advdemo.service import JobState, Limits, ModelService
 from advdemo.storage import StoreError
 from advdemo.viewstate import GRID_SIZE, MAX_BATCH, MAX_PGD_ITERATIONS, ViewState
@@ -21,9 +28,9 @@ st.set_page_config(page_title="Adversarial regularization, live", page_icon="�
 
 NORM_LABELS = {Norm.INFINITY: "L∞ (infinity)", Norm.L2: "L2", Norm.L1: "L1"}
 HOW_FAR = {
-    Norm.INFINITY: "every pixel moves by up to **ε = {eps:g}**",
-    Norm.L2: "the whole change has an L2 length of up to **ε = {eps:g}**, spread over all 784 pixels",
-    Norm.L1: "only the pixel(s) where the gradient is largest move, by **ε = {eps:g}** in total",
+    Norm.INFINITY: "every pixel moves by up to ε",
+    Norm.L2: "the change has an L2 length of up to ε, spread over all 784 pixels",
+    Norm.L1: "only the pixels with the largest gradient move, by ε in total",
 }
 SLIDER_STEP = {Norm.INFINITY: 0.01, Norm.L2: 0.1, Norm.L1: 0.05}
 
@@ -31,11 +38,15 @@ SLIDER_STEP = {Norm.INFINITY: 0.01, Norm.L2: 0.1, Norm.L1: 0.05}
 @st.cache_resource
 def get_service() -> ModelService:
     """One per server process, shared by every session."""
-    return ModelService(limits=Limits.from_env())
+    service = ModelService(limits=Limits.from_env())
+    # TensorFlow leaves ~400,000 long-lived Python objects, and a full garbage collection walks
+    # them all (~0.5 s on 2 cores). Freezing them keeps Python's own full collections cheap; the
+    # per-rerun one is off in .streamlit/config.toml (runner.postScriptGC).
+    gc.freeze()
+    return service
 
 
 # Figures depend only on their inputs; repeated views (a class on the same settings) reuse them.
-cached_detail_png = st.cache_data(max_entries=512, show_spinner=False)(detail_png)
 cached_curve_png = st.cache_data(max_entries=256, show_spinner=False)(curve_png)
 
 
@@ -88,7 +99,7 @@ def on_attack_norm_change() -> None:
         st.session_state.attack = AttackMethod.FGSM.value
 
 
-# -- sidebar: every control ---------------------------------------------------
+# -- sidebar, the model: changing it reruns the whole page ---------------------
 with st.sidebar:
     st.header("Regularized model")
     st.selectbox("Gradient norm", [n.value for n in Norm], key="norm", on_change=on_norm_change,
@@ -110,33 +121,50 @@ with st.sidebar:
         st.select_slider("Adversarial loss multiplier", options=list(GRID_MULTIPLIERS), key="mult",
                          help="Weight of the adversarial loss next to the ordinary loss.")
 
-    st.header("Attack")
-    st.selectbox("Attack norm", [n.value for n in Norm], key="anorm", on_change=on_attack_norm_change,
-                 format_func=lambda v: NORM_LABELS[Norm(v)])
-    attack_norm = Norm(st.session_state.anorm)
-    methods = [m.value for m in AttackMethod if m is AttackMethod.FGSM or NORM_SPECS[attack_norm].supports_pgd]
-    st.radio("Method", methods, key="attack", horizontal=True, format_func=str.upper,
-             help="FGSM: one gradient step (the tutorial's). PGD: several smaller steps, a stronger attack.")
-    strengths = sorted({*NORM_SPECS[attack_norm].strengths, float(st.session_state.eps)})
-    st.select_slider("Attack strength (ε)", options=strengths, key="eps")
-    if st.session_state.attack == AttackMethod.PGD.value:
-        st.slider("PGD iterations", 1, MAX_PGD_ITERATIONS, key="iters")
-    st.radio("Mode", [m.value for m in EvalMode], key="mode", horizontal=True,
-             help="Transfer (the tutorial's): examples crafted against the base model are shown to both. "
-                  "White-box: each model is attacked through its own gradients.")
 
-    st.header("Digits")
-    st.number_input("Batch of 32 test digits", 0, MAX_BATCH, key="batch")
-    st.selectbox("Only this true class", ["all", *map(str, range(10))], key="digit")
+def current_view() -> ViewState:
+    """The view the widgets show now. A control that was not drawn in the last run (PGD
+    iterations under FGSM, say) has no state left, and counts as its default."""
+    get, default = st.session_state.get, viewstate.DEFAULT
+    digit = get("digit", "all")
+    return ViewState(
+        norm=Norm(get("norm", default.norm.value)), step=round(float(get("step", default.step)), 4),
+        multiplier=round(float(get("mult", default.multiplier)), 4),
+        attack=AttackMethod(get("attack", default.attack.value)),
+        attack_norm=Norm(get("anorm", default.attack_norm.value)), strength=float(get("eps", default.strength)),
+        iterations=int(get("iters", default.iterations)), mode=EvalMode(get("mode", default.mode.value)),
+        batch=int(get("batch", default.batch)), digit=None if digit == "all" else int(digit),
+        pick=int(get("pick", default.pick)),
+    )
 
-view = ViewState(
-    norm=norm, step=round(float(st.session_state.step), 4), multiplier=round(float(st.session_state.mult), 4),
-    attack=AttackMethod(st.session_state.attack), attack_norm=attack_norm, strength=float(st.session_state.eps),
-    iterations=int(st.session_state.iters), mode=EvalMode(st.session_state.mode), batch=int(st.session_state.batch),
-    digit=None if st.session_state.digit == "all" else int(st.session_state.digit), pick=int(st.session_state.pick),
-)
-st.query_params.from_dict(viewstate.to_query(view))
-hparams, attack = view.hparams(svc.recipe), view.to_attack()
+
+def attack_controls() -> None:
+    """The sidebar's attack and digit sections (drawn by the results fragment)."""
+    # Streamlit forgets the value of a widget that is not drawn in a run. Re-setting it keeps the
+    # PGD iterations through a spell of FGSM, and the digit picked through a one-digit batch.
+    for key in ("iters", "pick"):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+    with st.sidebar:
+        st.header("Attack")
+        st.selectbox("Attack norm", [n.value for n in Norm], key="anorm", on_change=on_attack_norm_change,
+                     format_func=lambda v: NORM_LABELS[Norm(v)])
+        attack_norm = Norm(st.session_state.anorm)
+        methods = [m.value for m in AttackMethod if m is AttackMethod.FGSM or NORM_SPECS[attack_norm].supports_pgd]
+        st.radio("Method", methods, key="attack", horizontal=True, format_func=str.upper,
+                 help="FGSM: one gradient step (the tutorial's). PGD: several smaller steps, a stronger attack.")
+        strengths = sorted({*NORM_SPECS[attack_norm].strengths, float(st.session_state.eps)})
+        st.select_slider("Attack strength (ε)", options=strengths, key="eps")
+        if st.session_state.attack == AttackMethod.PGD.value:
+            st.slider("PGD iterations", 1, MAX_PGD_ITERATIONS, key="iters")
+        st.radio("Mode", [m.value for m in EvalMode], key="mode", horizontal=True,
+                 help="Transfer (the tutorial's): examples crafted against the base model are shown to both. "
+                      "White-box: each model is attacked through its own gradients.")
+
+        st.header("Digits")
+        st.number_input("Batch of 32 test digits", 0, MAX_BATCH, key="batch")
+        st.selectbox("Only this true class", ["all", *map(str, range(10))], key="digit")
+
 
 # -- main area ----------------------------------------------------------------
 st.title("Adversarial regularization, live")
@@ -146,14 +174,15 @@ for notice in st.session_state.url_notices:
     st.warning(notice, icon="🔗")
 st.session_state.url_notices = []  # shown on arrival; gone once the user moves on
 
+hparams = current_view().hparams(svc.recipe)
 with st.expander("What am I looking at?", expanded=False):
     st.markdown(f"""
 * **Adversarial examples** are digits changed just enough to fool a model. The attack nudges the
-  pixels in the direction that most increases the model's error; here
-  {HOW_FAR[view.attack_norm].format(eps=view.strength)}.
+  pixels in the direction that most increases the model's error, within a budget ε: in L∞
+  {HOW_FAR[Norm.INFINITY]}; in L2 {HOW_FAR[Norm.L2]}; in L1 {HOW_FAR[Norm.L1]}.
 * The **base model** learned from clean digits only. The **regularized model** has the same network, but
-  during training NSL also showed it adversarial versions of each batch (step {view.step:g},
-  {NORM_LABELS[view.norm]}) and penalized mistakes on them (multiplier {view.multiplier:g}).
+  during training NSL also showed it adversarial versions of each batch (step {hparams.adv_step_size:g},
+  {NORM_LABELS[hparams.adv_grad_norm]}) and penalized mistakes on them (multiplier {hparams.adv_multiplier:g}).
 * In **transfer** mode both models see the *same* perturbed digits, crafted against the base model, as in
   the tutorial. **White-box** mode attacks each model with its own gradients, a harder test.
 * Red frames mark wrong answers. Slide the strength up: the base model collapses long before the
@@ -170,6 +199,67 @@ with st.spinner("Loading models…"):
     pair = svc.pair(hparams)
 for note in svc.notes:  # e.g. a corrupt model file that was skipped
     st.info(note, icon="🧹")
+
+
+@st.fragment
+def results(pair) -> None:
+    """Attack controls and everything they change; ``pair`` is None while the models are untrained."""
+    attack_controls()
+    view = current_view()
+    st.query_params.from_dict(viewstate.to_query(view))
+    if pair is None:
+        return
+    attack = view.to_attack()
+
+    # Which 32 digits: a batch of the test set, optionally of one true class.
+    pool = np.arange(len(mnist.test_labels)) if view.digit is None else np.flatnonzero(mnist.test_labels == view.digit)
+    n_batches = max(1, len(pool) // GRID_SIZE)
+    idx = pool[(view.batch % n_batches) * GRID_SIZE:][:GRID_SIZE]
+    images, labels = mnist.test_images[idx], mnist.test_labels[idx]
+
+    metrics_slot = st.container()
+    shown = svc.attack_digits(pair, images, labels, attack)
+    st.html(side_by_side_html(digit_grid_html(shown.base_images, labels, shown.base_pred, "base model"),
+                              digit_grid_html(shown.adv_images, labels, shown.adv_pred, "adv-regularized model")))
+
+    # Test-set numbers usually come from the manifest or memory; a spinner only when they do not.
+    busy = contextlib.nullcontext() if svc.ready(pair, attack) else st.spinner("Measuring on the test set…")
+    with metrics_slot, busy:
+        m = svc.test_metrics(pair, attack)
+        curve = svc.curve(pair, attack)
+        label = f"{view.attack.value.upper()} ε={view.strength:g}"
+        st.html(metrics_html([
+            ("Base, clean", f"{m['base_clean_acc']:.1%}", None),
+            (f"Base, {label}", f"{m['base_attacked_acc']:.1%}", (m["base_attacked_acc"] - m["base_clean_acc"]) * 100),
+            ("Regularized, clean", f"{m['adv_clean_acc']:.1%}", None),
+            (f"Regularized, {label}", f"{m['adv_attacked_acc']:.1%}",
+             (m["adv_attacked_acc"] - m["adv_clean_acc"]) * 100),
+        ]))
+        st.caption(f"Accuracy on {m['examples']:,} test digits ({view.mode.value}). "
+                   f"{NORM_LABELS[view.attack_norm]}: {HOW_FAR[view.attack_norm]} = {view.strength:g}.")
+
+    st.subheader("One digit in detail")
+    detail(images, labels, shown)
+
+    st.subheader("Robustness curve")
+    st.image(cached_curve_png(curve, view.strength, f"attack strength ε ({NORM_LABELS[view.attack_norm]}, "
+                              f"{view.attack.value.upper()}, {view.mode.value})"))
+    st.caption(f"Accuracy on {curve['examples']:,} test digits at each strength; the dashed line is the "
+               "current strength.")
+
+
+@st.fragment
+def detail(images: np.ndarray, labels: np.ndarray, shown) -> None:
+    """The digit slider and one digit in detail; moving the slider reruns only this."""
+    if len(labels) > 1:
+        st.slider("Digit", 0, len(labels) - 1, key="pick")
+    st.query_params.from_dict(viewstate.to_query(current_view()))
+    pick = min(int(st.session_state.pick), len(labels) - 1)
+    # Ring the chosen digit in both grids above, without redrawing them.
+    st.html(f"<style>.advdemo-grid .advdemo-tile:nth-child({pick + 1})"
+            "{outline:3px solid #f2c94c;outline-offset:1px}</style>")
+    st.html(digit_detail_html(images[pick], shown.base_images[pick], shown.adv_images[pick], int(labels[pick]),
+                              shown.base_proba[pick], shown.adv_proba[pick]))
 
 
 @st.fragment(run_every=1.0)
@@ -196,6 +286,8 @@ def training_status() -> None:
                 text=f"Training the {name}: epoch {p.epoch}/{p.epochs}, step {p.step}/{p.steps} · {metrics}")
 
 
+results(pair)
+
 if pair is None:
     st.subheader("These models are not trained yet")
     limits = svc.limits
@@ -216,46 +308,6 @@ if pair is None:
             st.error(str(exc))
     training_status()
     st.stop()
-
-# Which 32 digits: a batch of the test set, optionally of one true class.
-pool = np.arange(len(mnist.test_labels)) if view.digit is None else np.flatnonzero(mnist.test_labels == view.digit)
-n_batches = max(1, len(pool) // GRID_SIZE)
-idx = pool[(view.batch % n_batches) * GRID_SIZE:][:GRID_SIZE]
-images, labels = mnist.test_images[idx], mnist.test_labels[idx]
-
-metrics_slot = st.container()
-shown = svc.attack_digits(pair, images, labels, attack)
-left, right = st.columns(2, gap="large")
-left.html(digit_grid_html(shown.base_images, labels, shown.base_pred, "base model", selected=view.pick))
-right.html(digit_grid_html(shown.adv_images, labels, shown.adv_pred, "adv-regularized model", selected=view.pick))
-
-with metrics_slot:
-    with st.spinner("Measuring on the test set…"):
-        m = svc.test_metrics(pair, attack)
-    label = f"{view.attack.value.upper()} ε={view.strength:g}"
-    cols = st.columns(4)
-    cols[0].metric("Base, clean", f"{m['base_clean_acc']:.1%}")
-    cols[1].metric(f"Base, {label}", f"{m['base_attacked_acc']:.1%}",
-                   delta=f"{(m['base_attacked_acc'] - m['base_clean_acc']) * 100:+.1f} pts")
-    cols[2].metric("Regularized, clean", f"{m['adv_clean_acc']:.1%}")
-    cols[3].metric(f"Regularized, {label}", f"{m['adv_attacked_acc']:.1%}",
-                   delta=f"{(m['adv_attacked_acc'] - m['adv_clean_acc']) * 100:+.1f} pts")
-    st.caption(f"Accuracy on {m['examples']:,} test digits ({view.mode.value}).")
-
-st.subheader("One digit in detail")
-if len(labels) > 1:
-    st.slider("Digit", 0, len(labels) - 1, key="pick")
-pick = min(view.pick, len(labels) - 1)
-st.image(cached_detail_png(images[pick], shown.base_images[pick], shown.adv_images[pick], int(labels[pick]),
-                    shown.base_proba[pick], shown.adv_proba[pick]))
-
-st.subheader("Robustness curve")
-with st.spinner("Computing the curve…"):
-    curve = svc.curve(pair, attack)
-st.image(cached_curve_png(curve, view.strength, f"attack strength ε ({NORM_LABELS[view.attack_norm]}, "
-                   f"{view.attack.value.upper()}, {view.mode.value})"))
-st.caption(f"Accuracy on {curve['examples']:,} test digits at each strength; the dashed line is the "
-           "current strength.")
 
 with st.expander("Where these numbers come from"):
     for kind, entry in (("base", pair.base_entry), ("adv", pair.adv_entry)):

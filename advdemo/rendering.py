@@ -1,6 +1,9 @@
 """Pictures: digit grids, the per-digit detail view and the robustness curve.
 
-Figures are built with matplotlib's object API (``Figure``), never pyplot, so
+The page's digit grids and detail view are plain HTML with small inline PNGs:
+cheap to build on the server and cheap for a browser to draw, which matters
+when a classroom of students shares one small server. The curve and the
+tutorial's grid (CLI) are matplotlib figures. Figures are built with matplotlib's object API (``Figure``), never pyplot, so
 no global figure registry grows across app reruns. matplotlib is not
 guaranteed to be thread-safe and the app renders from many session threads,
 so figure rendering is serialized. Everything returns bytes or strings;
@@ -64,34 +67,64 @@ def tutorial_grid_png(images: np.ndarray, labels: np.ndarray, base_pred: np.ndar
     return _png(fig, dpi=72)
 
 
-def digit_png(image: np.ndarray, scale: int = 3) -> bytes:
-    """One digit as a crisp grayscale PNG, ``scale`` times its size."""
+def digit_png(image: np.ndarray, scale: int = 1) -> bytes:
+    """One digit as a grayscale PNG, ``scale`` times its 28 x 28 size.
+
+    The page shows digits at scale 1 and lets the browser enlarge them with
+    ``image-rendering: pixelated``: the same crisp picture for a ninth of the bytes.
+    """
     pixels = np.clip(np.squeeze(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    img = Image.fromarray(pixels, mode="L").resize((28 * scale, 28 * scale), Image.NEAREST)
+    return _encode_png(pixels.tobytes(), pixels.shape, "L", scale)
+
+
+#: Diverging colors for perturbations: blue removes ink, white is unchanged, red adds ink.
+_REMOVE_RGB = np.array([33, 102, 172], np.float32)
+_ADD_RGB = np.array([178, 24, 43], np.float32)
+
+
+def perturbation_png(delta: np.ndarray, limit: float) -> bytes:
+    """A perturbation ``(28, 28[, 1])`` in [-limit, limit] as a blue-white-red PNG."""
+    t = np.clip(np.squeeze(delta) / limit, -1.0, 1.0)[..., None]
+    white = np.float32(255.0)
+    rgb = np.where(t >= 0, white + t * (_ADD_RGB - white), white - t * (_REMOVE_RGB - white))
+    pixels = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    return _encode_png(pixels.tobytes(), pixels.shape, "RGB", 1)
+
+
+# A class on one link asks for the same digits again and again; encoding is the costly part.
+@functools.lru_cache(maxsize=8192)
+def _encode_png(pixels: bytes, shape: tuple[int, ...], mode: str, scale: int) -> bytes:
+    array = np.frombuffer(pixels, np.uint8).reshape(shape)
+    img = Image.fromarray(array, mode=mode)
+    if scale != 1:
+        img = img.resize((shape[1] * scale, shape[0] * scale), Image.NEAREST)
     buffer = io.BytesIO()
     img.save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
 
 
+def _img(png: bytes, alt: str, style: str = "") -> str:
+    return (f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}" '
+            f'style="width:100%;image-rendering:pixelated;{style}"/>')
+
+
 def digit_grid_html(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray, title: str,
-                    n_col: int = 8, selected: int | None = None) -> str:
+                    n_col: int = 8) -> str:
     """A titled grid of digits with their true label and prediction.
 
     Wrong predictions are red, right ones green; the title carries the count,
-    e.g. ``base model: 16 / 32``. Returns a self-contained HTML fragment.
+    e.g. ``base model: 16 / 32``. Tiles are ``figure.advdemo-tile`` elements in
+    order, so a style can ring the ``nth-child``. Returns a self-contained HTML fragment.
     """
     correct = int(np.sum(predictions == labels))
     tiles = []
     for i, (image, y, p) in enumerate(zip(images, labels, predictions)):
         ok = int(p) == int(y)
-        src = base64.b64encode(digit_png(image)).decode()
-        ring = "outline:3px solid #f2c94c;" if i == selected else ""
         tiles.append(
-            f'<figure class="advdemo-tile" style="margin:0;text-align:center;{ring}">'
-            f'<img alt="digit {i}" src="data:image/png;base64,{src}" '
-            f'style="width:100%;image-rendering:pixelated;border:3px solid '
-            f'{RIGHT_COLOR if ok else WRONG_COLOR};border-radius:4px"/>'
-            f'<figcaption style="font-size:0.8rem;line-height:1.1;color:{"inherit" if ok else WRONG_COLOR};'
+            f'<figure class="advdemo-tile" style="margin:0;text-align:center">'
+            + _img(digit_png(image), f"digit {i}",
+                   f"border:3px solid {RIGHT_COLOR if ok else WRONG_COLOR};border-radius:4px")
+            + f'<figcaption style="font-size:0.75rem;line-height:1.1;color:{"inherit" if ok else WRONG_COLOR};'
             f'font-weight:{"normal" if ok else "bold"}">#{i} true {int(y)}<br/>pred {int(p)}</figcaption>'
             "</figure>"
         )
@@ -103,47 +136,83 @@ def digit_grid_html(images: np.ndarray, labels: np.ndarray, predictions: np.ndar
     )
 
 
-@_serialized
-def detail_png(original: np.ndarray, base_image: np.ndarray, adv_image: np.ndarray, label: int,
-               base_proba: np.ndarray, adv_proba: np.ndarray) -> bytes:
-    """One digit in detail: original, perturbation, perturbed image(s), probabilities.
+def side_by_side_html(*fragments: str, min_width: str = "20rem") -> str:
+    """HTML fragments in equal columns, wrapping onto rows on narrow screens."""
+    return (f'<div class="advdemo-columns" style="display:grid;gap:1rem 2rem;'
+            f'grid-template-columns:repeat(auto-fit,minmax({min_width},1fr))">{"".join(fragments)}</div>')
 
-    ``base_image`` / ``adv_image`` are the perturbed inputs each model saw (the
-    same array in transfer mode). The perturbation is shown amplified to its
-    own maximum on a diverging map (red adds ink, blue removes it).
+
+def metrics_html(metrics: Sequence[tuple[str, str, float | None]]) -> str:
+    """A row of labelled figures, e.g. ``("Base, clean", "99.1%", None)``.
+
+    The third item, if given, is a change in percentage points, shown signed
+    with an arrow: green when it is positive, red when negative.
     """
-    same = base_image is adv_image or np.array_equal(base_image, adv_image)
-    panels = 4 if same else 5
-    fig = Figure(figsize=(2.4 * panels + 3.5, 2.8))
-    grid = fig.add_gridspec(1, panels + 1, width_ratios=[1] * panels + [2.2])
+    cells = []
+    for label, value, delta in metrics:
+        change = ""
+        if delta is not None:
+            color = RIGHT_COLOR if delta >= 0 else WRONG_COLOR
+            change = (f'<div class="advdemo-delta" style="color:{color};font-size:0.9rem">'
+                      f'{"↑" if delta >= 0 else "↓"} {delta:+.1f} pts</div>')
+        cells.append(
+            f'<div class="advdemo-metric" data-label="{html.escape(label)}" data-value="{html.escape(value)}">'
+            f'<div style="font-size:0.875rem;opacity:0.8">{html.escape(label)}</div>'
+            f'<div style="font-size:2rem;line-height:1.3">{html.escape(value)}</div>{change}</div>')
+    return (f'<div class="advdemo-metrics" style="display:grid;gap:0.5rem 1rem;'
+            f'grid-template-columns:repeat(auto-fit,minmax(10rem,1fr))">{"".join(cells)}</div>')
+
+
+def digit_detail_html(original: np.ndarray, base_image: np.ndarray, adv_image: np.ndarray, label: int,
+                      base_proba: np.ndarray, adv_proba: np.ndarray) -> str:
+    """One digit in detail: original, perturbation, perturbed image(s) and class probabilities.
+
+    Images are ``(28, 28, 1)`` float32 in [0, 1]; ``base_image`` / ``adv_image``
+    are the perturbed inputs each model saw (equal in transfer mode, then shown
+    once). The perturbation is scaled to its own largest change (red adds ink,
+    blue removes it). Probabilities are ``(10,)`` and sum to 1. Returns a
+    self-contained HTML fragment (plain HTML and CSS, so the browser draws it
+    cheaply and no figure is rendered on the server).
+    """
+    same = np.array_equal(base_image, adv_image)
     delta = np.squeeze(base_image - original)
-    limit = float(np.max(np.abs(delta))) or 1.0
-
-    def show(ax, img, title, **kw):
-        ax.imshow(np.squeeze(img), **kw)
-        ax.set_title(title, fontsize=10)
-        ax.axis("off")
-
-    show(fig.add_subplot(grid[0]), original, f"original (true {label})", cmap="gray", vmin=0, vmax=1)
-    im = fig.add_subplot(grid[1])
-    show(im, delta, f"perturbation (±{limit:.2f})", cmap="RdBu_r", vmin=-limit, vmax=limit)
+    largest = float(np.max(np.abs(delta)))
+    panels = [(digit_png(original), f"original (true {int(label)})"),
+              (perturbation_png(delta, largest or 1.0),
+               f"perturbation (±{largest:.2f})" if largest else "no perturbation")]
     if same:
-        show(fig.add_subplot(grid[2]), base_image, "perturbed", cmap="gray", vmin=0, vmax=1)
-        spare = 3
+        panels.append((digit_png(base_image), "perturbed"))
     else:
-        show(fig.add_subplot(grid[2]), base_image, "attack on base", cmap="gray", vmin=0, vmax=1)
-        show(fig.add_subplot(grid[3]), adv_image, "attack on regularized", cmap="gray", vmin=0, vmax=1)
-        spare = 4
-    fig.add_subplot(grid[spare]).axis("off")
-    bars = fig.add_subplot(grid[panels])
-    classes = np.arange(len(base_proba))
-    bars.bar(classes - 0.2, base_proba, width=0.4, color=BASE_COLOR, label="base")
-    bars.bar(classes + 0.2, adv_proba, width=0.4, color=ADV_COLOR, label="regularized")
-    bars.set_xticks(classes)
-    bars.set_ylim(0, 1)
-    bars.set_title("class probabilities", fontsize=10)
-    bars.legend(fontsize=8, loc="upper right")
-    return _png(fig)
+        panels += [(digit_png(base_image), "attack on base"), (digit_png(adv_image), "attack on regularized")]
+    figures = "".join(
+        f'<figure style="margin:0;flex:0 0 7.5rem;text-align:center">{_img(png, caption, "border:1px solid #ccc")}'
+        f'<figcaption style="font-size:0.8rem">{html.escape(caption)}</figcaption></figure>'
+        for png, caption in panels)
+    base_pred, adv_pred = int(np.argmax(base_proba)), int(np.argmax(adv_proba))
+
+    def bar(p: float, color: str, who: str, k: int) -> str:
+        return (f'<div title="{who}: P({k}) = {p:.3f}" style="width:40%;height:{100 * p:.1f}%;'
+                f'min-height:1px;background:{color}"></div>')
+
+    columns = "".join(
+        f'<div style="flex:1;display:flex;flex-direction:column;align-items:stretch">'
+        f'<div style="height:6rem;display:flex;align-items:flex-end;justify-content:center;gap:2px">'
+        f'{bar(float(base_proba[k]), BASE_COLOR, "base", k)}{bar(float(adv_proba[k]), ADV_COLOR, "regularized", k)}'
+        f'</div><div style="text-align:center;font-size:0.8rem;'
+        f'{"font-weight:bold;" if k == int(label) else ""}">{k}</div></div>'
+        for k in range(len(base_proba)))
+    legend = (f'<span style="color:{BASE_COLOR}">■</span> base says {base_pred} '
+              f'({float(base_proba[base_pred]):.0%}) &nbsp; <span style="color:{ADV_COLOR}">■</span> regularized '
+              f'says {adv_pred} ({float(adv_proba[adv_pred]):.0%})')
+    return (
+        f'<div class="advdemo-detail" data-label="{int(label)}" data-base-pred="{base_pred}" '
+        f'data-adv-pred="{adv_pred}" style="display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start">'
+        f'{figures}'
+        f'<div style="flex:1 1 16rem;min-width:16rem"><div style="font-size:0.8rem;margin-bottom:0.2rem">'
+        f'class probabilities · {legend}</div>'
+        f'<div style="display:flex;gap:2px;border-bottom:1px solid #999">{columns}</div></div>'
+        "</div>"
+    )
 
 
 @_serialized

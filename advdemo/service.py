@@ -263,6 +263,22 @@ class ModelService:
                 self._memo.popitem(last=False)
         return value
 
+    def _has_memo(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._memo
+
+    def ready(self, pair: ModelPair, attack: Attack) -> bool:
+        """Whether :meth:`test_metrics` and :meth:`curve` for ``attack`` answer at once,
+        from the manifest or from an earlier computation."""
+        stored = self._stored_curve(pair, attack) is not None
+        metrics = (stored and attack.strength in NORM_SPECS[attack.norm].strengths) or self._has_memo(
+            ("metrics", pair.key, attack))
+        return metrics and (stored or self._has_memo(self._curve_key(pair, attack)))
+
+    @staticmethod
+    def _curve_key(pair: ModelPair, attack: Attack) -> tuple:
+        return "curve", pair.key, dataclasses.replace(attack, strength=0.0)
+
     def attack_digits(self, pair: ModelPair, images: np.ndarray, labels: np.ndarray, attack: Attack):
         """Both models on attacked ``images``: an :class:`advdemo.evaluation.Attacked`."""
         with pair.lock:
@@ -293,7 +309,7 @@ class ModelService:
         stored = self._stored_curve(pair, attack)
         if stored:
             return {**stored, "examples": len(self.mnist().test_labels)}
-        key = ("curve", pair.key, dataclasses.replace(attack, strength=0.0))
+        key = self._curve_key(pair, attack)
 
         def compute() -> dict:
             n = self.examples_for(attack, curve=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 
 import pytest
@@ -33,9 +35,25 @@ def run_app(query: dict | None = None) -> AppTest:
     return at
 
 
+def grids(at: AppTest) -> list[str]:
+    """Each digit grid's HTML (both sit in one element)."""
+    return [grid for h in at.get("html") for grid in h.proto.body.split('<div class="advdemo-grid"')[1:]]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    """The figures above the grids, label: value."""
+    return {html.unescape(label): value for h in at.get("html")
+            for label, value in re.findall(r'class="advdemo-metric" data-label="([^"]*)" data-value="([^"]*)"',
+                                           h.proto.body)}
+
+
+def details(at: AppTest) -> list[str]:
+    return [h.proto.body for h in at.get("html") if 'class="advdemo-detail"' in h.proto.body]
+
+
 def snapshot(at: AppTest) -> tuple:
     return (
-        tuple(m.value for m in at.metric),
+        tuple(metrics(at).items()),
         tuple(h.proto.body for h in at.get("html")),
         tuple(str(i.proto)[:200] for i in at.get("imgs")),
         tuple(e.value for e in at.warning),
@@ -46,11 +64,15 @@ def snapshot(at: AppTest) -> tuple:
 
 def test_default_page_shows_both_grids_and_metrics(app_env):
     at = run_app()
-    grids = [h.proto.body for h in at.get("html")]
-    assert len(grids) == 2
-    assert "base model:" in grids[0] and "adv-regularized model:" in grids[1]
-    assert grids[0].count("<img") == 32 and grids[1].count("<img") == 32
-    assert [m.label for m in at.metric][:1] == ["Base, clean"] and len(at.metric) == 4
+    shown = grids(at)
+    assert len(shown) == 2
+    assert "base model:" in shown[0] and "adv-regularized model:" in shown[1]
+    assert shown[0].count("<img") == 32 and shown[1].count("<img") == 32
+    [detail] = details(at)
+    assert detail.count("<img") == 3  # transfer mode: original, perturbation, the one perturbed image
+    figures = metrics(at)
+    assert list(figures) == ["Base, clean", "Base, FGSM ε=0.2", "Regularized, clean", "Regularized, FGSM ε=0.2"]
+    assert all(re.fullmatch(r"\d{1,3}\.\d%", v) for v in figures.values())
     assert not at.warning  # a clean URL gives no notices
     assert at.query_params == {}  # defaults keep the URL clean
 
@@ -71,6 +93,26 @@ def test_each_control_changes_what_is_shown(app_env, kind, key, value):
     assert not at.exception, at.exception
     assert snapshot(at) != before
     assert at.query_params  # the URL follows the view
+
+
+def test_the_digit_in_detail_is_ringed_in_both_grids(app_env):
+    at = run_app({"pick": "5"})
+    [detail] = details(at)
+    [tile] = re.findall(r'<figure class="advdemo-tile".*?</figure>', grids(at)[0])[5:6]
+    true_label = re.search(r"#5 true (\d)", tile).group(1)
+    assert f'data-label="{true_label}"' in detail
+    rings = [h.proto.body for h in at.get("html") if h.proto.body.startswith("<style>")]
+    assert rings == [rings[0]] and ".advdemo-tile:nth-child(6)" in rings[0]
+
+
+def test_switching_pgd_off_and_on_keeps_the_page_working(app_env):
+    at = run_app({"attack": "pgd", "iters": "3"})
+    at.slider(key="iters").set_value(4).run()
+    at.radio(key="attack").set_value("fgsm").run()
+    assert not at.exception, at.exception
+    at.radio(key="attack").set_value("pgd").run()
+    assert not at.exception, at.exception
+    assert at.query_params == {"attack": "pgd", "iters": "4"} and len(grids(at)) == 2
 
 
 def test_custom_values_switch_to_free_sliders(app_env):
@@ -101,7 +143,8 @@ def test_url_state_round_trips(app_env):
     assert at.session_state["norm"] == "l2" and at.session_state["step"] == 1.5
     assert at.session_state["eps"] == 2.5 and at.session_state["mode"] == "white-box"
     assert at.query_params == query
-    assert len(at.get("html")) == 2
+    assert len(grids(at)) == 2
+    assert details(at)[0].count("<img") == 4  # white-box: each model's own attacked image
 
 
 @pytest.mark.parametrize("query,fragment", [
@@ -117,7 +160,7 @@ def test_bad_url_values_give_a_notice_and_defaults(app_env, query, fragment):
     at = run_app(query)
     assert any(fragment in w.value for w in at.warning), [w.value for w in at.warning]
     assert at.session_state["norm"] == "infinity" and at.session_state["mode"] == "transfer"
-    assert len(at.get("html")) == 2  # the default view still renders
+    assert len(grids(at)) == 2  # the default view still renders
 
 
 def test_missing_data_gives_a_clear_message(app_env, monkeypatch):
@@ -131,10 +174,10 @@ def test_untrained_configuration_trains_from_the_page(app_env):
     assert any("not trained yet" in s.value for s in at.subheader)
     at.button[0].click().run()
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(at.get("html")) < 2:
+    while time.monotonic() < deadline and len(grids(at)) < 2:
         time.sleep(2)
         at.run()
         assert not at.exception, at.exception
-    assert len(at.get("html")) == 2, "the trained models never appeared"
+    assert len(grids(at)) == 2, "the trained models never appeared"
     stored = ModelStore(app_env / "model-cache", writable=False)
     assert len(stored.entries()) == 1  # the adv model; the base came from the pretrained store
