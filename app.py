@@ -3,9 +3,10 @@
 This file only arranges widgets and calls the advdemo library; all computing
 happens there. The whole view lives in the URL, so a link reproduces it.
 
-The attack and digit controls, and everything they change, live in fragments:
-moving them reruns only that part of the page, not the whole of it. A class of
-students shares one small server, and their browsers redraw only what changed.
+The results live in fragments. Moving an attack or digit control reruns only
+the results (and the digit slider only the detail view), not the whole page: a
+class of students shares one small server, and each browser redraws only what
+changed.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def on_attack_norm_change() -> None:
         st.session_state.attack = AttackMethod.FGSM.value
 
 
-# -- sidebar, the model: changing it reruns the whole page ---------------------
+# -- sidebar, the model: changing it redraws the whole page --------------------
 with st.sidebar:
     st.header("Regularized model")
     st.selectbox("Gradient norm", [n.value for n in Norm], key="norm", on_change=on_norm_change,
@@ -138,32 +139,36 @@ def current_view() -> ViewState:
     )
 
 
-def attack_controls() -> None:
-    """The sidebar's attack and digit sections (drawn by the results fragment)."""
-    # Streamlit forgets the value of a widget that is not drawn in a run. Re-setting it keeps the
-    # PGD iterations through a spell of FGSM, and the digit picked through a one-digit batch.
-    for key in ("iters", "pick"):
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
-    with st.sidebar:
-        st.header("Attack")
-        st.selectbox("Attack norm", [n.value for n in Norm], key="anorm", on_change=on_attack_norm_change,
-                     format_func=lambda v: NORM_LABELS[Norm(v)])
-        attack_norm = Norm(st.session_state.anorm)
-        methods = [m.value for m in AttackMethod if m is AttackMethod.FGSM or NORM_SPECS[attack_norm].supports_pgd]
-        st.radio("Method", methods, key="attack", horizontal=True, format_func=str.upper,
-                 help="FGSM: one gradient step (the tutorial's). PGD: several smaller steps, a stronger attack.")
-        strengths = sorted({*NORM_SPECS[attack_norm].strengths, float(st.session_state.eps)})
-        st.select_slider("Attack strength (ε)", options=strengths, key="eps")
-        if st.session_state.attack == AttackMethod.PGD.value:
-            st.slider("PGD iterations", 1, MAX_PGD_ITERATIONS, key="iters")
-        st.radio("Mode", [m.value for m in EvalMode], key="mode", horizontal=True,
-                 help="Transfer (the tutorial's): examples crafted against the base model are shown to both. "
-                      "White-box: each model is attacked through its own gradients.")
+def rerun_results() -> None:
+    """Redraw only the results fragment: the model and the controls themselves stay as they are."""
+    st.rerun("results")
 
-        st.header("Digits")
-        st.number_input("Batch of 32 test digits", 0, MAX_BATCH, key="batch")
-        st.selectbox("Only this true class", ["all", *map(str, range(10))], key="digit")
+
+# Streamlit forgets the value of a widget that is not drawn in a run. Re-setting it keeps the PGD
+# iterations through a spell of FGSM.
+if "iters" in st.session_state:
+    st.session_state.iters = st.session_state.iters
+
+# -- sidebar, the attack: strength, iterations, mode and digits redraw only the results --------
+with st.sidebar:
+    st.header("Attack")
+    st.selectbox("Attack norm", [n.value for n in Norm], key="anorm", on_change=on_attack_norm_change,
+                 format_func=lambda v: NORM_LABELS[Norm(v)])
+    attack_norm = Norm(st.session_state.anorm)
+    methods = [m.value for m in AttackMethod if m is AttackMethod.FGSM or NORM_SPECS[attack_norm].supports_pgd]
+    st.radio("Method", methods, key="attack", horizontal=True, format_func=str.upper,
+             help="FGSM: one gradient step (the tutorial's). PGD: several smaller steps, a stronger attack.")
+    strengths = sorted({*NORM_SPECS[attack_norm].strengths, float(st.session_state.eps)})
+    st.select_slider("Attack strength (ε)", options=strengths, key="eps", on_change=rerun_results)
+    if st.session_state.attack == AttackMethod.PGD.value:
+        st.slider("PGD iterations", 1, MAX_PGD_ITERATIONS, key="iters", on_change=rerun_results)
+    st.radio("Mode", [m.value for m in EvalMode], key="mode", horizontal=True, on_change=rerun_results,
+             help="Transfer (the tutorial's): examples crafted against the base model are shown to both. "
+                  "White-box: each model is attacked through its own gradients.")
+
+    st.header("Digits")
+    st.number_input("Batch of 32 test digits", 0, MAX_BATCH, key="batch", on_change=rerun_results)
+    st.selectbox("Only this true class", ["all", *map(str, range(10))], key="digit", on_change=rerun_results)
 
 
 # -- main area ----------------------------------------------------------------
@@ -201,10 +206,9 @@ for note in svc.notes:  # e.g. a corrupt model file that was skipped
     st.info(note, icon="🧹")
 
 
-@st.fragment
+@st.fragment(key="results")
 def results(pair) -> None:
-    """Attack controls and everything they change; ``pair`` is None while the models are untrained."""
-    attack_controls()
+    """Everything the attack and digit controls change; ``pair`` is None while the models are untrained."""
     view = current_view()
     st.query_params.from_dict(viewstate.to_query(view))
     if pair is None:

@@ -107,7 +107,9 @@ def test_the_digit_in_detail_is_ringed_in_both_grids(app_env):
 
 def test_switching_pgd_off_and_on_keeps_the_page_working(app_env):
     at = run_app({"attack": "pgd", "iters": "3"})
-    at.slider(key="iters").set_value(4).run()
+    at.slider(key="iters").set_value(4).run()  # reruns the results fragment only ...
+    assert at.query_params == {"attack": "pgd", "iters": "4"}
+    at.run()  # ... so AppTest's tree holds just that fragment until a full run
     at.radio(key="attack").set_value("fgsm").run()
     assert not at.exception, at.exception
     at.radio(key="attack").set_value("pgd").run()

@@ -184,3 +184,18 @@ def test_no_unsafe_deserialization_no_secrets_and_xsrf_on():
         if path.suffix in {".npz", ".png"} or not path.is_file():
             continue
         assert not secret.search(path.read_text(errors="ignore")), name
+
+
+def test_results_are_ready_once_computed_and_shared_by_every_session(app_env):
+    from advdemo.config import Attack
+
+    svc = ModelService()  # app_env's environment: its MNIST subset and stored models
+    pair = svc.pair(FAST_RECIPE)
+    attack = Attack()
+    assert not svc.ready(pair, attack)  # these test models carry no stored curves
+    first = svc.test_metrics(pair, attack)
+    assert not svc.ready(pair, attack)  # the curve is still to compute
+    curve = svc.curve(pair, attack)
+    assert svc.ready(pair, attack)
+    assert svc.test_metrics(pair, attack) is first and svc.curve(pair, attack) is curve
+    assert not svc.ready(pair, dataclasses.replace(attack, strength=0.3))  # its own metrics, same curve
