@@ -118,12 +118,48 @@ class Server:
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
 
+    def wait_healthy(self, timeout_s: float = 120.0) -> None:
+        """Block until the server answers ``/_stcore/health`` (it needs seconds to import TensorFlow)."""
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited with code {self.proc.returncode}")
+            try:
+                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1).read() == b"ok":
+                    return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"no answer from {self.url} in {timeout_s:.0f} s")
+
     def rss_mb(self) -> float:
         import psutil
 
         try:
             procs = [self._ps, *self._ps.children(recursive=True)]
             return sum(p.memory_info().rss for p in procs) / 2**20
+        except psutil.Error:
+            return 0.0
+
+    def pids(self) -> set[int]:
+        """The server's process and its children."""
+        import psutil
+
+        try:
+            return {self._ps.pid, *(p.pid for p in self._ps.children(recursive=True))}
+        except psutil.Error:
+            return {self._ps.pid}
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server and its children have used so far."""
+        import psutil
+
+        try:
+            procs = [self._ps, *self._ps.children(recursive=True)]
+            return sum(sum(p.cpu_times()[:2]) for p in procs)
         except psutil.Error:
             return 0.0
 

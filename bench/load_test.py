@@ -2,9 +2,11 @@
 
 Each session opens the page, then, for a bounded time once its page is ready,
 moves a slider (attack strength, or the digit shown in detail) one step at a
-time at random, waiting for each rerun to finish. Reports errors (exceptions on a page, or a rerun that never finishes),
-the p50/p95 time per rerun and the server's peak RSS. Loopback only; bounded
-in sessions and time; it stops by itself.
+time at random, waiting for each rerun to finish (timed inside the page).
+Reports errors (exceptions on a page, or a rerun that never finishes), the
+p50/p95 time per rerun, the server's peak RSS, and the CPU time used by the
+server, the browsers and the load generator: all share this machine's cores.
+Loopback only; bounded in sessions and time; it stops by itself.
 
     python bench/load_test.py [--sessions 20] [--seconds 60] [--hosted]
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import time
 
 from common import CHROMIUM, CHROMIUM_ARGS, SETTLED, Server, machine, median, percentile, report
@@ -22,45 +23,97 @@ MAX_SESSIONS = 50
 MAX_SECONDS = 600
 
 
-SLIDERS = {"Attack strength": (4, 9), "Digit": (0, 31)}  # label: (start index, last index)
+SLIDERS = [("Attack strength", 4, 9), ("Digit", 0, 31)]  # label, start index, last index
+
+# One student, run inside the page once it is ready: move a slider one step, wait until the rerun
+# has finished, look for 0.5-2 s, repeat until the time is up. Timing in the page itself keeps the
+# load generator light (it shares the server's cores) and leaves out its round trips, which a
+# student's browser does not have. Keyboard events reach the slider's range input as a key press.
+SESSION_JS = """
+async ({seconds, seed, sliders, timeoutMs}) => {
+  let s = seed >>> 0;
+  const rand = () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 4294967296; };
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const settled = () => document.querySelector("%s") !== null;
+  const until = async (ready) => {
+    const end = performance.now() + timeoutMs;
+    while (!ready()) { if (performance.now() > end) return false; await sleep(20); }
+    return true;
+  };
+  const times = [], errors = [];
+  const position = Object.fromEntries(sliders.map(([label, start]) => [label, start]));
+  const deadline = performance.now() + seconds * 1000;
+  while (performance.now() < deadline) {
+    const [label, , last] = sliders[Math.floor(rand() * sliders.length)];
+    const at = position[label];
+    const step = at <= 0 ? 1 : at >= last ? -1 : (rand() < 0.5 ? -1 : 1);
+    const box = [...document.querySelectorAll("[data-testid='stSlider']")].find(e => e.innerText.includes(label));
+    const thumb = box && box.querySelector("input[type='range']");
+    if (!thumb) { errors.push("no slider called " + label); break; }
+    thumb.focus();
+    const before = location.search;
+    const start = performance.now();
+    thumb.dispatchEvent(new KeyboardEvent("keydown", {key: step > 0 ? "ArrowRight" : "ArrowLeft", bubbles: true}));
+    position[label] = at + step;
+    if (!await until(() => location.search !== before) || !await until(settled)) {
+      errors.push("a rerun did not finish within " + timeoutMs / 1000 + " s"); break;
+    }
+    times.push((performance.now() - start) / 1000);
+    if (document.querySelector("[data-testid='stException']")) errors.push("exception shown on the page");
+    await sleep(500 + rand() * 1500);
+  }
+  return {times, errors};
+}
+""" % SETTLED
 
 
 async def session(browser, url: str, seconds: float, seed: int, times: list[float], loads: list[float],
                   errors: list[str]) -> None:
     """One student: open the page, then move sliders for ``seconds`` once it is ready."""
-    rng = random.Random(seed)
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    position = {label: start for label, (start, _) in SLIDERS.items()}
     try:
         start = time.perf_counter()
         await page.goto(url, timeout=300_000)
         await page.wait_for_selector(".advdemo-grid", timeout=300_000)
         await page.wait_for_selector(SETTLED, timeout=300_000)
         loads.append(time.perf_counter() - start)
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            label = rng.choice(list(SLIDERS))
-            last = SLIDERS[label][1]
-            step = rng.choice([-1, 1]) if 0 < position[label] < last else (1 if position[label] == 0 else -1)
-            thumb = page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider")
-            await thumb.focus()
-            before = await page.evaluate("() => location.search")
-            start = time.perf_counter()
-            await thumb.press("ArrowRight" if step > 0 else "ArrowLeft")
-            position[label] += step
-            await page.wait_for_function("b => location.search !== b", arg=before, timeout=120_000)
-            await page.wait_for_selector(SETTLED, timeout=120_000)
-            times.append(time.perf_counter() - start)
-            if await page.locator("[data-testid='stException']").count():
-                errors.append(f"session {seed}: exception shown on the page")
-            await asyncio.sleep(rng.uniform(0.5, 2.0))  # a person looks before moving again
+        result = await page.evaluate(SESSION_JS, {"seconds": seconds, "seed": seed + 1, "timeoutMs": 120_000,
+                                                  "sliders": [list(s) for s in SLIDERS]})
+        times.extend(result["times"])
+        errors.extend(f"session {seed}: {e}" for e in result["errors"])
     except Exception as exc:  # timeouts and crashes count as errors
         errors.append(f"session {seed}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     finally:
         await page.close()
 
 
-async def run(url: str, sessions: int, seconds: float) -> tuple[list[float], list[float], list[str]]:
+def browser_cpu_seconds() -> float:
+    """CPU time used so far by the Chromium processes this script started."""
+    return _cpu_seconds(lambda proc: "chrom" in proc.name().lower())
+
+
+def driver_cpu_seconds(server_pids: set[int]) -> float:
+    """CPU time used so far by this script and Playwright's driver: the load generator itself."""
+    import psutil
+
+    own = sum(psutil.Process().cpu_times()[:2])
+    return own + _cpu_seconds(lambda proc: "chrom" not in proc.name().lower() and proc.pid not in server_pids)
+
+
+def _cpu_seconds(include) -> float:
+    import psutil
+
+    total = 0.0
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if include(proc):
+                total += sum(proc.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
+async def run(url: str, sessions: int, seconds: float, server_pids: set[int]) -> dict:
     from playwright.async_api import async_playwright
 
     times: list[float] = []
@@ -69,8 +122,10 @@ async def run(url: str, sessions: int, seconds: float) -> tuple[list[float], lis
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         await asyncio.gather(*(session(browser, url, seconds, i, times, loads, errors) for i in range(sessions)))
+        browser_cpu, driver_cpu = browser_cpu_seconds(), driver_cpu_seconds(server_pids)  # before the processes go
         await browser.close()
-    return times, loads, errors
+    return {"times": times, "loads": loads, "errors": errors, "browser_cpu_s": browser_cpu,
+            "driver_cpu_s": driver_cpu}
 
 
 def main() -> None:
@@ -83,9 +138,13 @@ def main() -> None:
     seconds = max(1.0, min(args.seconds, MAX_SECONDS))
     server = Server({"ADVDEMO_HOSTED": "1"} if args.hosted else None)
     try:
-        times, loads, errors = asyncio.run(run(server.url, sessions, seconds))
+        server.wait_healthy()
+        server_cpu_before, start = server.cpu_seconds(), time.perf_counter()
+        result = asyncio.run(run(server.url, sessions, seconds, server.pids()))
+        wall, server_cpu = time.perf_counter() - start, server.cpu_seconds() - server_cpu_before
     finally:
         server.stop()
+    times, loads, errors = result["times"], result["loads"], result["errors"]
     report(f"load_{sessions}", {
         "machine": machine(), "sessions": sessions, "seconds": seconds, "reruns": len(times),
         "errors": len(errors), "error_samples": errors[:5],
@@ -94,6 +153,8 @@ def main() -> None:
         "rerun_p50_s": round(median(times), 3) if times else None,
         "rerun_p95_s": round(percentile(times, 0.95), 3) if times else None,
         "peak_rss_mb": round(server.peak_rss_mb, 1),
+        "wall_s": round(wall, 1), "server_cpu_s": round(server_cpu, 1),
+        "browser_cpu_s": round(result["browser_cpu_s"], 1), "driver_cpu_s": round(result["driver_cpu_s"], 1),
     })
 
 

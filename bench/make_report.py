@@ -24,6 +24,7 @@ def fmt(value, unit: str = "") -> str:
 
 def main() -> None:
     ev, tr, app, prof = load("evaluation"), load("training"), load("app"), load("profile_ops")
+    bad = load("bad_input")
     loads = sorted(OUT.glob("load_*.json"))
     any_run = next((r for r in (ev, tr, app) if r), None)
     if any_run:
@@ -74,10 +75,13 @@ def main() -> None:
         print(f"| slider move → grids updated, median | {app['slider_median_s']:.3f} s | |")
         print(f"| slider move → grids updated, p95 ({app['slider_moves']} moves) | {app['slider_p95_s']:.3f} s "
               "| ≤ 1 s |")
+        if "server_cpu_per_move_s" in app:
+            print(f"| server CPU time per slider move | {app['server_cpu_per_move_s']:.3f} s | |")
+            print(f"| server CPU time per newly opened session | {app['server_cpu_per_new_session_s']:.3f} s | |")
         print(f"| cold start, `streamlit run` → first complete page | {app['cold_start_s']:.1f} s | ≤ 15 s |")
         print(f"| server peak RSS, 1 session | {app['rss_1_session_mb']:.0f} MB | |")
         ten = next((v for k, v in app.items() if k.startswith("rss_") and "sessions" in k), None)
-        print(f"| server peak RSS, 10 sessions | {fmt(ten)} MB | ≤ 1.5 GB |\n")
+        print(f"| server peak RSS, 10 sessions | {ten:.0f} MB | ≤ 1.5 GB |\n")
     for path in loads:
         ld = json.loads(path.read_text())
         print(f"### Load test: {ld['sessions']} browser sessions for {ld['seconds']:g} s\n")
@@ -86,6 +90,18 @@ def main() -> None:
         print(f"| {ld['errors']} | {ld['reruns']} | {fmt(ld['rerun_p50_s'], ' s')} | {fmt(ld['rerun_p95_s'], ' s')} "
               f"| {fmt(ld.get('page_load_p50_s'), ' s')} / {fmt(ld.get('page_load_max_s'), ' s')} "
               f"| {ld['peak_rss_mb']:.0f} MB |\n")
+        if "server_cpu_s" in ld:
+            cores = ld["machine"]["cores"]
+            print(f"CPU over the {ld['wall_s']:g} s run ({cores} cores, {cores * ld['wall_s']:.0f} core-seconds): "
+                  f"server {ld['server_cpu_s']:g} s, the {ld['sessions']} Chromium tabs {ld['browser_cpu_s']:g} s, "
+                  f"the load generator (Python and Playwright's driver) {ld['driver_cpu_s']:g} s.\n")
+    if bad:
+        print(f"### Bad input and safety: {bad['passed']} of {bad['cases']} test cases pass\n")
+        print("| requirement | test cases | passed | seconds |")
+        print("| --- | --- | --- | --- |")
+        for row in bad["requirements"]:
+            print(f"| {row['requirement']} | {row['cases']} | {row['passed']} | {row['seconds']:g} |")
+        print()
     if prof:
         print(f"### Profile: seconds per 10,000 images (batch {prof['batch']})\n")
         print("| op | s / 10k images |")
