@@ -88,12 +88,16 @@ def main() -> None:
         print(f"| server peak RSS, 10 sessions | {ten:.0f} MB | ≤ 1.5 GB |\n")
     for path in loads:
         ld = json.loads(path.read_text())
-        print(f"### Load test: {ld['sessions']} browser sessions for {ld['seconds']:g} s\n")
+        mode = ", hosted mode (`--hosted`)" if ld.get("hosted") else ""
+        print(f"### Load test: {ld['sessions']} browser sessions for {ld['seconds']:g} s{mode}\n")
         print("| errors | reruns | rerun p50 | rerun p95 | first page load p50 / max | server peak RSS |")
         print("| --- | --- | --- | --- | --- | --- |")
         print(f"| {ld['errors']} | {ld['reruns']} | {fmt(ld['rerun_p50_s'], ' s')} | {fmt(ld['rerun_p95_s'], ' s')} "
               f"| {fmt(ld.get('page_load_p50_s'), ' s')} / {fmt(ld.get('page_load_max_s'), ' s')} "
               f"| {ld['peak_rss_mb']:.0f} MB |\n")
+        if ld.get("control_waits"):
+            print(f"{ld['control_waits']} times a session found its slider briefly missing (the page "
+                  f"mid-redraw) and waited for it to come back: {ld['control_wait_samples'][0]}.\n")
         if "server_cpu_s" in ld:
             cores = ld["machine"]["cores"]
             print(f"CPU over the {ld['wall_s']:g} s run ({cores} cores, {cores * ld['wall_s']:.0f} core-seconds): "
