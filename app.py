@@ -210,8 +210,8 @@ for note in svc.notes:  # e.g. a corrupt model file that was skipped
 def results(pair) -> None:
     """Everything the attack and digit controls change; ``pair`` is None while the models are untrained."""
     view = current_view()
-    st.query_params.from_dict(viewstate.to_query(view))
     if pair is None:
+        st.query_params.from_dict(viewstate.to_query(view))  # otherwise the detail view below does it
         return
     attack = view.to_attack()
 
@@ -257,6 +257,7 @@ def detail(images: np.ndarray, labels: np.ndarray, shown) -> None:
     """The digit slider and one digit in detail; moving the slider reruns only this."""
     if len(labels) > 1:
         st.slider("Digit", 0, len(labels) - 1, key="pick")
+    # Every run of the results ends here too, so this one write keeps the URL current for both.
     st.query_params.from_dict(viewstate.to_query(current_view()))
     pick = min(int(st.session_state.pick), len(labels) - 1)
     # Ring the chosen digit in both grids above, without redrawing them.

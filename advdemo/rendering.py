@@ -3,12 +3,12 @@
 The page's digit grids and detail view are plain HTML with small inline PNGs:
 cheap to build on the server and cheap for a browser to draw, which matters
 when a classroom of students shares one small server. The curve and the
-tutorial's grid (CLI) are matplotlib figures. Figures are built with matplotlib's object API (``Figure``), never pyplot, so
-no global figure registry grows across app reruns. matplotlib is not
-guaranteed to be thread-safe and the app renders from many session threads,
-so figure rendering is serialized. Everything returns bytes or strings;
-nothing is shown or written here. Images are ``(N, 28, 28, 1)`` or
-``(28, 28, 1)`` float32 in [0, 1].
+tutorial's grid (CLI) are matplotlib figures, built with matplotlib's object
+API (``Figure``), never pyplot, so no global figure registry grows across app
+reruns. matplotlib is not guaranteed to be thread-safe and the app renders
+from many session threads, so figure rendering is serialized. Everything
+returns bytes or strings; nothing is shown or written here. Images are
+``(N, 28, 28, 1)`` or ``(28, 28, 1)`` float32 in [0, 1].
 """
 
 from __future__ import annotations

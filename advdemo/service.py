@@ -271,13 +271,20 @@ class ModelService:
         """Whether :meth:`test_metrics` and :meth:`curve` for ``attack`` answer at once,
         from the manifest or from an earlier computation."""
         stored = self._stored_curve(pair, attack) is not None
-        metrics = (stored and attack.strength in NORM_SPECS[attack.norm].strengths) or self._has_memo(
-            ("metrics", pair.key, attack))
+        metrics = self._metrics_in_manifest(pair, attack) or self._has_memo(self._metrics_key(pair, attack))
         return metrics and (stored or self._has_memo(self._curve_key(pair, attack)))
 
     @staticmethod
     def _curve_key(pair: ModelPair, attack: Attack) -> tuple:
         return "curve", pair.key, dataclasses.replace(attack, strength=0.0)
+
+    @staticmethod
+    def _metrics_key(pair: ModelPair, attack: Attack) -> tuple:
+        return "metrics", pair.key, attack
+
+    def _metrics_in_manifest(self, pair: ModelPair, attack: Attack) -> bool:
+        """Whether the stored curve holds ``attack``'s strength, so no evaluation is needed."""
+        return attack.strength in NORM_SPECS[attack.norm].strengths and self._stored_curve(pair, attack) is not None
 
     def attack_digits(self, pair: ModelPair, images: np.ndarray, labels: np.ndarray, attack: Attack):
         """Both models on attacked ``images``: an :class:`advdemo.evaluation.Attacked`."""
@@ -324,10 +331,9 @@ class ModelService:
     def test_metrics(self, pair: ModelPair, attack: Attack) -> dict:
         """Clean and attacked test accuracy of both models: the keys of
         :func:`advdemo.evaluation.evaluate` plus ``examples``."""
-        strengths = NORM_SPECS[attack.norm].strengths
-        if attack.strength in strengths and self._stored_curve(pair, attack):
+        if self._metrics_in_manifest(pair, attack):
             curve = self.curve(pair, attack)
-            i = strengths.index(attack.strength)
+            i = NORM_SPECS[attack.norm].strengths.index(attack.strength)
             return {"base_clean_acc": curve["base"][0], "adv_clean_acc": curve["adv"][0],
                     "base_attacked_acc": curve["base"][i], "adv_attacked_acc": curve["adv"][i],
                     "examples": curve["examples"]}
@@ -339,4 +345,4 @@ class ModelService:
                 result = evaluate(pair.base, pair.adv, mnist.test_images[:n], mnist.test_labels[:n], attack)
             return {**result, "examples": n}
 
-        return self._memoized(("metrics", pair.key, attack), compute)
+        return self._memoized(self._metrics_key(pair, attack), compute)

@@ -73,6 +73,21 @@ def tutorial_models(mnist):
     return build_base_model(FAST_RECIPE), build_base_model(FAST_RECIPE), "untrained (no pretrained models found)"
 
 
+def cpu_seconds(procs, include: Callable[[object], bool] = lambda proc: True) -> float:
+    """Total CPU time (user + system) of the psutil processes ``procs`` that ``include`` accepts;
+    processes that have ended meanwhile count as 0."""
+    import psutil
+
+    total = 0.0
+    for proc in procs:
+        try:
+            if include(proc):
+                total += sum(proc.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
 def report(name: str, payload: dict) -> None:
     """Write ``bench/out/<name>.json`` and print it as the last line."""
     OUT.mkdir(parents=True, exist_ok=True)
@@ -158,8 +173,7 @@ class Server:
         import psutil
 
         try:
-            procs = [self._ps, *self._ps.children(recursive=True)]
-            return sum(sum(p.cpu_times()[:2]) for p in procs)
+            return cpu_seconds([self._ps, *self._ps.children(recursive=True)])
         except psutil.Error:
             return 0.0
 

@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import time
 
-from common import CHROMIUM, CHROMIUM_ARGS, SETTLED, Server, machine, median, percentile, report
+from common import CHROMIUM, CHROMIUM_ARGS, SETTLED, Server, cpu_seconds, machine, median, percentile, report
 
 MAX_SESSIONS = 50
 MAX_SECONDS = 600
@@ -107,28 +107,17 @@ async def session(browser, url: str, seconds: float, seed: int, times: list[floa
 
 def browser_cpu_seconds() -> float:
     """CPU time used so far by the Chromium processes this script started."""
-    return _cpu_seconds(lambda proc: "chrom" in proc.name().lower())
+    import psutil
+
+    return cpu_seconds(psutil.Process().children(recursive=True), lambda proc: "chrom" in proc.name().lower())
 
 
 def driver_cpu_seconds(server_pids: set[int]) -> float:
     """CPU time used so far by this script and Playwright's driver: the load generator itself."""
     import psutil
 
-    own = sum(psutil.Process().cpu_times()[:2])
-    return own + _cpu_seconds(lambda proc: "chrom" not in proc.name().lower() and proc.pid not in server_pids)
-
-
-def _cpu_seconds(include) -> float:
-    import psutil
-
-    total = 0.0
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if include(proc):
-                total += sum(proc.cpu_times()[:2])
-        except psutil.Error:
-            pass
-    return total
+    return cpu_seconds([psutil.Process(), *psutil.Process().children(recursive=True)],
+                       lambda proc: "chrom" not in proc.name().lower() and proc.pid not in server_pids)
 
 
 async def run(url: str, sessions: int, seconds: float, server_pids: set[int]) -> dict:

@@ -22,6 +22,12 @@ def fmt(value, unit: str = "") -> str:
     return "–" if value is None else f"{value:g}{unit}"
 
 
+def train_time(run: dict, kind: str) -> str:
+    """A training time, with its CPU time where the run recorded it: ``137 s (CPU 259 s)``."""
+    cpu = f" (CPU {run[kind + '_cpu_s']:.0f} s)" if kind + "_cpu_s" in run else ""
+    return f"{run[kind + '_train_s']:.0f} s{cpu}"
+
+
 def main() -> None:
     ev, tr, app, prof = load("evaluation"), load("training"), load("app"), load("profile_ops")
     bad = load("bad_input")
@@ -61,9 +67,7 @@ def main() -> None:
                             ("advdemo", "advdemo FAST_RECIPE (batch 128, 3 epochs, lr 0.002)")):
             if name in tr:
                 r = tr[name]
-                cpu = (lambda k: f" (CPU {r[k]:.0f} s)" if k in r else "")
-                print(f"| {label} | {r['base_train_s']:.0f} s{cpu('base_cpu_s')} | "
-                      f"{r['adv_train_s']:.0f} s{cpu('adv_cpu_s')} | "
+                print(f"| {label} | {train_time(r, 'base')} | {train_time(r, 'adv')} | "
                       f"{r['base_clean_acc']:.4f} | {r['adv_clean_acc']:.4f} | {r['adv_transfer_acc']:.4f} | "
                       f"{'yes' if r['meets_target'] else 'no'} |")
         if "adv_speedup" in tr:
