@@ -37,6 +37,20 @@ class AttackMethod(str, enum.Enum):
     PGD = "pgd"
 
 
+class TrainingAttack(str, enum.Enum):
+    """How the regularized model's adversarial neighbours are made during training.
+
+    FGSM is the tutorial's single gradient step from the clean digit.
+    FGSM_RS (Wong, Rice & Kolter 2020) takes that step from a random point of
+    the epsilon ball; PGD (Madry et al. 2018) takes several projected steps.
+    All three are NSL's own ``AdvNeighborConfig``; see :class:`HParams`.
+    """
+
+    FGSM = "fgsm"
+    FGSM_RS = "fgsm-rs"
+    PGD = "pgd"
+
+
 class EvalMode(str, enum.Enum):
     """How adversarial examples are crafted for evaluation.
 
@@ -95,6 +109,13 @@ NORM_SPECS: dict[Norm, NormSpec] = {
 #: Adversarial loss multipliers of the pretrained grid.
 GRID_MULTIPLIERS: tuple[float, ...] = (0.05, 0.2, 0.5, 1.0)
 MAX_MULTIPLIER = 10.0
+#: Most PGD steps per training batch; each costs a forward and backward pass.
+MAX_TRAINING_PGD_ITERATIONS = 40
+#: Fields added after the grid was built. They enter a model's id only when
+#: they differ from their defaults, so every model trained before they existed
+#: keeps its id and file name.
+_KEYED_WHEN_CHANGED = ("adv_pgd_iterations", "adv_epsilon", "adv_random_init", "adv_clip", "adv_epochs",
+                       "adv_cosine_decay")
 
 
 def _check_range(name: str, value: float, low: float, high: float, *, low_open: bool = False) -> None:
@@ -159,6 +180,22 @@ class HParams:
     seed: int = 0
     #: Train on the first N training examples only (None: all of them).
     train_examples: int | None = None
+    # The training attack (NSL's ``pgd_iterations``, ``pgd_epsilon``,
+    # ``random_init``, ``clip_value_min/max``). The defaults are the tutorial's
+    # FGSM: one step of ``adv_step_size`` from the clean digit, no projection.
+    #: Gradient steps per adversarial neighbour (1: FGSM).
+    adv_pgd_iterations: int = 1
+    #: Radius of the ball the neighbour is projected onto (None: no projection).
+    adv_epsilon: float | None = None
+    #: Start from a uniformly random point of the epsilon ball.
+    adv_random_init: bool = False
+    #: Clip neighbours to the valid pixel range [0, 1].
+    adv_clip: bool = False
+    #: Epochs of the regularized model (None: ``epochs``). Robust training
+    #: needs more than the base model, which stays shared with the grid.
+    adv_epochs: int | None = None
+    #: Let the regularized model's learning rate fall to 0 along a cosine.
+    adv_cosine_decay: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "adv_grad_norm", _as_enum(Norm, "adv_grad_norm", self.adv_grad_norm))
@@ -180,6 +217,32 @@ class HParams:
         _check_range("adv_multiplier", self.adv_multiplier, 0.0, MAX_MULTIPLIER, low_open=True)
         _check_range("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
         check_step("adv_step_size", self.adv_grad_norm, self.adv_step_size)
+        _check_int("adv_pgd_iterations", self.adv_pgd_iterations, 1, MAX_TRAINING_PGD_ITERATIONS)
+        if self.adv_epochs is not None:
+            _check_int("adv_epochs", self.adv_epochs, 1, 100)
+        for name in ("adv_random_init", "adv_clip", "adv_cosine_decay"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}={getattr(self, name)!r} is invalid: expected true or false")
+        if self.adv_epsilon is not None:
+            if not NORM_SPECS[self.adv_grad_norm].supports_pgd:
+                raise ConfigError(f"adv_epsilon is not available for norm '{self.adv_grad_norm.value}': "
+                                  "NSL projects only onto infinity and l2 balls")
+            check_step("adv_epsilon", self.adv_grad_norm, self.adv_epsilon)
+        elif self.adv_pgd_iterations > 1 or self.adv_random_init:
+            raise ConfigError("adv_epsilon is required when adv_pgd_iterations > 1 or adv_random_init is set: "
+                              "PGD and random starts need the ball to project onto")
+
+    @property
+    def training_attack(self) -> TrainingAttack:
+        """Which of the three training attacks these fields describe."""
+        if self.adv_pgd_iterations > 1:
+            return TrainingAttack.PGD
+        return TrainingAttack.FGSM_RS if self.adv_random_init else TrainingAttack.FGSM
+
+    @property
+    def adv_total_epochs(self) -> int:
+        """Epochs the regularized model trains for."""
+        return self.epochs if self.adv_epochs is None else self.adv_epochs
 
     def base_key(self) -> str:
         """A stable id of everything that determines the *base* model."""
@@ -188,7 +251,9 @@ class HParams:
 
     def adv_key(self) -> str:
         """A stable id of everything that determines the *regularized* model."""
-        return _digest(to_dict(self))
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return _digest({k: v for k, v in to_dict(self).items()
+                        if k not in _KEYED_WHEN_CHANGED or getattr(self, k) != defaults[k]})
 
 
 #: The tutorial's HParams, unchanged.
@@ -198,6 +263,41 @@ TUTORIAL = HParams()
 #: settings, trained with larger batches and fewer epochs so it reaches the
 #: tutorial's quality in about a third of the time on a CPU (docs/benchmarks.md).
 FAST_RECIPE = dataclasses.replace(TUTORIAL, batch_size=128, epochs=3, learning_rate=0.002)
+
+#: The robust recipes' shared choices (docs/robustness.md measures them): most
+#: of the loss on the adversarial neighbours, longer training with a cosine
+#: learning-rate decay, neighbours clipped to [0, 1].
+ROBUST_MULTIPLIER = 4.0
+ROBUST_PGD_ITERATIONS = {0.1: 7, 0.2: 7, 0.3: 10}
+ROBUST_EPOCHS = {TrainingAttack.FGSM_RS: 6, TrainingAttack.PGD: 6}
+#: The epsilon ball of 0.3 is the hardest; its PGD model trains longest.
+ROBUST_EPOCHS_PGD_03 = 20
+#: Epsilon balls of the pretrained robust models (L-infinity).
+ROBUST_EPSILONS: tuple[float, ...] = (0.1, 0.2, 0.3)
+
+
+def robust_hparams(recipe: HParams, attack: TrainingAttack, epsilon: float, *,
+                   iterations: int | None = None, epochs: int | None = None,
+                   multiplier: float = ROBUST_MULTIPLIER) -> HParams:
+    """An L-infinity robust-training configuration on top of ``recipe``.
+
+    FGSM with a random start steps by ``epsilon`` (not Wong et al.'s
+    1.25 * epsilon, which overfits catastrophically here). PGD takes
+    ``iterations`` steps of 2.5 * epsilon / iterations (Madry et al.'s rule),
+    each from a random start. The tutorial's FGSM is ``recipe`` itself.
+    """
+    if attack is TrainingAttack.FGSM:
+        return recipe
+    if attack is TrainingAttack.PGD:
+        iterations = iterations or ROBUST_PGD_ITERATIONS.get(epsilon, 7)
+        step = round(2.5 * epsilon / iterations, 4)
+    else:
+        iterations, step = 1, epsilon
+    default_epochs = ROBUST_EPOCHS_PGD_03 if attack is TrainingAttack.PGD and epsilon >= 0.3 else ROBUST_EPOCHS[attack]
+    return dataclasses.replace(
+        recipe, adv_grad_norm=Norm.INFINITY, adv_step_size=step, adv_multiplier=multiplier,
+        adv_pgd_iterations=iterations, adv_epsilon=epsilon, adv_random_init=True, adv_clip=True,
+        adv_epochs=epochs or default_epochs, adv_cosine_decay=True)
 
 
 @dataclass(frozen=True)
@@ -246,7 +346,28 @@ class Attack:
         return 1 if self.method is AttackMethod.FGSM else self.pgd_iterations
 
 
-def to_dict(config: HParams | Attack) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StrongEval:
+    """The strong white-box evaluation (:mod:`advdemo.robustness`).
+
+    PGD with ``iterations`` steps of 2.5 * epsilon / iterations from
+    ``restarts`` random starts, on the first ``examples`` test digits (a fixed
+    subset; 10,000 is the whole test set).
+    """
+
+    iterations: int = 40
+    restarts: int = 5
+    examples: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("iterations", self.iterations, 1, 100)
+        _check_int("restarts", self.restarts, 1, 100)
+        _check_int("examples", self.examples, 1, 10**7)
+        _check_int("seed", self.seed, 0, 2**31 - 1)
+
+
+def to_dict(config: HParams | Attack | StrongEval) -> dict[str, Any]:
     """A plain, JSON-able dict: enums become their values, tuples become lists."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
@@ -290,6 +411,10 @@ __all__ = [
     "Norm",
     "NormSpec",
     "TUTORIAL",
+    "StrongEval",
+    "TrainingAttack",
+    "ROBUST_EPSILONS",
+    "robust_hparams",
     "check_step",
     "from_dict",
     "to_dict",

@@ -10,7 +10,7 @@ import dataclasses
 from typing import Iterator
 
 from advdemo import training
-from advdemo.config import GRID_MULTIPLIERS, NORM_SPECS, HParams, Norm
+from advdemo.config import GRID_MULTIPLIERS, NORM_SPECS, ROBUST_EPSILONS, HParams, Norm, TrainingAttack, robust_hparams
 from advdemo.data import Mnist
 from advdemo.evaluation import accuracy
 from advdemo.experiment import LogFn, _quiet, pair_metrics
@@ -26,6 +26,17 @@ def grid_hparams(recipe: HParams) -> Iterator[HParams]:
         for step in NORM_SPECS[norm].grid_steps:
             for multiplier in GRID_MULTIPLIERS:
                 yield dataclasses.replace(recipe, adv_grad_norm=norm, adv_step_size=step, adv_multiplier=multiplier)
+
+
+def robust_grid_hparams(recipe: HParams) -> Iterator[HParams]:
+    """The robust models: PGD and random-start FGSM training at each L-infinity epsilon (6 by default).
+
+    The costliest and most important (PGD at the largest epsilon) comes first,
+    so an interrupted sweep has it.
+    """
+    for attack in (TrainingAttack.PGD, TrainingAttack.FGSM_RS):
+        for epsilon in sorted(ROBUST_EPSILONS, reverse=True):
+            yield robust_hparams(recipe, attack, epsilon)
 
 
 def is_stored(store: ModelStore, mid: str) -> bool:

@@ -87,17 +87,30 @@ def _as_dict(image, label):
     return {IMAGE_KEY: image, LABEL_KEY: label}
 
 
+def needs_static_batch(hparams: HParams) -> bool:
+    """Whether NSL needs every training batch to have the same, static size.
+
+    NSL's ``random_init`` draws the random start with ``tf.random.uniform``
+    of the features' *static* shape; a batch dimension of ``None`` (a last,
+    smaller batch) makes it fail. Dropping the last partial batch gives the
+    batch dimension a static size. Other configurations keep every example.
+    """
+    return hparams.adv_random_init
+
+
 def make_dataset(images: np.ndarray, labels: np.ndarray, hparams: HParams, *, as_dict: bool) -> tf.data.Dataset:
     """Shuffled, batched, prefetched training data from in-memory arrays.
 
     ``images`` ``(N, 28, 28, 1)`` float32 in [0, 1]; ``labels`` ``(N,)`` int.
     Yields ``(image, label)`` tuples, or ``{'image', 'label'}`` dicts for NSL.
+    For NSL with a random start the last partial batch is dropped
+    (:func:`needs_static_batch`).
     """
     if hparams.train_examples is not None:
         images, labels = images[: hparams.train_examples], labels[: hparams.train_examples]
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
     ds = ds.shuffle(len(images), seed=hparams.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(hparams.batch_size)
+    ds = ds.batch(hparams.batch_size, drop_remainder=as_dict and needs_static_batch(hparams))
     if as_dict:
         ds = ds.map(_as_dict)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -108,29 +121,53 @@ def _loss() -> keras.losses.Loss:
 
 
 def make_adv_config(hparams: HParams) -> nsl.configs.AdvRegConfig:
-    """The tutorial's ``make_adv_reg_config`` call for these hparams."""
+    """The tutorial's ``make_adv_reg_config`` call for these hparams, with the training attack.
+
+    With the defaults this is exactly the tutorial's call. Clip values are
+    given per feature (``{'image': 0.0}``): NSL ignores scalar clip values
+    when the inputs are a dict, as they are here.
+    """
+    clip = {"clip_value_min": {IMAGE_KEY: 0.0}, "clip_value_max": {IMAGE_KEY: 1.0}} if hparams.adv_clip else {}
+    robust = {"pgd_iterations": hparams.adv_pgd_iterations, "pgd_epsilon": hparams.adv_epsilon,
+              "random_init": hparams.adv_random_init} if hparams.adv_epsilon is not None else {}
     return nsl.configs.make_adv_reg_config(
         multiplier=hparams.adv_multiplier,
         adv_step_size=hparams.adv_step_size,
         adv_grad_norm=hparams.adv_grad_norm.value,
+        **clip,
+        **robust,
     )
 
 
-def wrap_adversarial(base: keras.Model, hparams: HParams) -> nsl.keras.AdversarialRegularization:
+def _optimizer(hparams: HParams, decay_steps: int | None = None) -> keras.optimizers.Optimizer:
+    """Adam at ``hparams.learning_rate``, falling along a cosine over ``decay_steps`` if given."""
+    if decay_steps:
+        return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(hparams.learning_rate, decay_steps))
+    return keras.optimizers.Adam(hparams.learning_rate)
+
+
+def steps_per_epoch(hparams: HParams, n: int, *, adversarial: bool) -> int:
+    """Training batches per epoch over ``n`` examples (fewer if ``train_examples`` caps them)."""
+    n = min(n, hparams.train_examples or n)
+    if adversarial and needs_static_batch(hparams):
+        return max(1, n // hparams.batch_size)
+    return -(-n // hparams.batch_size)
+
+
+def wrap_adversarial(base: keras.Model, hparams: HParams, decay_steps: int | None = None
+                     ) -> nsl.keras.AdversarialRegularization:
     """``base`` wrapped in NSL's AdversarialRegularization and compiled, as in the tutorial."""
     adv = nsl.keras.AdversarialRegularization(base, label_keys=[LABEL_KEY], adv_config=make_adv_config(hparams))
-    adv.compile(optimizer=keras.optimizers.Adam(hparams.learning_rate), loss=_loss(), metrics=["acc"])
+    adv.compile(optimizer=_optimizer(hparams, decay_steps), loss=_loss(), metrics=["acc"])
     return adv
 
 
-def _fit(model: keras.Model, ds: tf.data.Dataset, hparams: HParams, n: int, name: str,
+def _fit(model: keras.Model, ds: tf.data.Dataset, epochs: int, steps: int, name: str,
          progress: ProgressFn | None) -> tuple[float, dict[str, list[float]]]:
-    n = min(n, hparams.train_examples or n)
-    steps = -(-n // hparams.batch_size)
     model.train_step = with_fast_pool_gradients(model.train_step)
-    callbacks = [_ReportProgress(name, hparams.epochs, steps, progress)] if progress else []
+    callbacks = [_ReportProgress(name, epochs, steps, progress)] if progress else []
     start = time.perf_counter()
-    history = model.fit(ds, epochs=hparams.epochs, verbose=0, callbacks=callbacks)
+    history = model.fit(ds, epochs=epochs, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - start
     return seconds, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
@@ -140,9 +177,9 @@ def train_base(hparams: HParams, images: np.ndarray, labels: np.ndarray,
     """Train the tutorial's base model. Seeded by ``hparams.seed``."""
     keras.utils.set_random_seed(hparams.seed)
     model = build_base_model(hparams)
-    model.compile(optimizer=keras.optimizers.Adam(hparams.learning_rate), loss=_loss(), metrics=["acc"])
-    seconds, history = _fit(model, make_dataset(images, labels, hparams, as_dict=False),
-                            hparams, len(images), "base", progress)
+    model.compile(optimizer=_optimizer(hparams), loss=_loss(), metrics=["acc"])
+    seconds, history = _fit(model, make_dataset(images, labels, hparams, as_dict=False), hparams.epochs,
+                            steps_per_epoch(hparams, len(images), adversarial=False), "base", progress)
     return TrainResult(model, seconds, history)
 
 
@@ -155,7 +192,8 @@ def train_adversarial(hparams: HParams, images: np.ndarray, labels: np.ndarray,
     """
     keras.utils.set_random_seed(hparams.seed)
     base = build_base_model(hparams)
-    adv = wrap_adversarial(base, hparams)
-    seconds, history = _fit(adv, make_dataset(images, labels, hparams, as_dict=True),
-                            hparams, len(images), "adv", progress)
+    epochs, steps = hparams.adv_total_epochs, steps_per_epoch(hparams, len(images), adversarial=True)
+    adv = wrap_adversarial(base, hparams, epochs * steps if hparams.adv_cosine_decay else None)
+    seconds, history = _fit(adv, make_dataset(images, labels, hparams, as_dict=True), epochs, steps,
+                            "adv", progress)
     return TrainResult(base, seconds, history)

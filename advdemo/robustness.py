@@ -1,0 +1,273 @@
+"""Strong evaluation: white-box PGD with restarts and the worst case per digit.
+
+A single FGSM step, above all one crafted on *another* model (the tutorial's
+transfer evaluation), can flatter a model whose gradients point the wrong way
+near the data (gradient masking). The strong evaluation therefore asks, for
+every digit, whether *any* of these attacks fools the model:
+
+* transfer FGSM (crafted against the base model),
+* white-box FGSM (the model's own gradient),
+* white-box PGD, :attr:`StrongEval.iterations` steps, from
+  :attr:`StrongEval.restarts` random starts in the epsilon ball.
+
+A digit counts as robust only if the model answers it correctly clean and
+under every attack: the *worst case*. Restarts attack only the digits that
+no earlier restart fooled, which gives exactly the worst case over all
+restarts at a fraction of the cost.
+
+Along a curve of growing strengths an adversarial example found within a
+smaller ball lies within every larger one, so a digit fooled at one strength
+counts as fooled at all larger ones ("carried over"). That makes the curves
+monotone and cheaper, and only ever lowers them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from advdemo.attacks import fgsm_directions, perturb
+from advdemo.compat import keras
+from advdemo.config import Attack, AttackMethod, Norm, StrongEval
+from advdemo.evaluation import predict
+
+#: Progress of a strong evaluation: units done and units in all (one unit is
+#: one PGD restart over the digits still standing at one strength).
+EvalProgressFn = Callable[[int, int], None]
+
+#: z for a two-sided 95% interval.
+_Z95 = 1.959964
+
+
+def wilson_interval(successes: int, n: int, z: float = _Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``successes / n``, both ends in [0, 1].
+
+    Used for every accuracy measured on a sample of digits. ``n == 0`` gives (0, 1).
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Per digit, whether one model answers correctly: bool arrays ``(N,)``.
+
+    ``transfer_fgsm`` is the same array as ``whitebox_fgsm`` for the base
+    model, whose own gradient *is* the transfer attack.
+    """
+
+    clean: np.ndarray
+    transfer_fgsm: np.ndarray
+    whitebox_fgsm: np.ndarray
+    whitebox_pgd: np.ndarray
+
+    @property
+    def worst_case(self) -> np.ndarray:
+        """Correct clean and under every attack: ``(N,)`` bool."""
+        return self.clean & self.transfer_fgsm & self.whitebox_fgsm & self.whitebox_pgd
+
+    def accuracy(self) -> "Accuracies":
+        return Accuracies.of(self)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """An accuracy measured on ``n`` digits, with its 95% Wilson interval."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+    @classmethod
+    def of(cls, correct: np.ndarray) -> "Rate":
+        k, n = int(np.sum(correct)), int(np.size(correct))
+        low, high = wilson_interval(k, n)
+        return cls(k / n if n else float("nan"), low, high, n)
+
+    def __str__(self) -> str:
+        return f"{self.value:.1%} (95% CI {self.low:.1%}–{self.high:.1%}, {self.n:,} digits)"
+
+
+@dataclass(frozen=True)
+class Accuracies:
+    """One model's accuracies under each attack at one strength, each with its interval."""
+
+    clean: Rate
+    transfer_fgsm: Rate
+    whitebox_fgsm: Rate
+    whitebox_pgd: Rate
+    worst_case: Rate
+
+    @classmethod
+    def of(cls, o: Outcomes) -> "Accuracies":
+        return cls(Rate.of(o.clean), Rate.of(o.transfer_fgsm), Rate.of(o.whitebox_fgsm),
+                   Rate.of(o.whitebox_pgd), Rate.of(o.worst_case))
+
+
+@dataclass(frozen=True)
+class PairOutcomes:
+    """Both models' :class:`Outcomes` at one attack strength."""
+
+    strength: float
+    norm: Norm
+    base: Outcomes
+    adv: Outcomes
+
+
+def _pgd_attack(norm: Norm, strength: float, cfg: StrongEval, restart: int) -> Attack:
+    return Attack(method=AttackMethod.PGD, norm=norm, strength=strength, pgd_iterations=cfg.iterations,
+                  random_start=True, seed=cfg.seed + restart)
+
+
+def pgd_correct(model: keras.Model, images: np.ndarray, labels: np.ndarray, norm: Norm, strength: float,
+                cfg: StrongEval, *, alive: np.ndarray | None = None,
+                progress: Callable[[], None] | None = None) -> np.ndarray:
+    """Whether ``model`` answers each digit correctly under every PGD restart: ``(N,)`` bool.
+
+    ``images`` ``(N, 28, 28, 1)`` in [0, 1]; ``labels`` ``(N,)``. Only digits
+    with ``alive`` set (default: all) are attacked; the others count as
+    fooled already. Each restart attacks the digits no earlier restart fooled.
+    ``progress`` is called once per restart.
+    """
+    alive = np.ones(len(labels), bool) if alive is None else alive.copy()
+    for restart in range(cfg.restarts):
+        index = np.flatnonzero(alive)
+        if len(index) and strength > 0:
+            adversarial = perturb(model, images[index], labels[index], _pgd_attack(norm, strength, cfg, restart))
+            alive[index] = predict(model, adversarial) == labels[index]
+        if progress:
+            progress()
+    return alive
+
+
+def _fgsm_correct(model: keras.Model, images: np.ndarray, labels: np.ndarray, directions: np.ndarray,
+                  strength: float) -> np.ndarray:
+    return predict(model, np.clip(images + np.float32(strength) * directions, 0.0, 1.0)) == labels
+
+
+def outcome_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, norm: Norm,
+                  strengths: Sequence[float], cfg: StrongEval = StrongEval(), *,
+                  transfer_directions: np.ndarray | None = None,
+                  progress: EvalProgressFn | None = None) -> list[Outcomes]:
+    """One model's per-digit outcomes at each of ``strengths`` (ascending), carried over.
+
+    ``transfer_directions`` are the base model's FGSM directions for these
+    images (:func:`advdemo.attacks.fgsm_directions`); None means ``model`` is
+    the base model, whose own gradient is the transfer attack. A digit fooled
+    by an attack at a smaller strength counts as fooled by that attack at every
+    larger one (the example lies within the larger ball too), so every
+    accuracy is monotone in the strength. Strength 0 gives the clean outcomes.
+    """
+    strengths = [float(s) for s in strengths]
+    if strengths != sorted(strengths):
+        raise ValueError("strengths must be ascending")
+    for s in strengths:
+        Attack(norm=norm, strength=s)  # validates each strength for the norm
+    labels = np.asarray(labels)
+    own, predictions = fgsm_directions(model, images, labels, norm)
+    transfer = own if transfer_directions is None else transfer_directions
+    clean = predictions == labels
+    transfer_ok, white_ok, pgd_ok = clean.copy(), clean.copy(), clean.copy()
+    total, done = len(strengths) * cfg.restarts, 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total)
+
+    curve = []
+    for s in strengths:
+        transfer_ok &= _fgsm_correct(model, images, labels, transfer, s)
+        white_ok = transfer_ok.copy() if transfer is own else white_ok & _fgsm_correct(model, images, labels, own, s)
+        pgd_ok = pgd_correct(model, images, labels, norm, s, cfg, alive=pgd_ok, progress=tick)
+        curve.append(Outcomes(clean, transfer_ok.copy(), white_ok.copy(), pgd_ok.copy()))
+    return curve
+
+
+def strong_curves(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: np.ndarray, norm: Norm,
+                  strengths: Sequence[float], cfg: StrongEval = StrongEval(), *,
+                  progress: EvalProgressFn | None = None) -> list[PairOutcomes]:
+    """Both models' per-digit outcomes at each of ``strengths`` (see :func:`outcome_curve`)."""
+    steps = len(strengths) * cfg.restarts
+    base_dir = fgsm_directions(base, images, labels, norm)[0]
+    base_curve = outcome_curve(base, images, labels, norm, strengths, cfg,
+                               progress=progress and (lambda d, _: progress(d, 2 * steps)))
+    adv_curve = outcome_curve(adv, images, labels, norm, strengths, cfg, transfer_directions=base_dir,
+                              progress=progress and (lambda d, _: progress(steps + d, 2 * steps)))
+    return [PairOutcomes(float(s), norm, b, a) for s, b, a in zip(strengths, base_curve, adv_curve)]
+
+
+def strong_at(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: np.ndarray, norm: Norm,
+              strength: float, cfg: StrongEval = StrongEval(), *,
+              progress: EvalProgressFn | None = None) -> PairOutcomes:
+    """Both models' per-digit outcomes at one strength (no smaller strengths tried)."""
+    return strong_curves(base, adv, images, labels, norm, [strength], cfg, progress=progress)[0]
+
+
+# -- gradient masking ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaskingSign:
+    """One sign of gradient masking in a model's numbers at one strength.
+
+    ``kind`` is ``"whitebox-above-transfer"`` (the model's own gradient makes a
+    weaker attack than the base model's) or ``"pgd-far-below-fgsm"`` (the model
+    resists one gradient step but not several). The accuracies are in [0, 1].
+    """
+
+    kind: str
+    strength: float
+    norm: Norm
+    stronger: float  # the accuracy under the attack that should have been the stronger one
+    weaker: float  # the accuracy under the attack that should have been the weaker one
+    n: int
+
+    @property
+    def gap(self) -> float:
+        return self.stronger - self.weaker
+
+
+#: A white-box FGSM accuracy this much above the transfer one, *and* outside
+#: both 95% intervals, is a masking sign.
+MASKING_MIN_GAP = 0.02
+#: PGD leaving this many times as many errors as FGSM, by at least
+#: :data:`PGD_GAP_MIN` accuracy, is a masking sign. An undefended model's
+#: errors roughly double from FGSM to PGD; a masked one's grow far more.
+PGD_ERROR_RATIO = 3.0
+PGD_GAP_MIN = 0.20
+
+
+def masking_signs(accuracies: Accuracies, strength: float, norm: Norm) -> list[MaskingSign]:
+    """The gradient-masking signs in one model's accuracies at ``strength`` (empty: none)."""
+    signs = []
+    white, transfer, pgd = accuracies.whitebox_fgsm, accuracies.transfer_fgsm, accuracies.whitebox_pgd
+    if white.value - transfer.value >= MASKING_MIN_GAP and white.low > transfer.high:
+        signs.append(MaskingSign("whitebox-above-transfer", strength, norm, white.value, transfer.value, white.n))
+    fgsm_errors, pgd_errors = 1.0 - white.value, 1.0 - pgd.value
+    if white.value - pgd.value >= PGD_GAP_MIN and pgd_errors >= PGD_ERROR_RATIO * max(fgsm_errors, 1e-9):
+        signs.append(MaskingSign("pgd-far-below-fgsm", strength, norm, white.value, pgd.value, white.n))
+    return signs
+
+
+def describe_sign(sign: MaskingSign) -> str:
+    """One or two plain sentences about ``sign``, with its numbers."""
+    where = f"at {sign.norm.value} strength {sign.strength:g}"
+    if sign.kind == "whitebox-above-transfer":
+        return (f"Gradient masking {where}: the model keeps {sign.stronger:.1%} of the digits against an attack "
+                f"built from its own gradient, but only {sign.weaker:.1%} against one built from the base "
+                "model's. A model's own gradient should make the strongest single step, so its gradient "
+                "points the wrong way near the digits: it hides the weakness instead of removing it.")
+    return (f"Gradient masking {where}: the model keeps {sign.stronger:.1%} of the digits against one FGSM step, "
+            f"but only {sign.weaker:.1%} against PGD, which takes many small steps. It learned to resist the "
+            "single step it was trained on, not the perturbation budget.")
