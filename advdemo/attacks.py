@@ -58,15 +58,15 @@ def project(delta: tf.Tensor, radius: tf.Tensor, norm: Norm) -> tf.Tensor:
     return delta * tf.minimum(1.0, radius / length)
 
 
-def _random_in_ball(shape: tf.TensorShape, radius: tf.Tensor, norm: Norm, seed: int) -> tf.Tensor:
+def _random_in_ball(shape: tf.TensorShape, radius: tf.Tensor, norm: Norm, seed: tf.Tensor) -> tf.Tensor:
     if norm is Norm.INFINITY:
-        return tf.random.stateless_uniform(shape, [seed, 0], -1.0, 1.0) * radius
+        return tf.random.stateless_uniform(shape, tf.stack([seed, 0]), -1.0, 1.0) * radius
     # L2: a uniform direction and a radius distributed as r^(1/d), as in NSL.
-    gauss = tf.random.stateless_normal(shape, [seed, 0])
+    gauss = tf.random.stateless_normal(shape, tf.stack([seed, 0]))
     axes = list(range(1, len(shape)))
     direction = gauss * tf.math.rsqrt(tf.reduce_sum(tf.square(gauss), axis=axes, keepdims=True))
     dims = tf.cast(tf.reduce_prod(shape[1:]), tf.float32)
-    u = tf.random.stateless_uniform([shape[0]] + [1] * (len(shape) - 1), [seed, 1])
+    u = tf.random.stateless_uniform([shape[0]] + [1] * (len(shape) - 1), tf.stack([seed, 1]))
     return direction * radius * u ** (1.0 / dims)
 
 
@@ -83,12 +83,8 @@ def _input_gradient(model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.
 
 def _perturb_graph(model, x, y, step, radius, norm: Norm, iterations: int, random_start: bool, seed: int):
     """One compiled batch of FGSM (iterations == 1, no projection) or PGD."""
-    if random_start:
-        adv = tf.clip_by_value(x + _random_in_ball(tf.shape(x), radius, norm, seed), 0.0, 1.0)
-        first = 0
-    else:
-        adv, first = x, 0
-    for i in range(first, iterations):
+    adv = tf.clip_by_value(x + _random_in_ball(tf.shape(x), radius, norm, seed), 0.0, 1.0) if random_start else x
+    for _ in range(iterations):
         grad, _ = _input_gradient(model, adv, y)
         delta = adv + step * unit_direction(grad, norm) - x
         if iterations > 1 or random_start:
@@ -122,7 +118,8 @@ def perturb(model: keras.Model, images: np.ndarray, labels: np.ndarray, attack: 
         out[s] = _perturb_compiled(
             model, tf.constant(images[s], tf.float32), tf.constant(labels[s], tf.int64), step, radius,
             attack.norm, attack.iterations, attack.method is AttackMethod.PGD and attack.random_start,
-            attack.seed,
+            # A tensor, so a new seed (each PGD restart) does not retrace the graph.
+            tf.constant(attack.seed, tf.int64),
         ).numpy()
     return out
 

@@ -16,13 +16,17 @@ no earlier restart fooled, which gives exactly the worst case over all
 restarts at a fraction of the cost.
 
 Along a curve of growing strengths an adversarial example found within a
-smaller ball lies within every larger one, so a digit fooled at one strength
-counts as fooled at all larger ones ("carried over"). That makes the curves
-monotone and cheaper, and only ever lowers them.
+smaller ball lies within every larger one, so for PGD and the worst case a
+digit fooled at one strength counts as fooled at all larger ones ("carried
+over"). That makes those curves monotone and cheaper, and only ever lowers
+them. FGSM is reported as the tutorial defines it, one step of exactly the
+strength; a digit that a *smaller* FGSM step fools but the full step does not
+is itself a sign of masking, and the worst case catches it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -61,18 +65,16 @@ class Outcomes:
     """Per digit, whether one model answers correctly: bool arrays ``(N,)``.
 
     ``transfer_fgsm`` is the same array as ``whitebox_fgsm`` for the base
-    model, whose own gradient *is* the transfer attack.
+    model, whose own gradient *is* the transfer attack. Every attack's array
+    already counts clean mistakes as failures.
     """
 
     clean: np.ndarray
     transfer_fgsm: np.ndarray
     whitebox_fgsm: np.ndarray
     whitebox_pgd: np.ndarray
-
-    @property
-    def worst_case(self) -> np.ndarray:
-        """Correct clean and under every attack: ``(N,)`` bool."""
-        return self.clean & self.transfer_fgsm & self.whitebox_fgsm & self.whitebox_pgd
+    #: Correct clean and under every attack (along a curve: at every strength so far).
+    worst_case: np.ndarray
 
     def accuracy(self) -> "Accuracies":
         return Accuracies.of(self)
@@ -162,10 +164,11 @@ def outcome_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, no
 
     ``transfer_directions`` are the base model's FGSM directions for these
     images (:func:`advdemo.attacks.fgsm_directions`); None means ``model`` is
-    the base model, whose own gradient is the transfer attack. A digit fooled
-    by an attack at a smaller strength counts as fooled by that attack at every
-    larger one (the example lies within the larger ball too), so every
-    accuracy is monotone in the strength. Strength 0 gives the clean outcomes.
+    the base model, whose own gradient is the transfer attack. FGSM outcomes
+    are for one step of exactly each strength. PGD and the worst case are
+    carried over: a digit fooled at a smaller strength counts as fooled at
+    every larger one (the example lies within the larger ball too), so they
+    are monotone in the strength. Strength 0 gives the clean outcomes.
     """
     strengths = [float(s) for s in strengths]
     if strengths != sorted(strengths):
@@ -176,7 +179,7 @@ def outcome_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, no
     own, predictions = fgsm_directions(model, images, labels, norm)
     transfer = own if transfer_directions is None else transfer_directions
     clean = predictions == labels
-    transfer_ok, white_ok, pgd_ok = clean.copy(), clean.copy(), clean.copy()
+    pgd_ok, worst = clean.copy(), clean.copy()
     total, done = len(strengths) * cfg.restarts, 0
 
     def tick() -> None:
@@ -187,10 +190,11 @@ def outcome_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, no
 
     curve = []
     for s in strengths:
-        transfer_ok &= _fgsm_correct(model, images, labels, transfer, s)
-        white_ok = transfer_ok.copy() if transfer is own else white_ok & _fgsm_correct(model, images, labels, own, s)
+        transfer_ok = clean & _fgsm_correct(model, images, labels, transfer, s)
+        white_ok = transfer_ok if transfer is own else clean & _fgsm_correct(model, images, labels, own, s)
         pgd_ok = pgd_correct(model, images, labels, norm, s, cfg, alive=pgd_ok, progress=tick)
-        curve.append(Outcomes(clean, transfer_ok.copy(), white_ok.copy(), pgd_ok.copy()))
+        worst &= transfer_ok & white_ok & pgd_ok
+        curve.append(Outcomes(clean, transfer_ok, white_ok, pgd_ok, worst.copy()))
     return curve
 
 
@@ -212,6 +216,31 @@ def strong_at(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: n
               progress: EvalProgressFn | None = None) -> PairOutcomes:
     """Both models' per-digit outcomes at one strength (no smaller strengths tried)."""
     return strong_curves(base, adv, images, labels, norm, [strength], cfg, progress=progress)[0]
+
+
+@dataclass(frozen=True)
+class PairAccuracies:
+    """Both models' strong-evaluation accuracies at one attack strength, for the page and the CLI."""
+
+    norm: Norm
+    strength: float
+    base: Accuracies
+    adv: Accuracies
+    #: "manifest" (stored with a pretrained model) or "computed" (just now).
+    source: str
+
+    @classmethod
+    def of(cls, outcomes: PairOutcomes, source: str = "computed") -> "PairAccuracies":
+        return cls(outcomes.norm, outcomes.strength, Accuracies.of(outcomes.base), Accuracies.of(outcomes.adv),
+                   source)
+
+    @property
+    def examples(self) -> int:
+        return self.adv.worst_case.n
+
+    def signs(self) -> list["MaskingSign"]:
+        """The regularized model's gradient-masking signs at this strength."""
+        return masking_signs(self.adv, self.strength, self.norm)
 
 
 # -- gradient masking ----------------------------------------------------------
@@ -271,3 +300,72 @@ def describe_sign(sign: MaskingSign) -> str:
     return (f"Gradient masking {where}: the model keeps {sign.stronger:.1%} of the digits against one FGSM step, "
             f"but only {sign.weaker:.1%} against PGD, which takes many small steps. It learned to resist the "
             "single step it was trained on, not the perturbation budget.")
+
+
+# -- stored curves -------------------------------------------------------------
+
+_ATTACKS = ("transfer_fgsm", "whitebox_fgsm", "whitebox_pgd", "worst_case")
+
+
+@dataclass(frozen=True)
+class StrongCurve:
+    """One model's strong-evaluation accuracies along a norm's strengths, as stored in a manifest.
+
+    Each accuracy tuple has one value in [0, 1] per strength, measured on the
+    first ``examples`` test digits; the attacks are carried over along the
+    strengths (:func:`outcome_curve`). ``seconds`` is the wall time it took.
+    """
+
+    norm: Norm
+    strengths: tuple[float, ...]
+    examples: int
+    config: StrongEval
+    clean: float
+    transfer_fgsm: tuple[float, ...]
+    whitebox_fgsm: tuple[float, ...]
+    whitebox_pgd: tuple[float, ...]
+    worst_case: tuple[float, ...]
+    seconds: float = 0.0
+
+    @classmethod
+    def of(cls, outcomes: Sequence[Outcomes], strengths: Sequence[float], norm: Norm, cfg: StrongEval,
+           seconds: float = 0.0) -> "StrongCurve":
+        values = {name: tuple(float(np.mean(getattr(o, name))) for o in outcomes) for name in _ATTACKS}
+        return cls(norm, tuple(float(s) for s in strengths), int(len(outcomes[0].clean)), cfg,
+                   float(np.mean(outcomes[0].clean)), seconds=round(seconds, 2), **values)
+
+    def at(self, strength: float) -> Accuracies | None:
+        """The accuracies (with intervals) at ``strength``, or None if it is not on the curve."""
+        if strength not in self.strengths:
+            return None
+        i = self.strengths.index(strength)
+        n = self.examples
+        rate = lambda v: Rate(v, *wilson_interval(round(v * n), n), n)  # noqa: E731
+        return Accuracies(rate(self.clean), *(rate(getattr(self, name)[i]) for name in _ATTACKS))
+
+    def to_json(self) -> dict:
+        return {"norm": self.norm.value, "strengths": list(self.strengths), "examples": self.examples,
+                "config": dataclasses.asdict(self.config), "clean": self.clean,
+                **{name: list(getattr(self, name)) for name in _ATTACKS}, "seconds": self.seconds}
+
+    @classmethod
+    def from_entry(cls, entry: dict | None, norm: Norm, key: str = "strong") -> "StrongCurve | None":
+        """The curve a manifest entry's ``metrics[key][norm]`` holds, or None (absent or malformed)."""
+        data = ((entry or {}).get("metrics") or {}).get(key, {}).get(norm.value)
+        try:
+            return cls.from_json(data) if data else None
+        except ValueError:
+            return None
+
+    @classmethod
+    def from_json(cls, data: dict) -> "StrongCurve":
+        """Inverse of :meth:`to_json`; raises ValueError (or a subclass) on malformed data."""
+        try:
+            curve = cls(Norm(data["norm"]), tuple(map(float, data["strengths"])), int(data["examples"]),
+                        StrongEval(**data["config"]), float(data["clean"]),
+                        *(tuple(map(float, data[name])) for name in _ATTACKS), float(data.get("seconds", 0.0)))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed strong-evaluation curve: {exc}") from None
+        if any(len(getattr(curve, name)) != len(curve.strengths) for name in _ATTACKS):
+            raise ValueError("malformed strong-evaluation curve: lengths differ")
+        return curve

@@ -24,10 +24,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from advdemo.config import FAST_RECIPE, NORM_SPECS, Attack, AttackMethod, HParams
+from advdemo.config import FAST_RECIPE, NORM_SPECS, Attack, AttackMethod, HParams, Norm, StrongEval
 from advdemo.data import Mnist, load_mnist
 from advdemo.evaluation import attack_pair, evaluate, robustness_curve
 from advdemo.experiment import find_model, obtain_model
+from advdemo.robustness import EvalProgressFn, PairAccuracies, StrongCurve, strong_at
 from advdemo.storage import ModelStore, StoreError, default_stores, model_id
 from advdemo.training import Progress
 
@@ -346,3 +347,51 @@ class ModelService:
             return {**result, "examples": n}
 
         return self._memoized(self._metrics_key(pair, attack), compute)
+
+    # -- strong evaluation ---------------------------------------------------
+
+    def _stored_strong(self, pair: ModelPair, norm: Norm) -> tuple[StrongCurve, StrongCurve] | None:
+        """Both models' stored strong curves for ``norm``, if the manifest has matching ones."""
+        base = StrongCurve.from_entry(pair.base_entry, norm)
+        adv = StrongCurve.from_entry(pair.adv_entry, norm)
+        if (base is None or adv is None or pair.adv_entry.get("metrics", {}).get("base_model") != pair.base_entry["id"]
+                or (base.config, base.examples, base.strengths) != (adv.config, adv.examples, adv.strengths)):
+            return None
+        return base, adv
+
+    def strong_curve(self, pair: ModelPair, norm: Norm) -> dict | None:
+        """The stored worst-case curves ``{"strengths", "base", "adv", "examples"}`` for ``norm``, or None."""
+        stored = self._stored_strong(pair, norm)
+        if stored is None:
+            return None
+        base, adv = stored
+        return {"strengths": list(adv.strengths), "base": list(base.worst_case), "adv": list(adv.worst_case),
+                "examples": adv.examples}
+
+    def strong_ready(self, pair: ModelPair, norm: Norm, strength: float) -> bool:
+        """Whether :meth:`strong` answers at once (stored, or computed earlier in this process)."""
+        stored = self._stored_strong(pair, norm)
+        return (stored is not None and strength in stored[1].strengths) or self._has_memo(
+            ("strong", pair.key, norm, strength))
+
+    def strong(self, pair: ModelPair, norm: Norm, strength: float,
+               progress: EvalProgressFn | None = None) -> PairAccuracies:
+        """Both models' strong-evaluation accuracies at ``strength``: stored, or measured now.
+
+        Measured on the first :attr:`StrongEval.examples` test digits, with
+        ``progress`` called as it goes (tens of seconds on two cores).
+        """
+        stored = self._stored_strong(pair, norm)
+        if stored is not None and strength in stored[1].strengths:
+            base, adv = stored
+            return PairAccuracies(norm, strength, base.at(strength), adv.at(strength), "manifest")
+
+        def compute() -> PairAccuracies:
+            cfg = StrongEval()
+            mnist = self.mnist()
+            x, y = mnist.test_images[:cfg.examples], mnist.test_labels[:cfg.examples]
+            with pair.lock:
+                return PairAccuracies.of(strong_at(pair.base, pair.adv, x, y, norm, strength, cfg, progress=progress))
+
+        return self._memoized(("strong", pair.key, norm, strength), compute)
+

@@ -7,13 +7,25 @@ skipped, so an interrupted sweep continues where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Iterator
 
 from advdemo import training
-from advdemo.config import GRID_MULTIPLIERS, NORM_SPECS, ROBUST_EPSILONS, HParams, Norm, TrainingAttack, robust_hparams
+from advdemo.attacks import fgsm_directions
+from advdemo.config import (
+    GRID_MULTIPLIERS,
+    NORM_SPECS,
+    ROBUST_EPSILONS,
+    HParams,
+    Norm,
+    StrongEval,
+    TrainingAttack,
+    robust_hparams,
+)
 from advdemo.data import Mnist
 from advdemo.evaluation import accuracy
 from advdemo.experiment import LogFn, _quiet, pair_metrics
+from advdemo.robustness import StrongCurve, outcome_curve
 from advdemo.storage import ModelStore, StoreError, model_id
 from advdemo.training import ProgressFn
 
@@ -88,3 +100,66 @@ def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: Pro
             f"white-box {metrics['adv_whitebox_acc']:.4f} ({result.seconds:.0f} s)")
         trained += 1
     return sum(is_stored(store, model_id(hp, "adv")) for hp in points) + is_stored(store, base_mid)
+
+
+#: Manifest metrics keys of the strong evaluation: curves on the fixed subset,
+#: and the full-test-set points of the models that get them.
+STRONG_KEY = "strong"
+STRONG_FULL_KEY = "strong_full"
+
+
+def strong_jobs(store: ModelStore, base_mid: str, first: list[str] = ()) -> list[tuple[str, Norm]]:
+    """Every (model, attack norm) curve ``base_mid``'s models need, most useful first.
+
+    First each regularized model at its own training norm (``first`` ahead of
+    the rest), then every model at the other grid norm. The base model's
+    curve for a norm is computed along with the first job of that norm.
+    """
+    adv = [mid for mid, e in store.entries().items()
+           if e.get("kind") == "adv" and e.get("metrics", {}).get("base_model") == base_mid]
+    adv = [m for m in first if m in adv] + [m for m in adv if m not in first]
+    own = {mid: Norm(store.entry(mid)["hparams"]["adv_grad_norm"]) for mid in adv}
+    jobs = [(mid, own[mid]) for mid in adv if own[mid] in GRID_NORMS]
+    return jobs + [(mid, norm) for mid in adv for norm in GRID_NORMS if norm is not own[mid]]
+
+
+def run_strong_evaluation(store: ModelStore, mnist: Mnist, base_mid: str, jobs: list[tuple[str, Norm]], *,
+                          cfg: StrongEval = StrongEval(), strengths: dict[Norm, tuple[float, ...]] | None = None,
+                          key: str = STRONG_KEY, log: LogFn = _quiet) -> int:
+    """Add strong-evaluation curves to ``store``'s manifest: one per (regularized model, norm) in ``jobs``.
+
+    The base model ``base_mid`` gets its curve for each norm too. Resumable: a
+    model that already has a curve with the same configuration, digits and
+    strengths is skipped. Returns how many curves were computed.
+    """
+    x, y = mnist.test_images[:cfg.examples], mnist.test_labels[:cfg.examples]
+    base, _ = store.load(base_mid)
+    directions: dict[Norm, object] = {}
+    computed = 0
+
+    def wanted(norm: Norm) -> tuple[float, ...]:
+        return tuple((strengths or {}).get(norm, NORM_SPECS[norm].strengths))
+
+    def fresh(mid: str, norm: Norm) -> bool:
+        curve = StrongCurve.from_entry(store.entry(mid), norm, key)
+        return curve is not None and (curve.config, curve.examples, curve.strengths) == (cfg, len(y), wanted(norm))
+
+    def evaluate(mid: str, norm: Norm, model, transfer) -> None:
+        nonlocal computed
+        start = time.perf_counter()
+        outcomes = outcome_curve(model, x, y, norm, wanted(norm), cfg, transfer_directions=transfer)
+        curve = StrongCurve.of(outcomes, wanted(norm), norm, cfg, time.perf_counter() - start)
+        previous = dict((store.entry(mid) or {}).get("metrics", {}).get(key, {}))
+        store.update_metrics(mid, {key: {**previous, norm.value: curve.to_json()}})
+        computed += 1
+        log(f"{mid} {norm.value}: worst case {', '.join(f'{v:.3f}' for v in curve.worst_case)} "
+            f"({curve.seconds:.0f} s, {len(y)} digits)")
+
+    for mid, norm in jobs:
+        if norm not in directions:
+            directions[norm] = fgsm_directions(base, x, y, norm)[0]
+            if not fresh(base_mid, norm):
+                evaluate(base_mid, norm, base, None)
+        if not fresh(mid, norm):
+            evaluate(mid, norm, store.load(mid)[0], directions[norm])
+    return computed

@@ -18,13 +18,17 @@ from advdemo.config import (
     FAST_RECIPE,
     GRID_MULTIPLIERS,
     MAX_MULTIPLIER,
+    MAX_TRAINING_PGD_ITERATIONS,
     NORM_SPECS,
+    ROBUST_EPSILONS,
     Attack,
     AttackMethod,
     ConfigError,
     EvalMode,
     HParams,
     Norm,
+    TrainingAttack,
+    robust_hparams,
 )
 
 #: Digits shown per grid, as in the tutorial's batch of 32.
@@ -50,10 +54,19 @@ class ViewState:
     batch: int = 0  # which 32 test digits
     digit: int | None = None  # show only this true class
     pick: int = 0  # the digit shown in detail, index into the grid
+    #: How the regularized model was trained. FGSM uses ``norm``, ``step`` and
+    #: ``multiplier``; the robust recipes use ``train_eps`` (L-infinity) and,
+    #: for PGD, ``train_iters`` (None: the recipe's default for that epsilon).
+    train_attack: TrainingAttack = TrainingAttack.FGSM
+    train_eps: float = ROBUST_EPSILONS[-1]
+    train_iters: int | None = None
 
     def hparams(self, recipe: HParams = FAST_RECIPE) -> HParams:
-        return dataclasses.replace(recipe, adv_grad_norm=self.norm, adv_step_size=self.step,
-                                   adv_multiplier=self.multiplier)
+        if self.train_attack is TrainingAttack.FGSM:
+            return dataclasses.replace(recipe, adv_grad_norm=self.norm, adv_step_size=self.step,
+                                       adv_multiplier=self.multiplier)
+        iterations = self.train_iters if self.train_attack is TrainingAttack.PGD else None
+        return robust_hparams(recipe, self.train_attack, self.train_eps, iterations=iterations)
 
     def to_attack(self) -> Attack:
         return Attack(method=self.attack, norm=self.attack_norm, strength=self.strength, mode=self.mode,
@@ -61,7 +74,9 @@ class ViewState:
 
     @property
     def on_grid(self) -> bool:
-        """Whether the training configuration is one of the pretrained grid's."""
+        """Whether the training configuration is one of the pretrained models'."""
+        if self.train_attack is not TrainingAttack.FGSM:
+            return self.train_eps in ROBUST_EPSILONS and self.train_iters is None
         return self.step in NORM_SPECS[self.norm].grid_steps and self.multiplier in GRID_MULTIPLIERS
 
 
@@ -71,6 +86,7 @@ DEFAULT = ViewState()
 PARAMS = {
     "norm": "norm", "step": "step", "mult": "multiplier", "attack": "attack", "anorm": "attack_norm",
     "eps": "strength", "iters": "iterations", "mode": "mode", "batch": "batch", "digit": "digit", "pick": "pick",
+    "tattack": "train_attack", "teps": "train_eps", "titers": "train_iters",
 }
 
 
@@ -149,6 +165,11 @@ def parse_query(params: Mapping[str, str | Sequence[str]]) -> tuple[ViewState, l
     take("batch", lambda r: _whole(r, 0, MAX_BATCH), f"a whole number in 0..{MAX_BATCH}")
     take("digit", lambda r: _whole(r, 0, 9), "a digit 0..9")
     take("pick", lambda r: _whole(r, 0, GRID_SIZE - 1), f"a whole number in 0..{GRID_SIZE - 1}")
+    take("tattack", lambda r: _choice(r, TrainingAttack), ", ".join(t.value for t in TrainingAttack))
+    take("teps", lambda r: _checked_strength(Norm.INFINITY, _number(r), positive=True),
+         f"an epsilon in (0, {NORM_SPECS[Norm.INFINITY].max_step:g}]")
+    take("titers", lambda r: _whole(r, 2, MAX_TRAINING_PGD_ITERATIONS),
+         f"a whole number in 2..{MAX_TRAINING_PGD_ITERATIONS}")
 
     # Values that are fine alone can still clash: the step belongs to the norm.
     if "norm" in fields and "step" not in fields:
@@ -171,8 +192,10 @@ def _checked_multiplier(value: float) -> float:
     return value
 
 
-def _checked_strength(norm: Norm, value: float) -> float:
+def _checked_strength(norm: Norm, value: float, *, positive: bool = False) -> float:
     Attack(norm=norm, strength=value)
+    if positive and value <= 0:
+        raise ValueError("not positive")
     return value
 
 
