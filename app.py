@@ -18,11 +18,27 @@ import numpy as np
 import streamlit as st
 
 from advdemo import viewstate
-from advdemo.config import GRID_MULTIPLIERS, MAX_MULTIPLIER, NORM_SPECS, AttackMethod, EvalMode, Norm
+from advdemo.config import (
+    GRID_MULTIPLIERS,
+    MAX_MULTIPLIER,
+    MAX_TRAINING_PGD_ITERATIONS,
+    NORM_SPECS,
+    ROBUST_EPSILONS,
+    ROBUST_PGD_ITERATIONS,
+    AttackMethod,
+    EvalMode,
+    Norm,
+    StrongEval,
+    TrainingAttack,
+)
 from advdemo.data import DataError
+from advdemo.lesson import LESSON
 from advdemo.rendering import curve_png, digit_detail_html, digit_grid_html, metrics_html, side_by_side_html
+from advdemo.report import compare_methods, interval_text
+from advdemo.robustness import describe_sign
 from advdemo.service import JobState, Limits, ModelService
 from advdemo.storage import StoreError
+from advdemo.training import expected_training_seconds, training_summary
 from advdemo.viewstate import GRID_SIZE, MAX_BATCH, MAX_PGD_ITERATIONS, ViewState
 
 st.set_page_config(page_title="Adversarial regularization, live", page_icon="🛡️", layout="wide")
@@ -34,6 +50,12 @@ HOW_FAR = {
     Norm.L1: "only the pixels with the largest gradient move, by ε in total",
 }
 SLIDER_STEP = {Norm.INFINITY: 0.01, Norm.L2: 0.1, Norm.L1: 0.05}
+TRAINING_LABELS = {
+    TrainingAttack.FGSM: "FGSM (the tutorial's)",
+    TrainingAttack.FGSM_RS: "FGSM with random start",
+    TrainingAttack.PGD: "PGD (Madry et al.)",
+}
+STRONG = StrongEval()
 
 
 @st.cache_resource
@@ -60,16 +82,23 @@ def get_devices() -> list[str]:
 
 svc = get_service()
 
+def show_view(view: ViewState) -> None:
+    """Set every widget to ``view`` (before the widgets are drawn: at arrival, or in a callback)."""
+    st.session_state.update(
+        norm=view.norm.value, custom=not view.on_grid, step=view.step, mult=view.multiplier,
+        attack=view.attack.value, anorm=view.attack_norm.value, eps=view.strength, iters=view.iterations,
+        mode=view.mode.value, batch=view.batch, digit="all" if view.digit is None else str(view.digit),
+        pick=view.pick, tattack=view.train_attack.value, teps=view.train_eps,
+        titers=view.train_iters or ROBUST_PGD_ITERATIONS.get(view.train_eps, MAX_PGD_ITERATIONS // 4),
+    )
+
+
 # -- URL -> widgets, once per session -----------------------------------------
 if "view_ready" not in st.session_state:
     raw = {name: st.query_params.get_all(name) for name in st.query_params}
     start, notices = viewstate.parse_query(raw)
-    st.session_state.update(
-        norm=start.norm.value, custom=not start.on_grid, step=start.step, mult=start.multiplier,
-        attack=start.attack.value, anorm=start.attack_norm.value, eps=start.strength, iters=start.iterations,
-        mode=start.mode.value, batch=start.batch, digit="all" if start.digit is None else str(start.digit),
-        pick=start.pick, url_notices=notices, view_ready=True,
-    )
+    show_view(start)
+    st.session_state.update(url_notices=notices, view_ready=True, lesson=None)
 
 
 def snap_to_grid() -> None:
@@ -91,6 +120,19 @@ def on_norm_change() -> None:
 def on_custom_change() -> None:
     if not st.session_state.custom:
         snap_to_grid()
+        st.session_state.teps = min(ROBUST_EPSILONS, key=lambda e: abs(e - st.session_state.teps))
+
+
+def on_training_change() -> None:
+    if TrainingAttack(st.session_state.tattack) is TrainingAttack.FGSM:
+        on_norm_change() if st.session_state.norm != Norm.INFINITY.value else on_custom_change()
+    else:
+        on_custom_change()
+
+
+def start_lesson_step(i: int) -> None:
+    show_view(LESSON[i].view)
+    st.session_state.lesson = i
 
 
 def on_attack_norm_change() -> None:
@@ -103,15 +145,30 @@ def on_attack_norm_change() -> None:
 # -- sidebar, the model: changing it redraws the whole page --------------------
 with st.sidebar:
     st.header("Regularized model")
-    st.selectbox("Gradient norm", [n.value for n in Norm], key="norm", on_change=on_norm_change,
-                 format_func=lambda v: NORM_LABELS[Norm(v)],
-                 help="The norm NSL uses to turn the loss gradient into an adversarial step.")
-    norm = Norm(st.session_state.norm)
+    st.selectbox("Training attack", [t.value for t in TrainingAttack], key="tattack", on_change=on_training_change,
+                 format_func=lambda v: TRAINING_LABELS[TrainingAttack(v)],
+                 help="How NSL makes the adversarial examples the model trains on. FGSM: one gradient step "
+                      "from the clean digit (the tutorial's). With random start: one step from a random point "
+                      "of the ε ball. PGD: several projected steps. The robust ones are L∞.")
+    training = TrainingAttack(st.session_state.tattack)
+    norm = Norm(st.session_state.norm) if training is TrainingAttack.FGSM else Norm.INFINITY
     spec = NORM_SPECS[norm]
+    if training is TrainingAttack.FGSM:
+        st.selectbox("Gradient norm", [n.value for n in Norm], key="norm", on_change=on_norm_change,
+                     format_func=lambda v: NORM_LABELS[Norm(v)],
+                     help="The norm NSL uses to turn the loss gradient into an adversarial step.")
     st.checkbox("Custom values (trained on demand)", key="custom", on_change=on_custom_change,
                 disabled=not spec.grid_steps,
-                help="Off: the sliders snap to the pretrained grid, so every position loads instantly.")
-    if st.session_state.custom or not spec.grid_steps:
+                help="Off: the sliders snap to the pretrained models, so every position loads instantly.")
+    if training is not TrainingAttack.FGSM:
+        if st.session_state.custom:
+            st.slider("ε ball (L∞)", 0.01, spec.max_step, step=0.01, key="teps", format="%.2f")
+            if training is TrainingAttack.PGD:
+                st.slider("PGD steps per batch", 2, MAX_TRAINING_PGD_ITERATIONS, key="titers")
+        else:
+            st.select_slider("ε ball (L∞)", options=list(ROBUST_EPSILONS), key="teps",
+                             help="The budget the training attack may use; PGD projects back into it.")
+    elif st.session_state.custom or not spec.grid_steps:
         st.slider("Adversarial step size", min_value=SLIDER_STEP[norm], max_value=spec.max_step,
                   step=SLIDER_STEP[norm], key="step", format="%.2f")
         st.slider("Adversarial loss multiplier", min_value=0.05, max_value=MAX_MULTIPLIER, step=0.05,
@@ -121,6 +178,8 @@ with st.sidebar:
                          help="How far the training-time adversarial examples move, in this norm's units.")
         st.select_slider("Adversarial loss multiplier", options=list(GRID_MULTIPLIERS), key="mult",
                          help="Weight of the adversarial loss next to the ordinary loss.")
+    if training is not TrainingAttack.FGSM:
+        st.caption(training_summary(current_view().hparams()))
 
 
 def current_view() -> ViewState:
@@ -128,7 +187,11 @@ def current_view() -> ViewState:
     iterations under FGSM, say) has no state left, and counts as its default."""
     get, default = st.session_state.get, viewstate.DEFAULT
     digit = get("digit", "all")
+    training = TrainingAttack(get("tattack", default.train_attack.value))
+    custom_pgd = training is TrainingAttack.PGD and get("custom", False)
     return ViewState(
+        train_attack=training, train_eps=round(float(get("teps", default.train_eps)), 4),
+        train_iters=int(get("titers")) if custom_pgd and get("titers") else None,
         norm=Norm(get("norm", default.norm.value)), step=round(float(get("step", default.step)), 4),
         multiplier=round(float(get("mult", default.multiplier)), 4),
         attack=AttackMethod(get("attack", default.attack.value)),
@@ -186,13 +249,27 @@ with st.expander("What am I looking at?", expanded=False):
   pixels in the direction that most increases the model's error, within a budget ε: in L∞
   {HOW_FAR[Norm.INFINITY]}; in L2 {HOW_FAR[Norm.L2]}; in L1 {HOW_FAR[Norm.L1]}.
 * The **base model** learned from clean digits only. The **regularized model** has the same network, but
-  during training NSL also showed it adversarial versions of each batch (step {hparams.adv_step_size:g},
-  {NORM_LABELS[hparams.adv_grad_norm]}) and penalized mistakes on them (multiplier {hparams.adv_multiplier:g}).
+  during training NSL also showed it adversarial versions of each batch ({training_summary(hparams)}) and
+  penalized mistakes on them.
 * In **transfer** mode both models see the *same* perturbed digits, crafted against the base model, as in
-  the tutorial. **White-box** mode attacks each model with its own gradients, a harder test.
-* Red frames mark wrong answers. Slide the strength up: the base model collapses long before the
-  regularized one does. That gap is what adversarial regularization buys.
+  the tutorial. **White-box** mode attacks each model through its own gradients. That should be the harder
+  test; when a model does *better* against its own gradient, its gradient is misleading the attack
+  (gradient masking), and the page warns you.
+* **FGSM** takes one step. **PGD** takes many small steps, re-reading the gradient each time. The
+  **worst case** counts a digit as robust only if no attack fools the model on it: transfer FGSM,
+  white-box FGSM and white-box PGD ({STRONG.iterations} steps, {STRONG.restarts} random restarts).
+* Red frames mark wrong answers. The tutorial's regularized model resists one FGSM step far better than
+  the base model, but under PGD much of that lead disappears: it learned to resist the step it was trained
+  on, not every change of size ε. Models trained on PGD examples (training attack *PGD*) keep most of it.
 """)
+
+with st.expander("A five-step lesson: is the regularized model really robust?",
+                 expanded=st.session_state.lesson is not None):
+    for column, (i, step) in zip(st.columns(len(LESSON)), enumerate(LESSON)):
+        column.button(step.title, key=f"lesson{i}", on_click=start_lesson_step, args=(i,), use_container_width=True,
+                      type="primary" if st.session_state.lesson == i else "secondary")
+    if st.session_state.lesson is not None:
+        st.info(LESSON[st.session_state.lesson].text, icon="🎓")
 
 try:
     mnist = svc.mnist()
@@ -241,15 +318,46 @@ def results(pair) -> None:
         ]))
         st.caption(f"Accuracy on {m['examples']:,} test digits ({view.mode.value}). "
                    f"{NORM_LABELS[view.attack_norm]}: {HOW_FAR[view.attack_norm]} = {view.strength:g}.")
+        worst_case(pair, view)
 
     st.subheader("One digit in detail")
     detail(images, labels, shown)
 
     st.subheader("Robustness curve")
+    worst = svc.strong_curve(pair, view.attack_norm)
     st.image(cached_curve_png(curve, view.strength, f"attack strength ε ({NORM_LABELS[view.attack_norm]}, "
-                              f"{view.attack.value.upper()}, {view.mode.value})"))
-    st.caption(f"Accuracy on {curve['examples']:,} test digits at each strength; the dashed line is the "
-               "current strength.")
+                              f"{view.attack.value.upper()}, {view.mode.value})", worst))
+    st.caption(f"Solid: accuracy on {curve['examples']:,} test digits at each strength. "
+               + (f"Dotted: the worst case over every attack, on the first {worst['examples']:,} digits. "
+                  if worst else "") + "The dashed line is the current strength.")
+
+
+def worst_case(pair, view: ViewState) -> None:
+    """Both models' worst case at the current strength, with intervals and any masking warning."""
+    if not NORM_SPECS[view.attack_norm].supports_pgd or view.strength == 0:
+        return
+    bar = None
+    if not svc.strong_ready(pair, view.attack_norm, view.strength):
+        bar = st.progress(0.0, text="Measuring the worst case (white-box PGD with restarts)…")
+
+    def report(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Measuring the worst case: PGD restart {done} of {total}…")
+
+    strong = svc.strong(pair, view.attack_norm, view.strength, progress=report if bar else None)
+    if bar:
+        bar.empty()
+    st.html(metrics_html([
+        ("Base, worst case", interval_text(strong.base.worst_case), None),
+        ("Base, white-box PGD", f"{strong.base.whitebox_pgd.value:.1%}", None),
+        ("Regularized, worst case", interval_text(strong.adv.worst_case), None),
+        ("Regularized, white-box PGD", f"{strong.adv.whitebox_pgd.value:.1%}", None),
+    ]))
+    st.caption(f"Worst case: a digit counts only if no attack fools the model on it (transfer FGSM, white-box "
+               f"FGSM, white-box PGD with {STRONG.iterations} steps and {STRONG.restarts} random restarts, and "
+               "PGD at the smaller strengths of the curve). Measured on the first "
+               f"{strong.examples:,} test digits; ± is the 95% interval.")
+    for sign in strong.signs():
+        st.warning(describe_sign(sign), icon="⚠️")
 
 
 @st.fragment
@@ -300,19 +408,40 @@ if pair is None:
         st.error("Training on demand is switched off on this server. Untick *Custom values* to pick a "
                  "pretrained configuration.", icon="🚫")
         st.stop()
+    if hparams.training_attack is not TrainingAttack.FGSM and not limits.robust:
+        st.error("This server offers only the pretrained robust models (ε ball "
+                 f"{', '.join(map(str, ROBUST_EPSILONS))}). Untick *Custom values* to pick one.", icon="🚫")
+        st.stop()
     bounded = svc.training_hparams(hparams)
-    st.write(f"Training runs in the background: {bounded.epochs} epochs on "
-             f"{bounded.train_examples or len(mnist.train_labels):,} training digits, base model first if "
-             "needed. Afterwards they are stored, so the next visit is instant.")
+    n_train = bounded.train_examples or len(mnist.train_labels)
+    st.write(f"Training runs in the background: {bounded.adv_total_epochs} epochs on {n_train:,} training "
+             f"digits ({training_summary(bounded)}), base model first if needed. Expected time: about "
+             f"{expected_training_seconds(bounded, n_train) / 60:.0f} minutes on a 2-core CPU. Afterwards the "
+             "models are stored, so the next visit is instant.")
     job = svc.job(hparams)
     can_start = job is None or job.state is JobState.FAILED
-    if can_start and st.button("Try training again" if job else "Train these models", type="primary"):
+    if can_start and st.button("Try training again" if job else "Train these models", type="primary", key="train"):
         try:
             svc.request_training(hparams)
         except StoreError as exc:
             st.error(str(exc))
     training_status()
     st.stop()
+
+st.subheader("Compare training methods")
+compare_eps = st.select_slider("ε ball (L∞) of the comparison", options=list(ROBUST_EPSILONS),
+                               value=ROBUST_EPSILONS[1], key="compare_eps")
+rows = compare_methods(svc.stores, svc.recipe, compare_eps)
+st.table([{"training": r.name,
+           "clean": "–" if r.clean is None else f"{r.clean:.1%}",
+           f"transfer FGSM ε {compare_eps:g}": "–" if r.transfer_fgsm is None else f"{r.transfer_fgsm:.1%}",
+           "white-box PGD": "–" if r.whitebox_pgd is None else interval_text(r.whitebox_pgd),
+           "worst case": "–" if r.worst_case is None else interval_text(r.worst_case),
+           "digits (PGD)": "–" if r.worst_case is None else f"{r.worst_case.n:,}",
+           "training time": "–" if r.train_seconds is None else f"{r.train_seconds / 60:.0f} min, {r.epochs} epochs"}
+          for r in rows])
+st.caption("Clean and transfer FGSM on all 10,000 test digits; white-box PGD and the worst case on the first "
+           "*digits (PGD)* test digits, ± the 95% interval. Training times on a 2-core CPU. '–': not stored.")
 
 with st.expander("Where these numbers come from"):
     for kind, entry in (("base", pair.base_entry), ("adv", pair.adv_entry)):

@@ -18,7 +18,9 @@ from typing import Any, Sequence
 
 from advdemo.config import (
     FAST_RECIPE,
+    MAX_TRAINING_PGD_ITERATIONS,
     NORM_SPECS,
+    ROBUST_EPSILONS,
     TUTORIAL,
     Attack,
     AttackMethod,
@@ -26,6 +28,10 @@ from advdemo.config import (
     EvalMode,
     HParams,
     Norm,
+    StrongEval,
+    TrainingAttack,
+    default_of,
+    robust_hparams,
 )
 
 RECIPES = {"tutorial": TUTORIAL, "fast": FAST_RECIPE}
@@ -41,6 +47,14 @@ class _Progress:
 
     def log(self, message: str) -> None:
         self.stream.write(("\r\033[K" if self.tty else "") + message + "\n")
+        self.stream.flush()
+
+    def status(self, line: str, *, final: bool = False) -> None:
+        """A progress line: rewritten in place on a terminal; elsewhere only the final one is written."""
+        if self.tty:
+            self.stream.write("\r\033[K" + line + ("\n" if final else ""))
+        elif final:
+            self.stream.write(line + "\n")
         self.stream.flush()
 
     def __call__(self, p) -> None:
@@ -90,6 +104,17 @@ def _add_hparams(p: argparse.ArgumentParser, default_recipe: str) -> None:
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--train-examples", type=int, metavar="N",
                    help="train on the first N training images only (default: all 60,000)")
+    g.add_argument("--train-attack", choices=[t.value for t in TrainingAttack], default=TrainingAttack.FGSM.value,
+                   help="how NSL makes the adversarial neighbours: 'fgsm' (the tutorial's one step), 'fgsm-rs' "
+                        "(one step from a random start in the epsilon ball) or 'pgd' (several projected steps); "
+                        "the robust ones are L-infinity and take their step, multiplier and epochs from the "
+                        "robust recipe (docs/robustness.md)")
+    g.add_argument("--train-epsilon", type=float,
+                   help=f"epsilon ball of fgsm-rs and pgd training (default {ROBUST_EPSILONS[-1]:g})")
+    g.add_argument("--train-pgd-iterations", type=int, metavar="K",
+                   help=f"PGD steps per training batch, 2..{MAX_TRAINING_PGD_ITERATIONS} "
+                        "(default: the robust recipe's for the epsilon)")
+    g.add_argument("--adv-epochs", type=int, help="epochs of the regularized model (default: the recipe's)")
 
 
 def _add_attack(p: argparse.ArgumentParser) -> None:
@@ -97,9 +122,24 @@ def _add_attack(p: argparse.ArgumentParser) -> None:
     g.add_argument("--attack", choices=[m.value for m in AttackMethod], default="fgsm")
     g.add_argument("--attack-norm", choices=[n.value for n in Norm], help="default: the training norm")
     g.add_argument("--strength", type=float, help="attack step (FGSM) or epsilon (PGD); default: the training step")
-    g.add_argument("--mode", choices=[m.value for m in EvalMode], default="transfer")
-    g.add_argument("--pgd-iterations", type=int, default=10)
+    g.add_argument("--mode", choices=[m.value for m in EvalMode], default=default_of(Attack, "mode").value)
+    g.add_argument("--pgd-iterations", type=int, default=default_of(Attack, "pgd_iterations"),
+                   help="PGD steps (default %(default)s)")
     g.add_argument("--random-start", action="store_true", help="PGD starts at a random point of the ball")
+
+
+def _add_strong(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("strong evaluation (white-box PGD with restarts, worst case per digit)")
+    g.add_argument("--strong-iterations", type=int, default=default_of(StrongEval, "iterations"),
+                   help="PGD steps (default %(default)s)")
+    g.add_argument("--restarts", type=int, default=default_of(StrongEval, "restarts"),
+                   help="random restarts (default %(default)s)")
+    g.add_argument("--strong-examples", type=int, default=default_of(StrongEval, "examples"), metavar="N",
+                   help="measure on the first N test digits (default %(default)s; 10000 is all)")
+
+
+def strong_from_args(args: argparse.Namespace) -> StrongEval:
+    return StrongEval(iterations=args.strong_iterations, restarts=args.restarts, examples=args.strong_examples)
 
 
 def hparams_from_args(args: argparse.Namespace) -> HParams:
@@ -114,6 +154,19 @@ def hparams_from_args(args: argparse.Namespace) -> HParams:
                        ("train_examples", "train_examples")):
         if getattr(args, flag) is not None:
             changes[name] = getattr(args, flag)
+    attack = TrainingAttack(args.train_attack)
+    if attack is not TrainingAttack.FGSM:
+        if args.norm not in (None, Norm.INFINITY.value) or args.step is not None or args.multiplier is not None:
+            raise ConfigError(f"--train-attack {attack.value} sets its own norm (infinity), step and multiplier; "
+                              "leave out --norm, --step and --multiplier")
+        epsilon = ROBUST_EPSILONS[-1] if args.train_epsilon is None else args.train_epsilon
+        hp = robust_hparams(dataclasses.replace(hp, **changes), attack, epsilon,
+                            iterations=args.train_pgd_iterations if attack is TrainingAttack.PGD else None)
+        changes = {}
+    elif args.train_pgd_iterations is not None or args.train_epsilon is not None:
+        raise ConfigError("--train-epsilon and --train-pgd-iterations need --train-attack fgsm-rs or pgd")
+    if args.adv_epochs is not None:
+        changes["adv_epochs"] = args.adv_epochs
     return dataclasses.replace(hp, **changes)
 
 
@@ -215,8 +268,125 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(_table([("model", "clean", label),
                   ("base", f"{result['base_clean_acc']:.4f}", f"{result['base_attacked_acc']:.4f}"),
                   ("adv-regularized", f"{result['adv_clean_acc']:.4f}", f"{result['adv_attacked_acc']:.4f}")]))
+    if args.worst_case:
+        from advdemo.report import honest_table  # noqa: PLC0415
+
+        rows = honest_table(models["base"], models["adv"], None, None, mnist.test_images, mnist.test_labels,
+                            attack.norm, [attack.strength], strong_from_args(args),
+                            progress=_count_progress(progress, "strong evaluation"))
+        print(_honest_text(rows))
+        result["strong"] = [_honest_json(r) for r in rows]
     if args.json:
         print(json.dumps(result))
+    return 0
+
+
+def _count_progress(progress: "_Progress", what: str):
+    """A strong-evaluation progress callback that writes through ``progress``."""
+    started = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        elapsed = time.monotonic() - started
+        eta = elapsed / done * (total - done) if done else float("nan")
+        progress.status(f"{what}: {done}/{total} PGD restarts, {elapsed:.0f} s, about {eta:.0f} s left",
+                        final=done == total)
+
+    return report
+
+
+_ATTACK_COLUMNS = (("clean", "clean"), ("transfer_fgsm", "transfer FGSM"), ("whitebox_fgsm", "white-box FGSM"),
+                   ("whitebox_pgd", "white-box PGD"), ("worst_case", "worst case"))
+
+
+def _honest_text(rows) -> str:
+    """The honest table: one line per model and strength, every attack, the worst case with its interval."""
+    from advdemo.report import interval_text  # noqa: PLC0415
+    from advdemo.robustness import describe_sign  # noqa: PLC0415
+
+    lines = [("model", "ε", *(label for _, label in _ATTACK_COLUMNS))]
+    notes = []
+    for r in rows:
+        for name, acc in (("base", r.base), ("adv-regularized", r.adv)):
+            lines.append((name, f"{r.strength:g}", *(f"{getattr(acc, k).value:.1%}" for k, _ in _ATTACK_COLUMNS[:-1]),
+                          interval_text(acc.worst_case)))
+        notes += [describe_sign(sign) for sign in r.signs()]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+    first = rows[0]
+    cfg = (f"White-box PGD: {first.adv.worst_case.n:,} test digits, restarts and steps as configured; worst case: "
+           "a digit counts only if no attack fools the model on it (± is the 95% interval).")
+    return "\n".join([table, cfg, *(f"warning: {n}" for n in notes)])
+
+
+def _honest_json(r) -> dict:
+    def acc(a):
+        return {k: getattr(a, k).value for k, _ in _ATTACK_COLUMNS} | {
+            "worst_case_interval": [a.worst_case.low, a.worst_case.high], "examples": a.worst_case.n}
+
+    return {"norm": r.norm.value, "strength": r.strength, "source": r.source, "base": acc(r.base),
+            "adv": acc(r.adv), "masking_signs": [s.kind for s in r.signs()]}
+
+
+def cmd_honest(args: argparse.Namespace) -> int:
+    hp = hparams_from_args(args)
+    cfg = strong_from_args(args)
+    norm = Norm(args.attack_norm) if args.attack_norm else hp.adv_grad_norm
+    strengths = _strengths(args.strengths, norm)
+    progress = _Progress()
+    from advdemo.experiment import find_model  # noqa: PLC0415
+    from advdemo.report import honest_table  # noqa: PLC0415
+    from advdemo.storage import StoreError, model_id  # noqa: PLC0415
+
+    stores = _stores(args.models)
+    found = {}
+    for kind in ("base", "adv"):
+        found[kind] = find_model(stores, model_id(hp, kind), progress.log)
+        if not found[kind]:
+            raise StoreError(f"no trained {kind} model for this configuration; run 'advdemo train' "
+                             "with the same flags first")
+    mnist = _load(args)
+    rows = honest_table(found["base"][0], found["adv"][0], found["base"][1], found["adv"][1], mnist.test_images,
+                        mnist.test_labels, norm, strengths, cfg,
+                        progress=_count_progress(progress, "strong evaluation"))
+    print(f"{hp.training_attack.value} training, {found['adv'][1]['id']}; attack norm {norm.value}")
+    print(_honest_text(rows))
+    if args.json:
+        print(json.dumps([_honest_json(r) for r in rows]))
+    return 0
+
+
+def _strengths(text: str | None, norm: Norm) -> list[float]:
+    if text is None:
+        return list(ROBUST_EPSILONS) if norm is Norm.INFINITY else [s for s in NORM_SPECS[norm].strengths[2::2]]
+    try:
+        values = sorted(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"--strengths={text!r} is invalid: expected numbers separated by commas") from None
+    if not values:
+        raise ConfigError("--strengths is empty")
+    for v in values:
+        Attack(norm=norm, strength=v)
+    return values
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from advdemo.report import compare_methods, interval_text  # noqa: PLC0415
+
+    Attack(strength=args.epsilon)
+    rows = compare_methods(_stores(args.models), RECIPES[args.recipe], args.epsilon)
+    lines = [("training", "clean", "transfer FGSM", "white-box PGD", "worst case", "training time")]
+    for r in rows:
+        lines.append((r.name, "–" if r.clean is None else f"{r.clean:.1%}",
+                      "–" if r.transfer_fgsm is None else f"{r.transfer_fgsm:.1%}",
+                      "–" if r.whitebox_pgd is None else interval_text(r.whitebox_pgd),
+                      "–" if r.worst_case is None else interval_text(r.worst_case),
+                      "–" if r.train_seconds is None else f"{r.train_seconds / 60:.1f} min, {r.epochs} epochs"))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    print(f"L∞ ε = {args.epsilon:g}; clean and transfer FGSM on the whole test set, PGD and worst case as stored "
+          "(± is the 95% interval); '–': not stored")
+    print("\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines))
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], default=str))
     return 0
 
 
@@ -225,10 +395,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from advdemo.storage import ModelStore  # noqa: PLC0415
     from advdemo.sweep import run_sweep  # noqa: PLC0415
 
+    from advdemo.storage import model_id  # noqa: PLC0415
+    from advdemo.sweep import grid_hparams, robust_grid_hparams, run_strong_evaluation, strong_jobs  # noqa: PLC0415
+
+    recipe = RECIPES[args.recipe]
+    points = list(robust_grid_hparams(recipe) if args.grid == "robust" else grid_hparams(recipe))
     mnist = _load(args)
-    done = run_sweep(ModelStore(args.out, writable=True), mnist, RECIPES[args.recipe],
-                     progress=progress, log=progress.log, limit=args.limit)
-    print(f"{done} models in {args.out}")
+    store = ModelStore(args.out, writable=True)
+    done = run_sweep(store, mnist, recipe, progress=progress, log=progress.log, limit=args.limit, points=points)
+    print(f"{done} models of the {args.grid} grid in {args.out}")
+    if args.strong:
+        cfg = strong_from_args(args)
+        base = model_id(recipe, "base")
+        first = [model_id(hp, "adv") for hp in points]
+        n = run_strong_evaluation(store, mnist, base, strong_jobs(store, base, first), cfg=cfg, log=progress.log)
+        print(f"{n} strong-evaluation curves added ({cfg.examples} digits, PGD-{cfg.iterations} x {cfg.restarts})")
     return 0
 
 
@@ -265,11 +446,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
+    p.add_argument("--worst-case", action="store_true",
+                   help="also run the strong evaluation at this strength: every attack and the worst case per digit")
+    _add_strong(p)
+
+    p = sub.add_parser("honest", help="the honest robustness table of one configuration: transfer and white-box "
+                                      "FGSM, white-box PGD with restarts, and the worst case per digit")
+    _add_data(p)
+    _add_hparams(p, default_recipe="fast")
+    p.add_argument("--attack-norm", choices=[n.value for n in Norm if NORM_SPECS[n].supports_pgd],
+                   help="default: the training norm")
+    p.add_argument("--strengths", metavar="LIST", help="comma-separated attack strengths (default: 0.1,0.2,0.3 "
+                                                       "for infinity)")
+    _add_strong(p)
+    p.add_argument("--models", metavar="DIR", help="model store to read (default: pretrained/, then the cache)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_honest)
+
+    p = sub.add_parser("compare", help="compare the training methods (tutorial FGSM, random-start FGSM, PGD) "
+                                       "at one L-infinity epsilon, from the pretrained models")
+    p.add_argument("--epsilon", type=float, default=ROBUST_EPSILONS[-1],
+                   help=f"one of {', '.join(map(str, ROBUST_EPSILONS))} (default %(default)s)")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="fast")
+    p.add_argument("--models", metavar="DIR", help="model store to read (default: pretrained/, then the cache)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
     p = sub.add_parser("sweep", help="train the pretrained grid (resumable)")
     _add_data(p)
     p.add_argument("--out", default="pretrained", metavar="DIR")
     p.add_argument("--recipe", choices=sorted(RECIPES), default="fast")
+    p.add_argument("--grid", choices=["tutorial", "robust"], default="tutorial",
+                   help="'tutorial': the 48 FGSM-regularized models; 'robust': PGD and random-start FGSM "
+                        "training at each epsilon (default %(default)s)")
     p.add_argument("--limit", type=int, help="stop after this many newly trained models")
+    p.add_argument("--strong", action="store_true",
+                   help="then add strong-evaluation curves to every model that lacks them (resumable)")
+    _add_strong(p)
     p.set_defaults(func=cmd_sweep)
     return parser
 

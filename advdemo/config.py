@@ -367,6 +367,11 @@ class StrongEval:
         _check_int("seed", self.seed, 0, 2**31 - 1)
 
 
+def default_of(cls: type, name: str) -> Any:
+    """The default of field ``name`` of dataclass ``cls``: where CLI and page defaults come from."""
+    return {f.name: f.default for f in dataclasses.fields(cls)}[name]
+
+
 def to_dict(config: HParams | Attack | StrongEval) -> dict[str, Any]:
     """A plain, JSON-able dict: enums become their values, tuples become lists."""
     out: dict[str, Any] = {}
@@ -416,6 +421,7 @@ __all__ = [
     "ROBUST_EPSILONS",
     "robust_hparams",
     "check_step",
+    "default_of",
     "from_dict",
     "to_dict",
 ]

@@ -216,12 +216,20 @@ def digit_detail_html(original: np.ndarray, base_image: np.ndarray, adv_image: n
 
 
 @_serialized
-def curve_png(curve: dict[str, Sequence[float]], current: float | None, xlabel: str) -> bytes:
-    """Accuracy of both models against attack strength, ``current`` marked."""
+def curve_png(curve: dict[str, Sequence[float]], current: float | None, xlabel: str,
+              worst: dict[str, Sequence[float]] | None = None) -> bytes:
+    """Accuracy of both models against attack strength, ``current`` marked.
+
+    ``worst``, if given, adds both models' worst-case curves (same keys), dotted.
+    """
     fig = Figure(figsize=(6.5, 3.2))
     ax = fig.add_subplot()
     ax.plot(curve["strengths"], curve["base"], "o-", color=BASE_COLOR, label="base")
     ax.plot(curve["strengths"], curve["adv"], "o-", color=ADV_COLOR, label="adv-regularized")
+    if worst is not None:
+        ax.plot(worst["strengths"], worst["base"], "s:", color=BASE_COLOR, markersize=4, label="base, worst case")
+        ax.plot(worst["strengths"], worst["adv"], "s:", color=ADV_COLOR, markersize=4,
+                label="adv-regularized, worst case")
     if current is not None:
         ax.axvline(current, color=WRONG_COLOR, linestyle="--", linewidth=1, label="current strength")
     ax.set_xlabel(xlabel)

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from advdemo.config import FAST_RECIPE, NORM_SPECS, Attack, AttackMethod, HParams, Norm, StrongEval
+from advdemo.config import FAST_RECIPE, NORM_SPECS, Attack, AttackMethod, HParams, Norm, StrongEval, TrainingAttack
 from advdemo.data import Mnist, load_mnist
 from advdemo.evaluation import attack_pair, evaluate, robustness_curve
 from advdemo.experiment import find_model, obtain_model
@@ -103,13 +103,16 @@ class Limits:
     enabled: bool = True
     max_epochs: int = 100
     train_examples: int | None = None  # None: the whole training set
+    #: Whether robust (PGD, random-start FGSM) configurations may train on demand.
+    robust: bool = True
 
     @classmethod
     def from_env(cls, environ=None) -> "Limits":
         env = os.environ if environ is None else environ
         enabled = env.get(TRAINING_ENV, "on").strip().lower() not in {"off", "0", "false", "no"}
         if env.get(HOSTED_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
-            return cls(enabled=enabled, max_epochs=HOSTED_EPOCHS, train_examples=HOSTED_TRAIN_EXAMPLES)
+            # PGD training costs several times FGSM's: a shared server offers the pretrained robust models only.
+            return cls(enabled=enabled, max_epochs=HOSTED_EPOCHS, train_examples=HOSTED_TRAIN_EXAMPLES, robust=False)
         return cls(enabled=enabled)
 
 
@@ -146,8 +149,9 @@ class ModelService:
         examples = hparams.train_examples
         if self.limits.train_examples is not None:
             examples = min(examples or self.limits.train_examples, self.limits.train_examples)
+        adv_epochs = None if hparams.adv_epochs is None else min(hparams.adv_epochs, self.limits.max_epochs)
         return dataclasses.replace(hparams, epochs=min(hparams.epochs, self.limits.max_epochs),
-                                   train_examples=examples)
+                                   train_examples=examples, adv_epochs=adv_epochs)
 
     def _find(self, mid: str):
         def note(message: str) -> None:
@@ -197,6 +201,8 @@ class ModelService:
         """Queue training for ``hparams`` unless it is queued, running or done already."""
         if not self.limits.enabled:
             raise StoreError("training on demand is switched off on this server")
+        if hparams.training_attack is not TrainingAttack.FGSM and not self.limits.robust:
+            raise StoreError("this server trains no robust models on demand; pick a pretrained one")
         hparams = self.training_hparams(hparams)
         key = model_id(hparams, "adv")
         with self._lock:

@@ -103,9 +103,9 @@ def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: Pro
 
 
 #: Manifest metrics keys of the strong evaluation: curves on the fixed subset,
-#: and the full-test-set points of the models that get them.
+#: and (:data:`advdemo.report.STRONG_FULL_KEY`) the full-test-set points of the
+#: models that get them.
 STRONG_KEY = "strong"
-STRONG_FULL_KEY = "strong_full"
 
 
 def strong_jobs(store: ModelStore, base_mid: str, first: list[str] = ()) -> list[tuple[str, Norm]]:

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from advdemo.compat import keras, nsl, tf
-from advdemo.config import HParams
+from advdemo.config import HParams, TrainingAttack
 from advdemo.kernels import with_fast_pool_gradients
 from advdemo.model import IMAGE_KEY, LABEL_KEY, build_base_model
 
@@ -197,3 +197,37 @@ def train_adversarial(hparams: HParams, images: np.ndarray, labels: np.ndarray,
     seconds, history = _fit(adv, make_dataset(images, labels, hparams, as_dict=True), epochs, steps,
                             "adv", progress)
     return TrainResult(base, seconds, history)
+
+
+#: Seconds per training batch of 128 on a 2-core CPU: a fixed part (the
+#: update, the clean and the adversarial pass) plus one input-gradient pass per
+#: step of the training attack. Fitted to the pretrained models' training
+#: times (docs/robustness.md); a rough guide, not a promise.
+_BATCH_SECONDS = (0.09, 0.012)
+_BASE_BATCH_SECONDS = 0.06
+
+
+def expected_training_seconds(hparams: HParams, n_train: int, *, with_base: bool = False) -> float:
+    """Rough wall time to train the regularized model (and the base model) on ``n_train`` digits."""
+    scale = hparams.batch_size / 128
+    fixed, per_step = _BATCH_SECONDS
+    adv = hparams.adv_total_epochs * steps_per_epoch(hparams, n_train, adversarial=True) * scale * (
+        fixed + per_step * hparams.adv_pgd_iterations)
+    base = hparams.epochs * steps_per_epoch(hparams, n_train, adversarial=False) * scale * _BASE_BATCH_SECONDS
+    return adv + (base if with_base else 0.0)
+
+
+def training_summary(hparams: HParams) -> str:
+    """How the regularized model trains, in one line, e.g. "PGD, 10 steps of 0.075 within L∞ ε 0.3, ..."."""
+    attack = hparams.training_attack
+    norm = {"infinity": "L∞", "l2": "L2", "l1": "L1"}[hparams.adv_grad_norm.value]
+    if attack is TrainingAttack.FGSM:
+        how = f"FGSM, {norm} step {hparams.adv_step_size:g}"
+    elif attack is TrainingAttack.FGSM_RS:
+        how = f"FGSM from a random start, {norm} step {hparams.adv_step_size:g} within ε {hparams.adv_epsilon:g}"
+    else:
+        how = (f"PGD, {hparams.adv_pgd_iterations} steps of {hparams.adv_step_size:g} from a random start "
+               f"within {norm} ε {hparams.adv_epsilon:g}")
+    clip = ", clipped to [0, 1]" if hparams.adv_clip else ""
+    return f"{how}{clip}, multiplier {hparams.adv_multiplier:g}, {hparams.adv_total_epochs} epochs"
+

@@ -71,9 +71,13 @@ def test_default_page_shows_both_grids_and_metrics(app_env):
     [detail] = details(at)
     assert detail.count("<img") == 3  # transfer mode: original, perturbation, the one perturbed image
     figures = metrics(at)
-    assert list(figures) == ["Base, clean", "Base, FGSM ε=0.2", "Regularized, clean", "Regularized, FGSM ε=0.2"]
-    assert all(re.fullmatch(r"\d{1,3}\.\d%", v) for v in figures.values())
-    assert not at.warning  # a clean URL gives no notices
+    # The tutorial's numbers, then the strong evaluation's beside them.
+    assert list(figures) == ["Base, clean", "Base, FGSM ε=0.2", "Regularized, clean", "Regularized, FGSM ε=0.2",
+                             "Base, worst case", "Base, white-box PGD", "Regularized, worst case",
+                             "Regularized, white-box PGD"]
+    assert all(re.fullmatch(r"\d{1,3}\.\d%", v) for k, v in figures.items() if "worst" not in k)
+    assert all(re.fullmatch(r"\d{1,3}\.\d% ± \d+\.\d", v) for k, v in figures.items() if "worst" in k)
+    assert not [w for w in at.warning if "URL" in w.value]  # a clean URL gives no notices
     assert at.query_params == {}  # defaults keep the URL clean
 
 
@@ -119,7 +123,7 @@ def test_switching_pgd_off_and_on_keeps_the_page_working(app_env):
 
 def test_custom_values_switch_to_free_sliders(app_env):
     at = run_app()
-    assert [s.key for s in at.select_slider] == ["step", "mult", "eps"]
+    assert [s.key for s in at.sidebar.select_slider] == ["step", "mult", "eps"]
     at.checkbox(key="custom").check().run()
     assert {s.key for s in at.slider} >= {"step", "mult"}
     at.slider(key="step").set_value(0.17).run()
@@ -174,7 +178,7 @@ def test_missing_data_gives_a_clear_message(app_env, monkeypatch):
 def test_untrained_configuration_trains_from_the_page(app_env):
     at = run_app({"mult": "1"})
     assert any("not trained yet" in s.value for s in at.subheader)
-    at.button[0].click().run()
+    at.button(key="train").click().run()
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(grids(at)) < 2:
         time.sleep(2)

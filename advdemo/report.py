@@ -1,0 +1,135 @@
+"""Honest robustness tables: the tutorial's numbers next to the strong evaluation's.
+
+* :func:`honest_table`: both models of one configuration at several attack
+  strengths, under every attack and in the worst case (stored with pretrained
+  models, measured otherwise).
+* :func:`compare_methods`: the three training methods at one epsilon, from
+  the pretrained models' manifest entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from advdemo.config import NORM_SPECS, HParams, Norm, StrongEval, TrainingAttack, robust_hparams
+from advdemo.robustness import EvalProgressFn, PairAccuracies, Rate, StrongCurve, strong_at
+from advdemo.storage import ModelStore, model_id
+
+#: Manifest key of the full-test-set strong evaluation (see :mod:`advdemo.sweep`).
+STRONG_FULL_KEY = "strong_full"
+
+
+def stored_pair(base_entry: dict, adv_entry: dict, norm: Norm, strength: float,
+                key: str = "strong") -> PairAccuracies | None:
+    """Both models' stored accuracies at ``strength``, or None if either curve lacks it."""
+    base, adv = StrongCurve.from_entry(base_entry, norm, key), StrongCurve.from_entry(adv_entry, norm, key)
+    if base is None or adv is None or base.examples != adv.examples:
+        return None
+    b, a = base.at(strength), adv.at(strength)
+    return PairAccuracies(norm, strength, b, a, "manifest") if b and a else None
+
+
+def honest_table(base, adv, base_entry: dict | None, adv_entry: dict | None, images: np.ndarray,
+                 labels: np.ndarray, norm: Norm, strengths: Sequence[float], cfg: StrongEval = StrongEval(), *,
+                 progress: EvalProgressFn | None = None) -> list[PairAccuracies]:
+    """Both models at each strength: stored when the manifest has it (full test set first), else measured.
+
+    Measuring uses the first ``cfg.examples`` of ``images`` ``(N, 28, 28, 1)``
+    and ``labels`` ``(N,)``; ``progress`` reports each strength's share.
+    """
+    rows = []
+    x, y = images[:cfg.examples], labels[:cfg.examples]
+    for i, s in enumerate(strengths):
+        stored = None
+        if base_entry and adv_entry:
+            stored = (stored_pair(base_entry, adv_entry, norm, s, STRONG_FULL_KEY)
+                      or stored_pair(base_entry, adv_entry, norm, s))
+        if stored is None:
+            report = progress and (lambda d, t, i=i: progress(i * t + d, len(strengths) * t))
+            stored = PairAccuracies.of(strong_at(base, adv, x, y, norm, s, cfg, progress=report))
+        rows.append(stored)
+    return rows
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    """One training method's numbers at one L-infinity epsilon (None: not measured).
+
+    ``clean`` and ``transfer_fgsm`` are on the whole test set; PGD and the
+    worst case carry their own digit counts and intervals.
+    """
+
+    name: str
+    model_id: str
+    training: TrainingAttack | None  # None: the base model, no adversarial training
+    clean: float | None
+    transfer_fgsm: float | None
+    whitebox_pgd: Rate | None
+    worst_case: Rate | None
+    train_seconds: float | None
+    epochs: int | None
+
+
+def _entry(stores: Sequence[ModelStore], mid: str) -> dict | None:
+    for store in stores:
+        entry = store.entry(mid)
+        if entry is not None:
+            return entry
+    return None
+
+
+def _strong_rates(entry: dict, epsilon: float) -> tuple[Rate | None, Rate | None]:
+    """White-box PGD and worst case at ``epsilon``: the full test set's if measured, else the subset's."""
+    for key in (STRONG_FULL_KEY, "strong"):
+        curve = StrongCurve.from_entry(entry, Norm.INFINITY, key)
+        acc = curve.at(epsilon) if curve else None
+        if acc is not None:
+            return acc.whitebox_pgd, acc.worst_case
+    return None, None
+
+
+def compare_methods(stores: Sequence[ModelStore], recipe: HParams, epsilon: float) -> list[MethodRow]:
+    """The base model, the tutorial's FGSM regularization, random-start FGSM and PGD training at ``epsilon``.
+
+    Read from the stores' manifests only (no model is loaded); a model that is
+    not stored, or a number not measured, comes back as None.
+    """
+    fgsm_strengths = list(NORM_SPECS[Norm.INFINITY].strengths)
+    methods = [
+        ("Base model (no regularization)", recipe, None),
+        ("Tutorial: FGSM regularization (step 0.2, multiplier 0.2)", recipe, TrainingAttack.FGSM),
+        (f"FGSM with random start, ε {epsilon:g}", robust_hparams(recipe, TrainingAttack.FGSM_RS, epsilon),
+         TrainingAttack.FGSM_RS),
+        (f"PGD training, ε {epsilon:g}", robust_hparams(recipe, TrainingAttack.PGD, epsilon), TrainingAttack.PGD),
+    ]
+    rows = []
+    for name, hp, training in methods:
+        kind = "base" if training is None else "adv"
+        mid = model_id(hp, kind)
+        entry = _entry(stores, mid)
+        if entry is None:
+            rows.append(MethodRow(name, mid, training, None, None, None, None, None, None))
+            continue
+        # The FGSM curves of the base model live in its regularized models' entries.
+        fgsm_entry = entry if training else _entry(stores, model_id(recipe, "adv"))
+        curve = ((fgsm_entry or {}).get("metrics", {}).get("curves", {}).get("transfer"))
+        who = "base" if training is None else "adv"
+        clean = transfer = None
+        if curve and list(curve["strengths"]) == fgsm_strengths and epsilon in fgsm_strengths:
+            clean, transfer = curve[who][0], curve[who][fgsm_strengths.index(epsilon)]
+        pgd, worst = _strong_rates(entry, epsilon)
+        epochs = entry["hparams"].get("adv_epochs") or entry["hparams"]["epochs"]
+        rows.append(MethodRow(name, mid, training, clean, transfer, pgd, worst, entry.get("train_seconds"), epochs))
+    return rows
+
+
+def interval_text(rate: Rate) -> str:
+    """``"88.1% ± 0.6"``-style text: the value and the larger half-width of its 95% interval, in points."""
+    half = max(rate.value - rate.low, rate.high - rate.value) * 100
+    return f"{rate.value:.1%} ± {half:.1f}"
+
+
+__all__ = ["MethodRow", "compare_methods", "honest_table", "interval_text", "stored_pair"]
