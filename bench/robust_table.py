@@ -1,0 +1,111 @@
+"""The tables of docs/robustness.md, from pretrained/manifest.json, as Markdown.
+
+* the tutorial configuration under every attack, with the worst case;
+* the training methods side by side at each epsilon;
+* the full-test-set numbers of the robust models;
+* the worst case of the whole L-infinity grid at epsilon 0.2;
+* every gradient-masking sign the detector finds in the grid.
+
+    python bench/robust_table.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from common import ROOT
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", default=str(ROOT / "pretrained"))
+    args = parser.parse_args()
+
+    from advdemo.config import FAST_RECIPE, GRID_MULTIPLIERS, NORM_SPECS, ROBUST_EPSILONS, HParams, Norm, from_dict
+    from advdemo.report import STRONG_FULL_KEY, compare_methods, interval_text, stored_pair
+    from advdemo.robustness import StrongCurve, masking_signs
+    from advdemo.storage import ModelStore, model_id
+    from advdemo.training import training_summary
+
+    store = ModelStore(args.store, writable=False)
+    models = store.entries()
+    base_entry = models[model_id(FAST_RECIPE, "base")]
+    tutorial = models[model_id(FAST_RECIPE, "adv")]
+
+    def pct(v):
+        return "–" if v is None else f"{v:.1%}"
+
+    print("**The tutorial configuration** (L∞ step 0.2, multiplier 0.2). FGSM columns on the first "
+          "1,000 test digits here, to match the PGD columns; the page's FGSM numbers use all 10,000.\n")
+    print("| ε | model | transfer FGSM | white-box FGSM | white-box PGD | worst case |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for eps in ROBUST_EPSILONS:
+        pair = stored_pair(base_entry, tutorial, Norm.INFINITY, eps)
+        if pair is None:
+            continue
+        for name, acc in (("base", pair.base), ("regularized", pair.adv)):
+            print(f"| {eps:g} | {name} | {pct(acc.transfer_fgsm.value)} | {pct(acc.whitebox_fgsm.value)} | "
+                  f"{pct(acc.whitebox_pgd.value)} | {interval_text(acc.worst_case)} |")
+    print()
+
+    for eps in ROBUST_EPSILONS:
+        print(f"**Training methods at L∞ ε = {eps:g}** (clean and transfer FGSM on 10,000 digits; PGD and "
+              "worst case on the digits given)\n")
+        print("| training | clean | transfer FGSM | white-box PGD | worst case | digits | training time |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for r in compare_methods([store], FAST_RECIPE, eps):
+            time = "–" if r.train_seconds is None else f"{r.train_seconds / 60:.1f} min, {r.epochs} epochs"
+            print(f"| {r.name} | {pct(r.clean)} | {pct(r.transfer_fgsm)} | "
+                  f"{'–' if r.whitebox_pgd is None else interval_text(r.whitebox_pgd)} | "
+                  f"{'–' if r.worst_case is None else interval_text(r.worst_case)} | "
+                  f"{'–' if r.worst_case is None else f'{r.worst_case.n:,}'} | {time} |")
+        print()
+
+    full = [(mid, e) for mid, e in models.items() if StrongCurve.from_entry(e, Norm.INFINITY, STRONG_FULL_KEY)]
+    if full:
+        print("**On the whole test set** (10,000 digits, white-box PGD-40 with 5 random restarts, L∞)\n")
+        print("| model | training | clean | " + " | ".join(f"PGD ε {e:g} | worst ε {e:g}" for e in ROBUST_EPSILONS)
+              + " |")
+        print("| --- | --- | --- | " + " | ".join("--- | ---" for _ in ROBUST_EPSILONS) + " |")
+        for mid, e in full:
+            curve = StrongCurve.from_entry(e, Norm.INFINITY, STRONG_FULL_KEY)
+            cells = []
+            for eps in ROBUST_EPSILONS:
+                acc = curve.at(eps)
+                cells += ["–", "–"] if acc is None else [interval_text(acc.whitebox_pgd), interval_text(acc.worst_case)]
+            summary = "none (base model)" if e["kind"] == "base" else training_summary(from_dict(HParams, e["hparams"]))
+            print(f"| `{mid}` | {summary} | {pct(curve.clean)} | " + " | ".join(cells) + " |")
+        print()
+
+    print("**Worst case at L∞ ε = 0.2 across the FGSM grid** (first 1,000 test digits; rows: step, columns: "
+          "multiplier)\n")
+    steps = NORM_SPECS[Norm.INFINITY].grid_steps
+    print("| step | " + " | ".join(f"×{m:g}" for m in GRID_MULTIPLIERS) + " |")
+    print("| --- | " + " | ".join("---" for _ in GRID_MULTIPLIERS) + " |")
+    for s in steps:
+        cells = []
+        for m in GRID_MULTIPLIERS:
+            hp = dataclasses.replace(FAST_RECIPE, adv_step_size=s, adv_multiplier=m)
+            pair = stored_pair(base_entry, models.get(model_id(hp, "adv")), Norm.INFINITY, 0.2)
+            cells.append("–" if pair is None else pct(pair.adv.worst_case.value))
+        print(f"| {s:g} | " + " | ".join(cells) + " |")
+    print()
+
+    print("**Gradient-masking signs** found by the detector (`advdemo.robustness.masking_signs`) in the "
+          "stored curves, L∞ attacks at ε 0.1, 0.2 and 0.3\n")
+    print("| model | training | ε | sign | should be stronger | should be weaker |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for mid, e in sorted(models.items(), key=lambda kv: (kv[1]["hparams"]["adv_grad_norm"], kv[0])):
+        if e["kind"] != "adv":
+            continue
+        for eps in ROBUST_EPSILONS:
+            pair = stored_pair(base_entry, e, Norm.INFINITY, eps)
+            for sign in masking_signs(pair.adv, eps, Norm.INFINITY) if pair else []:
+                print(f"| `{mid}` | {training_summary(from_dict(HParams, e['hparams']))} | {eps:g} | {sign.kind} | "
+                      f"{pct(sign.stronger)} | {pct(sign.weaker)} |")
+    print()
+
+
+if __name__ == "__main__":
+    main()
