@@ -81,9 +81,12 @@ def _input_gradient(model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.
     return tf.where(tf.math.is_finite(grad), grad, tf.zeros_like(grad)), logits
 
 
-def _perturb_graph(model, x, y, step, radius, norm: Norm, iterations: int, random_start: bool, seed: int):
-    """One compiled batch of FGSM (iterations == 1, no projection) or PGD."""
-    adv = tf.clip_by_value(x + _random_in_ball(tf.shape(x), radius, norm, seed), 0.0, 1.0) if random_start else x
+def _perturb_graph(model, x, y, step, radius, norm: Norm, iterations: int, random_start: bool, seed, start=None):
+    """One compiled batch of FGSM (iterations == 1, no projection) or PGD, optionally from an earlier iterate."""
+    if start is not None:
+        adv = start
+    else:
+        adv = tf.clip_by_value(x + _random_in_ball(tf.shape(x), radius, norm, seed), 0.0, 1.0) if random_start else x
     for _ in range(iterations):
         grad, _ = _input_gradient(model, adv, y)
         delta = adv + step * unit_direction(grad, norm) - x
@@ -101,13 +104,18 @@ def _batches(n: int, size: int = BATCH):
         yield slice(start, min(n, start + size))
 
 
-def perturb(model: keras.Model, images: np.ndarray, labels: np.ndarray, attack: Attack) -> np.ndarray:
+def perturb(model: keras.Model, images: np.ndarray, labels: np.ndarray, attack: Attack, *,
+            start: np.ndarray | None = None, iterations: int | None = None) -> np.ndarray:
     """Adversarial examples against ``model``.
 
     ``images`` ``(N, 28, 28, 1)`` float32 in [0, 1]; ``labels`` ``(N,)`` int.
     Returns ``(N, 28, 28, 1)`` float32 in [0, 1], within ``attack.strength`` of
     ``images`` in ``attack.norm`` (for PGD; for FGSM the single step has that length
     before clipping).
+
+    PGD can run in parts: ``iterations`` overrides the number of steps, and
+    ``start`` (an earlier result for the same images and attack) continues
+    from there instead of from ``images`` or a random start.
     """
     if attack.strength == 0.0 or len(images) == 0:
         return np.asarray(images, dtype=np.float32).copy()
@@ -117,9 +125,10 @@ def perturb(model: keras.Model, images: np.ndarray, labels: np.ndarray, attack: 
     for s in _batches(len(images)):
         out[s] = _perturb_compiled(
             model, tf.constant(images[s], tf.float32), tf.constant(labels[s], tf.int64), step, radius,
-            attack.norm, attack.iterations, attack.method is AttackMethod.PGD and attack.random_start,
+            attack.norm, iterations or attack.iterations, attack.method is AttackMethod.PGD and attack.random_start,
             # A tensor, so a new seed (each PGD restart) does not retrace the graph.
             tf.constant(attack.seed, tf.int64),
+            None if start is None else tf.constant(start[s], tf.float32),
         ).numpy()
     return out
 

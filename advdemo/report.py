@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from advdemo.config import NORM_SPECS, HParams, Norm, StrongEval, TrainingAttack, robust_hparams
-from advdemo.robustness import EvalProgressFn, PairAccuracies, Rate, StrongCurve, strong_at
+from advdemo.robustness import EvalProgressFn, PairAccuracies, Rate, StrongCurve, strong_curves
 from advdemo.storage import ModelStore, model_id
 
 #: Manifest key of the full-test-set strong evaluation (see :mod:`advdemo.sweep`).
@@ -35,23 +35,27 @@ def stored_pair(base_entry: dict, adv_entry: dict, norm: Norm, strength: float,
 def honest_table(base, adv, base_entry: dict | None, adv_entry: dict | None, images: np.ndarray,
                  labels: np.ndarray, norm: Norm, strengths: Sequence[float], cfg: StrongEval = StrongEval(), *,
                  progress: EvalProgressFn | None = None) -> list[PairAccuracies]:
-    """Both models at each strength: stored when the manifest has it (full test set first), else measured.
+    """Both models at each strength (ascending): stored when the manifest has it, else measured.
 
-    Measuring uses the first ``cfg.examples`` of ``images`` ``(N, 28, 28, 1)``
-    and ``labels`` ``(N,)``; ``progress`` reports each strength's share.
+    Stored numbers on the whole test set come first, then those on the fixed
+    subset. The strengths the manifest lacks are measured together on the
+    first ``cfg.examples`` of ``images`` ``(N, 28, 28, 1)`` and ``labels``
+    ``(N,)``, carried over along them (:func:`advdemo.robustness.outcome_curve`).
     """
-    rows = []
-    x, y = images[:cfg.examples], labels[:cfg.examples]
-    for i, s in enumerate(strengths):
-        stored = None
-        if base_entry and adv_entry:
-            stored = (stored_pair(base_entry, adv_entry, norm, s, STRONG_FULL_KEY)
-                      or stored_pair(base_entry, adv_entry, norm, s))
-        if stored is None:
-            report = progress and (lambda d, t, i=i: progress(i * t + d, len(strengths) * t))
-            stored = PairAccuracies.of(strong_at(base, adv, x, y, norm, s, cfg, progress=report))
-        rows.append(stored)
-    return rows
+    strengths = sorted(float(s) for s in strengths)
+    found: dict[float, PairAccuracies] = {}
+    if base_entry and adv_entry:
+        for s in strengths:
+            hit = stored_pair(base_entry, adv_entry, norm, s, STRONG_FULL_KEY) or stored_pair(base_entry, adv_entry,
+                                                                                               norm, s)
+            if hit:
+                found[s] = hit
+    missing = [s for s in strengths if s not in found]
+    if missing:
+        x, y = images[:cfg.examples], labels[:cfg.examples]
+        for outcome in strong_curves(base, adv, x, y, norm, missing, cfg, progress=progress):
+            found[outcome.strength] = PairAccuracies.of(outcome)
+    return [found[s] for s in strengths]
 
 
 @dataclass(frozen=True)

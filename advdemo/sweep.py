@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from advdemo import training
 from advdemo.attacks import fgsm_directions
@@ -108,19 +108,20 @@ def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: Pro
 STRONG_KEY = "strong"
 
 
-def strong_jobs(store: ModelStore, base_mid: str, first: list[str] = ()) -> list[tuple[str, Norm]]:
-    """Every (model, attack norm) curve ``base_mid``'s models need, most useful first.
+def strong_jobs(store: ModelStore, base_mid: str, first: Sequence[str] = ()) -> list[tuple[str, Norm]]:
+    """The (model, attack norm) curves ``base_mid``'s regularized models get stored, most useful first.
 
-    First each regularized model at its own training norm (``first`` ahead of
-    the rest), then every model at the other grid norm. The base model's
-    curve for a norm is computed along with the first job of that norm.
+    Every model under L-infinity attack (the page's default attack), ``first``
+    ahead of the rest, then the L2-trained models under L2 attack. Other
+    pairings are measured on demand. The base model's curve for a norm comes
+    along with the first job of that norm.
     """
-    adv = [mid for mid, e in store.entries().items()
+    entries = store.entries()
+    adv = [mid for mid, e in entries.items()
            if e.get("kind") == "adv" and e.get("metrics", {}).get("base_model") == base_mid]
     adv = [m for m in first if m in adv] + [m for m in adv if m not in first]
-    own = {mid: Norm(store.entry(mid)["hparams"]["adv_grad_norm"]) for mid in adv}
-    jobs = [(mid, own[mid]) for mid in adv if own[mid] in GRID_NORMS]
-    return jobs + [(mid, norm) for mid in adv for norm in GRID_NORMS if norm is not own[mid]]
+    l2 = [m for m in adv if entries[m]["hparams"]["adv_grad_norm"] == Norm.L2.value]
+    return [(mid, Norm.INFINITY) for mid in adv] + [(mid, Norm.L2) for mid in l2]
 
 
 def run_strong_evaluation(store: ModelStore, mnist: Mnist, base_mid: str, jobs: list[tuple[str, Norm]], *,
@@ -142,7 +143,7 @@ def run_strong_evaluation(store: ModelStore, mnist: Mnist, base_mid: str, jobs: 
 
     def fresh(mid: str, norm: Norm) -> bool:
         curve = StrongCurve.from_entry(store.entry(mid), norm, key)
-        return curve is not None and (curve.config, curve.examples, curve.strengths) == (cfg, len(y), wanted(norm))
+        return curve is not None and curve.matches(cfg, len(y), wanted(norm))
 
     def evaluate(mid: str, norm: Norm, model, transfer) -> None:
         nonlocal computed

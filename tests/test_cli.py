@@ -83,3 +83,45 @@ def test_reproduce_writes_grid_and_json_then_train_and_evaluate_reuse_models(tmp
     result = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert result["base_clean_acc"] == pytest.approx(summary["base_clean_acc"])
     assert result["adv_attacked_acc"] == pytest.approx(summary["adv_whitebox_acc"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--train-attack", "pgd", "--step", "0.1"], "--train-attack pgd sets its own norm"),
+    (["train", "--train-epsilon", "0.1"], "need --train-attack fgsm-rs or pgd"),
+    (["train", "--train-attack", "pgd", "--train-epsilon", "0.9"], "adv_epsilon=0.9 is out of range"),
+    (["train", "--train-attack", "pgd", "--train-pgd-iterations", "99"], "adv_pgd_iterations=99"),
+    (["honest", "--strengths", "0.1,x"], "--strengths='0.1,x' is invalid"),
+    (["honest", "--restarts", "0"], "restarts=0"),
+    (["compare", "--epsilon", "0.9"], "strength=0.9 is out of range"),
+])
+def test_robustness_flags_are_validated(args, message):
+    result = advdemo(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_honest_prints_every_attack_and_the_worst_case(tmp_path, stored_models):
+    data = tmp_path / "mnist"
+    write_mnist_subset(data, n_train=32, n_test=64)
+    result = advdemo("honest", "--data-dir", str(data), "--models", str(stored_models), "--strengths", "0.1,0.3",
+                     "--strong-examples", "64", "--restarts", "2", "--strong-iterations", "5", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "worst case" in result.stdout and "white-box PGD" in result.stdout
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [r["strength"] for r in rows] == [0.1, 0.3]
+    for r in rows:
+        for model in ("base", "adv"):
+            acc = r[model]
+            assert acc["examples"] == 64
+            assert acc["worst_case"] <= min(acc[k] for k in ("clean", "transfer_fgsm", "whitebox_fgsm", "whitebox_pgd"))
+            low, high = acc["worst_case_interval"]
+            assert low <= acc["worst_case"] <= high
+    assert rows[1]["adv"]["worst_case"] <= rows[0]["adv"]["worst_case"]  # carried over along the strengths
+
+
+def test_compare_reads_the_pretrained_models():
+    result = advdemo("compare", "--epsilon", "0.3", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [r["training"] for r in rows] == [None, "fgsm", "fgsm-rs", "pgd"]
+    assert "PGD training, ε 0.3" in result.stdout

@@ -89,6 +89,16 @@ def test_every_pgd_iterate_stays_in_the_ball_and_unit_range(pair, digits, iterat
     assert np.abs(out - x).max() <= eps * (1 + 1e-6)
 
 
+def test_pgd_in_parts_equals_one_run(pair, digits):
+    """The strong evaluation runs PGD in parts to drop fooled digits early; the iterates are the same."""
+    _, adv = pair
+    x, y = digits
+    attack = Attack(method=AttackMethod.PGD, strength=0.1, pgd_iterations=12, random_start=True, seed=3)
+    whole = perturb(adv, x, y, attack)
+    first = perturb(adv, x, y, attack, iterations=5)
+    np.testing.assert_allclose(perturb(adv, x, y, attack, start=first, iterations=7), whole, atol=1e-6)
+
+
 def test_curves_are_monotone_and_start_clean(pair, digits):
     base, adv = pair
     x, _ = digits

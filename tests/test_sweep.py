@@ -76,3 +76,42 @@ def test_manifest_metrics_equal_a_direct_evaluation(tmp_path, tiny_mnist):
     direct = fgsm_metrics(base, adv, tiny_mnist.test_images, tiny_mnist.test_labels, hp.adv_grad_norm, 0.15)
     for key, value in direct.items():
         assert entry["metrics"][key] == pytest.approx(value), key
+
+
+def test_robust_grid_covers_each_epsilon_with_both_methods_pgd_03_first():
+    from advdemo.config import ROBUST_EPSILONS, TrainingAttack
+
+    points = list(sweep.robust_grid_hparams(TUTORIAL))
+    assert {(p.training_attack, p.adv_epsilon) for p in points} == {
+        (a, e) for a in (TrainingAttack.PGD, TrainingAttack.FGSM_RS) for e in ROBUST_EPSILONS}
+    assert (points[0].training_attack, points[0].adv_epsilon) == (TrainingAttack.PGD, max(ROBUST_EPSILONS))
+    assert {model_id(p, "base") for p in points} == {model_id(TUTORIAL, "base")}  # one shared base model
+
+
+def test_strong_evaluation_is_stored_and_resumable(tmp_path, tiny_mnist, monkeypatch):
+    from advdemo import robustness
+    from advdemo.config import StrongEval
+    from advdemo.robustness import StrongCurve
+
+    points = [dataclasses.replace(TINY, adv_multiplier=m) for m in (0.2, 0.5)]
+    store = ModelStore(tmp_path, writable=True)
+    sweep.run_sweep(store, tiny_mnist, TINY, points=points)
+    base = model_id(TINY, "base")
+    jobs = sweep.strong_jobs(store, base, first=[model_id(points[1], "adv")])
+    assert jobs == [(model_id(points[1], "adv"), Norm.INFINITY), (model_id(points[0], "adv"), Norm.INFINITY)]
+    cfg = StrongEval(iterations=3, restarts=2, examples=16)
+    strengths = {Norm.INFINITY: (0.0, 0.1, 0.3)}
+    assert sweep.run_strong_evaluation(store, tiny_mnist, base, jobs[:1], cfg=cfg, strengths=strengths) == 2
+    calls = []
+    real = robustness.outcome_curve
+    monkeypatch.setattr(sweep, "outcome_curve", lambda *a, **k: calls.append(a) or real(*a, **k))
+    # Resumed: the base model and the first regularized model are not measured again.
+    assert sweep.run_strong_evaluation(store, tiny_mnist, base, jobs, cfg=cfg, strengths=strengths) == 1
+    assert len(calls) == 1
+    for mid in (base, *(m for m, _ in jobs)):
+        curve = StrongCurve.from_entry(store.entry(mid), Norm.INFINITY)
+        assert curve.matches(cfg, 16, strengths[Norm.INFINITY])
+        assert list(curve.worst_case) == sorted(curve.worst_case, reverse=True)
+        assert all(w <= min(t, f, p) for w, t, f, p in
+                   zip(curve.worst_case, curve.transfer_fgsm, curve.whitebox_fgsm, curve.whitebox_pgd))
+        assert StrongCurve.from_json(curve.to_json()) == curve

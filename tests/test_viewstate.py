@@ -5,7 +5,9 @@ import sys
 
 import pytest
 
-from advdemo.config import GRID_MULTIPLIERS, NORM_SPECS, AttackMethod, EvalMode, Norm
+from advdemo.config import (
+    FAST_RECIPE, GRID_MULTIPLIERS, NORM_SPECS, ROBUST_EPSILONS, AttackMethod, EvalMode, Norm, TrainingAttack, robust_hparams,
+)
 from advdemo.storage import model_id
 from advdemo.viewstate import DEFAULT, PARAMS, ViewState, parse_query, to_query
 
@@ -24,6 +26,9 @@ VIEWS = [
     ViewState(attack=AttackMethod.PGD, attack_norm=Norm.L2, strength=1.5, iterations=7, mode=EvalMode.WHITEBOX),
     ViewState(batch=311, digit=0, pick=31),
     ViewState(norm=Norm.L2, step=2.0),  # a norm whose default step is the step
+    ViewState(train_attack=TrainingAttack.PGD, train_eps=0.2),
+    ViewState(train_attack=TrainingAttack.PGD, train_eps=0.25, train_iters=12, attack=AttackMethod.PGD),
+    ViewState(train_attack=TrainingAttack.FGSM_RS, train_eps=0.1, mode=EvalMode.WHITEBOX),
 ]
 
 
@@ -96,3 +101,26 @@ def test_url_values_never_reach_the_file_system():
         for kind in ("base", "adv"):
             assert marker not in model_id(view.hparams(), kind)
     assert opened == []
+
+
+def test_robust_views_name_the_robust_models():
+    view = ViewState(train_attack=TrainingAttack.PGD, train_eps=0.2)
+    assert view.on_grid and view.hparams() == robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.2)
+    assert view.hparams().adv_pgd_iterations > 1 and view.hparams().adv_grad_norm is Norm.INFINITY
+    assert not ViewState(train_attack=TrainingAttack.PGD, train_eps=0.25).on_grid
+    assert not ViewState(train_attack=TrainingAttack.PGD, train_eps=ROBUST_EPSILONS[0], train_iters=3).on_grid
+    # The FGSM fields do not matter for a robust model, and the robust ones not for FGSM.
+    assert ViewState(train_attack=TrainingAttack.PGD, train_eps=0.2, step=0.1).hparams() == view.hparams()
+    assert ViewState(train_eps=0.1).hparams() == DEFAULT.hparams()
+    assert model_id(view.hparams(), "base") == model_id(DEFAULT.hparams(), "base")
+
+
+@pytest.mark.parametrize("query,notice", [
+    ({"tattack": "madry"}, "tattack='madry' is not fgsm, fgsm-rs, pgd"),
+    ({"teps": "0"}, "teps='0' is not an epsilon in (0, 0.5]"),
+    ({"teps": "0.7"}, "teps='0.7' is not an epsilon"),
+    ({"titers": "1"}, "titers='1' is not a whole number in 2..40"),
+])
+def test_bad_training_attack_values(query, notice):
+    view, notices = parse_query(query)
+    assert view == DEFAULT and len(notices) == 1 and notice in notices[0]

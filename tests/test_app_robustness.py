@@ -1,0 +1,86 @@
+"""The page tells the whole robustness story with the shipped models: the worst case beside the
+tutorial's numbers, the masking warning where it belongs, the lesson and the method comparison."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from advdemo import viewstate
+from advdemo.config import FAST_RECIPE, Norm, TrainingAttack, robust_hparams
+from advdemo.lesson import LESSON
+from advdemo.report import interval_text, stored_pair
+from advdemo.storage import PRETRAINED_DIR, ModelStore, model_id
+
+from conftest import ROOT
+from test_app import metrics
+
+pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore"),
+              pytest.mark.skipif(not (PRETRAINED_DIR / "manifest.json").exists(), reason="no pretrained models")]
+
+STORE = ModelStore(PRETRAINED_DIR, writable=False)
+PGD_03 = robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.3)
+
+
+@pytest.fixture(autouse=True)
+def _shipped_models(mnist, monkeypatch):
+    monkeypatch.delenv("ADVDEMO_PRETRAINED_DIR", raising=False)
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+def run_app(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.query_params = dict(query or {})
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def stored(hp, strength):
+    entries = STORE.entries()
+    return stored_pair(entries[model_id(hp, "base")], entries[model_id(hp, "adv")], Norm.INFINITY, strength)
+
+
+def masking_warnings(at: AppTest) -> list[str]:
+    return [w.value for w in at.warning if "Gradient masking" in w.value]
+
+
+def test_default_page_puts_the_worst_case_next_to_the_tutorials_number():
+    at = run_app()
+    figures = metrics(at)
+    expected = stored(FAST_RECIPE, 0.2)
+    tutorial = STORE.entry(model_id(FAST_RECIPE, "adv"))["metrics"]
+    assert figures["Regularized, FGSM ε=0.2"] == f"{tutorial['adv_transfer_acc']:.1%}"  # the tutorial's number
+    assert figures["Regularized, worst case"] == interval_text(expected.adv.worst_case)
+    assert figures["Base, worst case"] == interval_text(expected.base.worst_case)
+    assert expected.adv.worst_case.value < 0.6  # far below the transfer number: the lesson of the page
+
+
+def test_masking_warning_fires_on_the_masked_model_and_not_on_pgd_training():
+    masked = run_app({"step": "0.3", "eps": "0.3", "mode": "white-box"})
+    assert any("against an attack built from its own gradient" in w for w in masking_warnings(masked))
+    robust = run_app({"tattack": "pgd", "teps": "0.3", "eps": "0.3", "attack": "pgd", "iters": "40",
+                      "mode": "white-box"})
+    assert masking_warnings(robust) == []
+    assert float(metrics(robust)["Regularized, worst case"].split("%")[0]) > 80
+
+
+def test_each_lesson_step_is_one_click_to_a_pretrained_view():
+    at = run_app()
+    for i, step in enumerate(LESSON):
+        at.button(key=f"lesson{i}").click().run()
+        assert not at.exception, at.exception
+        assert at.query_params == viewstate.to_query(step.view)
+        assert not any("not trained yet" in s.value for s in at.subheader), step.title
+        assert step.text in [i.value for i in at.info]
+
+
+def test_method_comparison_lists_all_three_methods_with_numbers():
+    at = run_app()
+    [table] = [t for t in at.table if "training" in t.value.columns]
+    rows = table.value
+    assert len(rows) == 4
+    assert not (rows["worst case"] == "–").any()
