@@ -438,7 +438,7 @@ st.table([{"training": r.name,
            "white-box PGD": "–" if r.whitebox_pgd is None else interval_text(r.whitebox_pgd),
            "worst case": "–" if r.worst_case is None else interval_text(r.worst_case),
            "digits (PGD)": "–" if r.worst_case is None else f"{r.worst_case.n:,}",
-           "training time": "–" if r.train_seconds is None else f"{r.train_seconds / 60:.0f} min, {r.epochs} epochs"}
+           "training time": r.training_time()}
           for r in rows])
 st.caption("Clean and transfer FGSM on all 10,000 test digits; white-box PGD and the worst case on the first "
            "*digits (PGD)* test digits, ± the 95% interval. Training times on a 2-core CPU. '–': not stored.")

@@ -380,7 +380,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                       "–" if r.transfer_fgsm is None else f"{r.transfer_fgsm:.1%}",
                       "–" if r.whitebox_pgd is None else interval_text(r.whitebox_pgd),
                       "–" if r.worst_case is None else interval_text(r.worst_case),
-                      "–" if r.train_seconds is None else f"{r.train_seconds / 60:.1f} min, {r.epochs} epochs"))
+                      r.training_time()))
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     print(f"L∞ ε = {args.epsilon:g}; clean and transfer FGSM on the whole test set, PGD and worst case as stored "
           "(± is the 95% interval); '–': not stored")

@@ -75,6 +75,15 @@ class MethodRow:
     worst_case: Rate | None
     train_seconds: float | None
     epochs: int | None
+    #: CPU time of the training (all threads), where it was recorded.
+    train_cpu_seconds: float | None = None
+
+    def training_time(self) -> str:
+        """E.g. ``"21 min (CPU 38 min), 20 epochs"``, or ``"–"`` if unknown."""
+        if self.train_seconds is None:
+            return "–"
+        cpu = f" (CPU {self.train_cpu_seconds / 60:.0f} min)" if self.train_cpu_seconds else ""
+        return f"{self.train_seconds / 60:.0f} min{cpu}, {self.epochs} epochs"
 
 
 def _entry(stores: Sequence[ModelStore], mid: str) -> dict | None:
@@ -126,7 +135,8 @@ def compare_methods(stores: Sequence[ModelStore], recipe: HParams, epsilon: floa
             clean, transfer = curve[who][0], curve[who][fgsm_strengths.index(epsilon)]
         pgd, worst = _strong_rates(entry, epsilon)
         epochs = entry["hparams"].get("adv_epochs") or entry["hparams"]["epochs"]
-        rows.append(MethodRow(name, mid, training, clean, transfer, pgd, worst, entry.get("train_seconds"), epochs))
+        rows.append(MethodRow(name, mid, training, clean, transfer, pgd, worst, entry.get("train_seconds"), epochs,
+                              entry.get("metrics", {}).get("train_cpu_seconds")))
     return rows
 
 

@@ -94,7 +94,8 @@ def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: Pro
         log(f"{label}: training {mid}")
         result = training.train_adversarial(hp, mnist.train_images, mnist.train_labels, progress)
         metrics = {**pair_metrics(base, result.model, hp, mnist, base_cache),
-                   "base_model": base_mid, "train_history": result.history}
+                   "base_model": base_mid, "train_history": result.history,
+                   "train_cpu_seconds": round(result.cpu_seconds, 1)}
         store.put(hp, "adv", result.model.get_weights(), train_seconds=result.seconds, metrics=metrics)
         log(f"{label}: clean {metrics['adv_clean_acc']:.4f}, transfer {metrics['adv_transfer_acc']:.4f}, "
             f"white-box {metrics['adv_whitebox_acc']:.4f} ({result.seconds:.0f} s)")

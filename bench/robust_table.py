@@ -55,7 +55,7 @@ def main() -> None:
         print("| training | clean | transfer FGSM | white-box PGD | worst case | digits | training time |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for r in compare_methods([store], FAST_RECIPE, eps):
-            time = "–" if r.train_seconds is None else f"{r.train_seconds / 60:.1f} min, {r.epochs} epochs"
+            time = r.training_time()
             print(f"| {r.name} | {pct(r.clean)} | {pct(r.transfer_fgsm)} | "
                   f"{'–' if r.whitebox_pgd is None else interval_text(r.whitebox_pgd)} | "
                   f"{'–' if r.worst_case is None else interval_text(r.worst_case)} | "
