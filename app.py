@@ -142,6 +142,26 @@ def on_attack_norm_change() -> None:
         st.session_state.attack = AttackMethod.FGSM.value
 
 
+def current_view() -> ViewState:
+    """The view the widgets show now. A control that was not drawn in the last run (PGD
+    iterations under FGSM, say) has no state left, and counts as its default."""
+    get, default = st.session_state.get, viewstate.DEFAULT
+    digit = get("digit", "all")
+    training = TrainingAttack(get("tattack", default.train_attack.value))
+    custom_pgd = training is TrainingAttack.PGD and get("custom", False)
+    return ViewState(
+        train_attack=training, train_eps=round(float(get("teps", default.train_eps)), 4),
+        train_iters=int(get("titers")) if custom_pgd and get("titers") else None,
+        norm=Norm(get("norm", default.norm.value)), step=round(float(get("step", default.step)), 4),
+        multiplier=round(float(get("mult", default.multiplier)), 4),
+        attack=AttackMethod(get("attack", default.attack.value)),
+        attack_norm=Norm(get("anorm", default.attack_norm.value)), strength=float(get("eps", default.strength)),
+        iterations=int(get("iters", default.iterations)), mode=EvalMode(get("mode", default.mode.value)),
+        batch=int(get("batch", default.batch)), digit=None if digit == "all" else int(digit),
+        pick=int(get("pick", default.pick)),
+    )
+
+
 # -- sidebar, the model: changing it redraws the whole page --------------------
 with st.sidebar:
     st.header("Regularized model")
@@ -180,26 +200,6 @@ with st.sidebar:
                          help="Weight of the adversarial loss next to the ordinary loss.")
     if training is not TrainingAttack.FGSM:
         st.caption(training_summary(current_view().hparams()))
-
-
-def current_view() -> ViewState:
-    """The view the widgets show now. A control that was not drawn in the last run (PGD
-    iterations under FGSM, say) has no state left, and counts as its default."""
-    get, default = st.session_state.get, viewstate.DEFAULT
-    digit = get("digit", "all")
-    training = TrainingAttack(get("tattack", default.train_attack.value))
-    custom_pgd = training is TrainingAttack.PGD and get("custom", False)
-    return ViewState(
-        train_attack=training, train_eps=round(float(get("teps", default.train_eps)), 4),
-        train_iters=int(get("titers")) if custom_pgd and get("titers") else None,
-        norm=Norm(get("norm", default.norm.value)), step=round(float(get("step", default.step)), 4),
-        multiplier=round(float(get("mult", default.multiplier)), 4),
-        attack=AttackMethod(get("attack", default.attack.value)),
-        attack_norm=Norm(get("anorm", default.attack_norm.value)), strength=float(get("eps", default.strength)),
-        iterations=int(get("iters", default.iterations)), mode=EvalMode(get("mode", default.mode.value)),
-        batch=int(get("batch", default.batch)), digit=None if digit == "all" else int(digit),
-        pick=int(get("pick", default.pick)),
-    )
 
 
 def rerun_results() -> None:

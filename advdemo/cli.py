@@ -396,7 +396,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from advdemo.sweep import run_sweep  # noqa: PLC0415
 
     from advdemo.storage import model_id  # noqa: PLC0415
-    from advdemo.sweep import grid_hparams, robust_grid_hparams, run_strong_evaluation, strong_jobs  # noqa: PLC0415
+    from advdemo.report import STRONG_FULL_KEY  # noqa: PLC0415
+    from advdemo.sweep import (  # noqa: PLC0415
+        full_test_set_jobs, grid_hparams, robust_grid_hparams, run_strong_evaluation, strong_jobs,
+    )
 
     recipe = RECIPES[args.recipe]
     points = list(robust_grid_hparams(recipe) if args.grid == "robust" else grid_hparams(recipe))
@@ -404,12 +407,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     store = ModelStore(args.out, writable=True)
     done = run_sweep(store, mnist, recipe, progress=progress, log=progress.log, limit=args.limit, points=points)
     print(f"{done} models of the {args.grid} grid in {args.out}")
+    cfg = strong_from_args(args)
+    base = model_id(recipe, "base")
     if args.strong:
-        cfg = strong_from_args(args)
-        base = model_id(recipe, "base")
         first = [model_id(hp, "adv") for hp in points]
         n = run_strong_evaluation(store, mnist, base, strong_jobs(store, base, first), cfg=cfg, log=progress.log)
         print(f"{n} strong-evaluation curves added ({cfg.examples} digits, PGD-{cfg.iterations} x {cfg.restarts})")
+    if args.full_test_set:
+        full = dataclasses.replace(cfg, examples=len(mnist.test_labels))
+        n = run_strong_evaluation(store, mnist, base, full_test_set_jobs(store, recipe), cfg=full,
+                                  strengths={Norm.INFINITY: ROBUST_EPSILONS}, key=STRONG_FULL_KEY, log=progress.log)
+        print(f"{n} whole-test-set evaluations added ({full.examples} digits)")
     return 0
 
 
@@ -482,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="stop after this many newly trained models")
     p.add_argument("--strong", action="store_true",
                    help="then add strong-evaluation curves to every model that lacks them (resumable)")
+    p.add_argument("--full-test-set", action="store_true",
+                   help="then measure the PGD-trained models and the tutorial's on the whole test set at "
+                        f"ε {', '.join(map(str, ROBUST_EPSILONS))} (resumable)")
     _add_strong(p)
     p.set_defaults(func=cmd_sweep)
     return parser

@@ -165,3 +165,11 @@ def run_strong_evaluation(store: ModelStore, mnist: Mnist, base_mid: str, jobs: 
         if not fresh(mid, norm):
             evaluate(mid, norm, store.load(mid)[0], directions[norm])
     return computed
+
+
+def full_test_set_jobs(store: ModelStore, recipe: HParams) -> list[tuple[str, Norm]]:
+    """The models whose headline numbers are measured on the whole test set: the PGD-trained
+    models and the tutorial configuration, under L-infinity attack."""
+    pgd = [model_id(hp, "adv") for hp in robust_grid_hparams(recipe) if hp.training_attack is TrainingAttack.PGD]
+    return [(mid, Norm.INFINITY) for mid in [*pgd, model_id(recipe, "adv")] if is_stored(store, mid)]
+

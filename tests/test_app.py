@@ -187,3 +187,24 @@ def test_untrained_configuration_trains_from_the_page(app_env):
     assert len(grids(at)) == 2, "the trained models never appeared"
     stored = ModelStore(app_env / "model-cache", writable=False)
     assert len(stored.entries()) == 1  # the adv model; the base came from the pretrained store
+
+
+def test_robust_training_controls_and_expected_time(app_env):
+    at = run_app()
+    at.selectbox(key="tattack").set_value("pgd").run()
+    assert not at.exception, at.exception
+    assert [s.key for s in at.sidebar.select_slider][:1] == ["teps"]
+    assert at.query_params == {"tattack": "pgd"}
+    # The tiny store has no PGD-trained model: the page says what training would cost first.
+    assert any("not trained yet" in s.value for s in at.subheader)
+    assert any("Expected time: about" in m.value and "PGD, 10 steps" in m.value for m in at.markdown)
+    at.checkbox(key="custom").check().run()
+    at.slider(key="titers").set_value(4).run()
+    assert at.query_params == {"tattack": "pgd", "titers": "4"}
+
+
+def test_hosted_page_offers_no_robust_training(app_env, monkeypatch):
+    monkeypatch.setenv("ADVDEMO_HOSTED", "1")
+    at = run_app({"tattack": "fgsm-rs", "teps": "0.2"})
+    assert any("only the pretrained robust models" in e.value for e in at.error)
+    assert "train" not in [b.key for b in at.button]

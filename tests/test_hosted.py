@@ -38,6 +38,18 @@ def test_hosted_limits_from_env():
     assert model_id(bounded, "adv") != model_id(TUTORIAL, "adv")
 
 
+def test_hosted_mode_offers_only_the_pretrained_robust_models():
+    from advdemo.config import TrainingAttack, robust_hparams
+
+    hosted = ModelService(stores=[], limits=Limits.from_env({"ADVDEMO_HOSTED": "1"}))
+    with pytest.raises(StoreError, match="no robust models on demand"):
+        hosted.request_training(robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.25))
+    # A robust configuration's own epochs are bounded too, where robust training is allowed.
+    bounded = ModelService(stores=[], limits=Limits(max_epochs=2)).training_hparams(
+        robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.3))
+    assert bounded.adv_total_epochs == 2
+
+
 def test_training_switched_off_is_refused_clearly():
     svc = ModelService(stores=[], limits=Limits(enabled=False))
     with pytest.raises(StoreError, match="switched off"):

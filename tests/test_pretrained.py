@@ -49,3 +49,80 @@ def test_reevaluating_the_tutorials_configuration_reproduces_the_manifest(mnist)
     fresh = fgsm_metrics(base, adv, mnist.test_images, mnist.test_labels, FAST_RECIPE.adv_grad_norm, 0.2)
     for key, value in fresh.items():
         assert abs(value - entry["metrics"][key]) <= 0.002, key
+
+
+# -- the robust models and the strong evaluation -------------------------------
+
+def _robust():
+    from advdemo.config import TrainingAttack, robust_hparams
+
+    return {(attack, eps): robust_hparams(FAST_RECIPE, attack, eps)
+            for attack in (TrainingAttack.FGSM_RS, TrainingAttack.PGD) for eps in (0.1, 0.2, 0.3)}
+
+
+def test_robust_models_cover_each_epsilon_with_both_methods_and_state_their_cost():
+    models = entries()
+    for (attack, eps), hp in _robust().items():
+        entry = models[model_id(hp, "adv")]
+        assert entry["hparams"]["adv_epsilon"] == eps and entry["hparams"]["adv_random_init"]
+        assert entry["hparams"]["adv_epochs"] >= 6 and entry["train_seconds"] > 0
+        assert entry["metrics"]["train_cpu_seconds"] > 0 or attack.value == "pgd" and eps == 0.3
+
+
+def test_the_pgd_trained_model_is_robust_on_the_whole_test_set():
+    from advdemo.config import Norm, TrainingAttack
+    from advdemo.robustness import StrongCurve
+
+    hp = _robust()[TrainingAttack.PGD, 0.3]
+    curve = StrongCurve.from_entry(entries()[model_id(hp, "adv")], Norm.INFINITY, "strong_full")
+    assert curve.examples == 10_000 and curve.config.iterations >= 40 and curve.config.restarts >= 5
+    assert curve.clean >= 0.98
+    assert curve.at(0.1).whitebox_pgd.value >= 0.95
+    assert curve.at(0.3).whitebox_pgd.value >= 0.85
+    assert curve.at(0.3).worst_case.value <= curve.at(0.3).whitebox_pgd.value
+
+
+def test_every_model_has_a_strong_curve_under_linf_attack():
+    from advdemo.config import NORM_SPECS, Norm, StrongEval
+    from advdemo.robustness import StrongCurve
+
+    for mid, entry in entries().items():
+        norms = {Norm.INFINITY, Norm(entry["hparams"]["adv_grad_norm"])} if entry["kind"] == "adv" else {Norm.INFINITY}
+        for norm in norms:
+            curve = StrongCurve.from_entry(entry, norm)
+            assert curve is not None and curve.matches(StrongEval(), 1000, NORM_SPECS[norm].strengths), (mid, norm)
+
+
+def test_masking_sign_fires_on_the_masked_model_and_never_on_pgd_training():
+    import dataclasses
+
+    from advdemo.config import Norm, TrainingAttack
+    from advdemo.report import stored_pair
+
+    models = entries()
+    base = models[model_id(FAST_RECIPE, "base")]
+    masked = models[model_id(dataclasses.replace(FAST_RECIPE, adv_step_size=0.3), "adv")]
+    kinds = [s.kind for s in stored_pair(base, masked, Norm.INFINITY, 0.3).signs()]
+    assert "whitebox-above-transfer" in kinds
+    for eps in (0.1, 0.2, 0.3):
+        for (attack, _), hp in _robust().items():
+            if attack is TrainingAttack.PGD:
+                assert stored_pair(base, models[model_id(hp, "adv")], Norm.INFINITY, eps).signs() == [], (hp, eps)
+
+
+@pytest.mark.integration
+def test_reevaluating_the_tutorials_worst_case_reproduces_the_manifest(mnist):
+    from advdemo.config import Norm
+    from advdemo.report import stored_pair
+    from advdemo.robustness import Accuracies, strong_at
+
+    store = ModelStore(PRETRAINED_DIR, writable=False)
+    base, base_entry = store.load(model_id(FAST_RECIPE, "base"))
+    adv, adv_entry = store.load(model_id(FAST_RECIPE, "adv"))
+    stored = stored_pair(base_entry, adv_entry, Norm.INFINITY, 0.2)
+    x, y = mnist.test_images[:1000], mnist.test_labels[:1000]
+    fresh = Accuracies.of(strong_at(base, adv, x, y, Norm.INFINITY, 0.2).adv)
+    # The stored curve also carries PGD over from the smaller strengths, so it can only be lower.
+    assert stored.adv.worst_case.value <= fresh.worst_case.value + 0.005
+    assert fresh.worst_case.value - stored.adv.worst_case.value <= 0.03
+    assert fresh.transfer_fgsm.value == pytest.approx(stored.adv.transfer_fgsm.value, abs=0.002)
