@@ -86,20 +86,26 @@ def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: Pro
             raise ValueError("every grid point must share the recipe's base model")
         mid = model_id(hp, "adv")
         label = f"[{i}/{len(points)}] {hp.adv_grad_norm.value} step {hp.adv_step_size:g} x{hp.adv_multiplier:g}"
-        if is_stored(store, mid):
+        if is_stored(store, mid) and "curves" in store.entry(mid).get("metrics", {}):
             log(f"{label}: already stored, skipped")
             continue
         if limit is not None and trained >= limit:
             break
-        log(f"{label}: training {mid}")
-        result = training.train_adversarial(hp, mnist.train_images, mnist.train_labels, progress)
-        metrics = {**pair_metrics(base, result.model, hp, mnist, base_cache),
-                   "base_model": base_mid, "train_history": result.history,
-                   "train_cpu_seconds": round(result.cpu_seconds, 1)}
-        store.put(hp, "adv", result.model.get_weights(), train_seconds=result.seconds, metrics=metrics)
+        if is_stored(store, mid):  # trained, but stopped before its evaluation
+            model, entry = store.load(mid)
+        else:
+            log(f"{label}: training {mid}")
+            result = training.train_adversarial(hp, mnist.train_images, mnist.train_labels, progress)
+            # Stored at once, so a failure in the evaluation below never costs the training.
+            entry = store.put(hp, "adv", result.model.get_weights(), train_seconds=result.seconds,
+                              metrics={"base_model": base_mid, "train_history": result.history,
+                                       "train_cpu_seconds": round(result.cpu_seconds, 1)})
+            model = result.model
+            trained += 1
+        metrics = pair_metrics(base, model, hp, mnist, base_cache)
+        store.update_metrics(mid, metrics)
         log(f"{label}: clean {metrics['adv_clean_acc']:.4f}, transfer {metrics['adv_transfer_acc']:.4f}, "
-            f"white-box {metrics['adv_whitebox_acc']:.4f} ({result.seconds:.0f} s)")
-        trained += 1
+            f"white-box {metrics['adv_whitebox_acc']:.4f} ({entry['train_seconds']:.0f} s)")
     return sum(is_stored(store, model_id(hp, "adv")) for hp in points) + is_stored(store, base_mid)
 
 

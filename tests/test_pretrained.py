@@ -62,11 +62,11 @@ def _robust():
 
 def test_robust_models_cover_each_epsilon_with_both_methods_and_state_their_cost():
     models = entries()
-    for (attack, eps), hp in _robust().items():
+    for (_, eps), hp in _robust().items():
         entry = models[model_id(hp, "adv")]
         assert entry["hparams"]["adv_epsilon"] == eps and entry["hparams"]["adv_random_init"]
         assert entry["hparams"]["adv_epochs"] >= 6 and entry["train_seconds"] > 0
-        assert entry["metrics"]["train_cpu_seconds"] > 0 or attack.value == "pgd" and eps == 0.3
+        assert entry["metrics"]["train_cpu_seconds"] > 0
 
 
 def test_the_pgd_trained_model_is_robust_on_the_whole_test_set():
