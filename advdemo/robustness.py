@@ -308,7 +308,7 @@ _NORM_NAMES = {Norm.INFINITY: "L∞", Norm.L2: "L2", Norm.L1: "L1"}
 
 def describe_sign(sign: MaskingSign) -> str:
     """One or two plain sentences about ``sign``, with its numbers."""
-    where = f"at {_NORM_NAMES[sign.norm]} ε = {sign.strength:g}"
+    where = f"at {_NORM_NAMES[sign.norm]} ε = {sign.strength:g} (on {sign.n:,} test digits)"
     if sign.kind == "whitebox-above-transfer":
         return (f"Gradient masking {where}: the model keeps {sign.stronger:.1%} of the digits against an attack "
                 f"built from its own gradient, but only {sign.weaker:.1%} against one built from the base "
