@@ -13,8 +13,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from advdemo.config import (
     FAST_RECIPE,
@@ -281,7 +282,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _count_progress(progress: "_Progress", what: str):
+def _count_progress(progress: _Progress, what: str):
     """A strong-evaluation progress callback that writes through ``progress``."""
     started = time.monotonic()
 
@@ -392,13 +393,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     progress = _Progress()
-    from advdemo.storage import ModelStore  # noqa: PLC0415
-    from advdemo.sweep import run_sweep  # noqa: PLC0415
-
-    from advdemo.storage import model_id  # noqa: PLC0415
     from advdemo.report import STRONG_FULL_KEY  # noqa: PLC0415
+    from advdemo.storage import (
+        ModelStore,  # noqa: PLC0415
+        model_id,  # noqa: PLC0415
+    )
     from advdemo.sweep import (  # noqa: PLC0415
-        full_test_set_jobs, grid_hparams, robust_grid_hparams, run_strong_evaluation, strong_jobs,
+        full_test_set_jobs,
+        grid_hparams,
+        robust_grid_hparams,
+        run_strong_evaluation,
+        run_sweep,  # noqa: PLC0415
+        strong_jobs,
     )
 
     recipe = RECIPES[args.recipe]

@@ -16,8 +16,9 @@ import enum
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 class ConfigError(ValueError):

@@ -63,7 +63,7 @@ class Mnist:
     test_labels: np.ndarray
     source: str
 
-    def subset(self, n_train: int, n_test: int) -> "Mnist":
+    def subset(self, n_train: int, n_test: int) -> Mnist:
         """The first ``n_train`` / ``n_test`` examples (for tests and quick runs)."""
         return Mnist(
             self.train_images[:n_train],

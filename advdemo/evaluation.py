@@ -9,8 +9,8 @@ Two modes (:class:`advdemo.config.EvalMode`):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 import numpy as np
 

@@ -7,7 +7,8 @@ and the benchmarks. Functions return plain data; they never print.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

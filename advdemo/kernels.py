@@ -22,7 +22,7 @@ TensorFlow's own kernel.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from advdemo.compat import tf
 

@@ -18,7 +18,7 @@ import functools
 import html
 import io
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
@@ -121,7 +121,7 @@ def digit_grid_html(images: np.ndarray, labels: np.ndarray, predictions: np.ndar
     for i, (image, y, p) in enumerate(zip(images, labels, predictions)):
         ok = int(p) == int(y)
         tiles.append(
-            f'<figure class="advdemo-tile" style="margin:0;text-align:center">'
+            '<figure class="advdemo-tile" style="margin:0;text-align:center">'
             + _img(digit_png(image), f"digit {i}",
                    f"border:3px solid {RIGHT_COLOR if ok else WRONG_COLOR};border-radius:4px")
             + f'<figcaption style="font-size:0.75rem;line-height:1.1;color:{"inherit" if ok else WRONG_COLOR};'

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class Outcomes:
     #: Correct clean and under every attack (along a curve: at every strength so far).
     worst_case: np.ndarray
 
-    def accuracy(self) -> "Accuracies":
+    def accuracy(self) -> Accuracies:
         return Accuracies.of(self)
 
 
@@ -90,7 +90,7 @@ class Rate:
     n: int
 
     @classmethod
-    def of(cls, correct: np.ndarray) -> "Rate":
+    def of(cls, correct: np.ndarray) -> Rate:
         k, n = int(np.sum(correct)), int(np.size(correct))
         low, high = wilson_interval(k, n)
         return cls(k / n if n else float("nan"), low, high, n)
@@ -110,7 +110,7 @@ class Accuracies:
     worst_case: Rate
 
     @classmethod
-    def of(cls, o: Outcomes) -> "Accuracies":
+    def of(cls, o: Outcomes) -> Accuracies:
         return cls(Rate.of(o.clean), Rate.of(o.transfer_fgsm), Rate.of(o.whitebox_fgsm),
                    Rate.of(o.whitebox_pgd), Rate.of(o.worst_case))
 
@@ -244,7 +244,7 @@ class PairAccuracies:
     source: str
 
     @classmethod
-    def of(cls, outcomes: PairOutcomes, source: str = "computed") -> "PairAccuracies":
+    def of(cls, outcomes: PairOutcomes, source: str = "computed") -> PairAccuracies:
         return cls(outcomes.norm, outcomes.strength, Accuracies.of(outcomes.base), Accuracies.of(outcomes.adv),
                    source)
 
@@ -252,7 +252,7 @@ class PairAccuracies:
     def examples(self) -> int:
         return self.adv.worst_case.n
 
-    def signs(self) -> list["MaskingSign"]:
+    def signs(self) -> list[MaskingSign]:
         """The regularized model's gradient-masking signs at this strength."""
         return masking_signs(self.adv, self.strength, self.norm)
 
@@ -348,7 +348,7 @@ class StrongCurve:
 
     @classmethod
     def of(cls, outcomes: Sequence[Outcomes], strengths: Sequence[float], norm: Norm, cfg: StrongEval,
-           seconds: float = 0.0) -> "StrongCurve":
+           seconds: float = 0.0) -> StrongCurve:
         values = {name: tuple(float(np.mean(getattr(o, name))) for o in outcomes) for name in _ATTACKS}
         return cls(norm, tuple(float(s) for s in strengths), int(len(outcomes[0].clean)), cfg,
                    float(np.mean(outcomes[0].clean)), seconds=round(seconds, 2), **values)
@@ -374,7 +374,7 @@ class StrongCurve:
                 "pgd_part": self.pgd_part}
 
     @classmethod
-    def from_entry(cls, entry: dict | None, norm: Norm, key: str = "strong") -> "StrongCurve | None":
+    def from_entry(cls, entry: dict | None, norm: Norm, key: str = "strong") -> StrongCurve | None:
         """The curve a manifest entry's ``metrics[key][norm]`` holds, or None (absent or malformed)."""
         data = ((entry or {}).get("metrics") or {}).get(key, {}).get(norm.value)
         try:
@@ -383,7 +383,7 @@ class StrongCurve:
             return None
 
     @classmethod
-    def from_json(cls, data: dict) -> "StrongCurve":
+    def from_json(cls, data: dict) -> StrongCurve:
         """Inverse of :meth:`to_json`; raises ValueError (or a subclass) on malformed data."""
         try:
             curve = cls(Norm(data["norm"]), tuple(map(float, data["strengths"])), int(data["examples"]),

@@ -19,8 +19,9 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -107,7 +108,7 @@ class Limits:
     robust: bool = True
 
     @classmethod
-    def from_env(cls, environ=None) -> "Limits":
+    def from_env(cls, environ=None) -> Limits:
         env = os.environ if environ is None else environ
         enabled = env.get(TRAINING_ENV, "on").strip().lower() not in {"off", "0", "false", "no"}
         if env.get(HOSTED_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:

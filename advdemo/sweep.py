@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from advdemo import training
 from advdemo.attacks import fgsm_directions

@@ -8,8 +8,8 @@ shuffling and prefetching, so the input pipeline is never the bottleneck.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

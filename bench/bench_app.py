@@ -17,8 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import (Server, launch_browser, machine, median, move_slider_and_wait, open_settled, percentile,
-                    report)
+from common import Server, launch_browser, machine, median, move_slider_and_wait, open_settled, percentile, report
 
 
 def main() -> None:

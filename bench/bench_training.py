@@ -85,8 +85,8 @@ def advdemo_recipe(mnist) -> dict:
 
 
 def quality(run: dict, mnist) -> dict:
-    from advdemo.experiment import fgsm_metrics
     from advdemo.config import Norm
+    from advdemo.experiment import fgsm_metrics
 
     m = fgsm_metrics(run["base"], run["adv"], mnist.test_images, mnist.test_labels, Norm.INFINITY, 0.2)
     m = {k: round(v, 4) for k, v in m.items()}

@@ -102,8 +102,9 @@ def stored_models(tmp_path_factory):
     """
     import dataclasses
 
-    from advdemo.config import FAST_RECIPE
-    from advdemo.storage import ModelStore
+    from advdemo.config import FAST_RECIPE, StrongEval
+    from advdemo.storage import ModelStore, model_id
+    from advdemo.sweep import run_strong_evaluation, strong_jobs
     from advdemo.training import train_adversarial, train_base
     from advdemo.viewstate import ViewState
 
@@ -121,7 +122,15 @@ def stored_models(tmp_path_factory):
     for view in (ViewState(), L2_VIEW):  # both share the recipe's base model
         hp = view.hparams(FAST_RECIPE)
         adv = train_adversarial(dataclasses.replace(hp, **short), train.train_images, train.train_labels)
-        store.put(hp, "adv", adv.model.get_weights(), train_seconds=adv.seconds)
+        store.put(hp, "adv", adv.model.get_weights(), train_seconds=adv.seconds,
+                  metrics={"base_model": model_id(FAST_RECIPE, "base")})
+    # Strong-evaluation curves, stored as with the pretrained models (a light configuration, on the
+    # page tests' digits), so the page reads them instead of measuring on every run.
+    digits = tmp_path_factory.mktemp("mnist-test")
+    write_mnist_subset(digits, n_train=1, n_test=128)
+    base_id = model_id(FAST_RECIPE, "base")
+    run_strong_evaluation(store, load_mnist(digits), base_id, strong_jobs(store, base_id),
+                          cfg=StrongEval(iterations=4, restarts=1, examples=128))
     return root
 
 

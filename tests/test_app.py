@@ -8,14 +8,13 @@ import time
 
 import pytest
 import streamlit as st
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 from advdemo import viewstate
 from advdemo.config import Norm
 from advdemo.storage import ModelStore
 from advdemo.viewstate import ViewState
-
-from conftest import ROOT
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

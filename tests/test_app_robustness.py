@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import pytest
 import streamlit as st
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
+from test_app import metrics
 
 from advdemo import viewstate
 from advdemo.config import FAST_RECIPE, Norm, TrainingAttack, robust_hparams
 from advdemo.lesson import LESSON
 from advdemo.report import interval_text, stored_pair
 from advdemo.storage import PRETRAINED_DIR, ModelStore, model_id
-
-from conftest import ROOT
-from test_app import metrics
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore"),
               pytest.mark.skipif(not (PRETRAINED_DIR / "manifest.json").exists(), reason="no pretrained models")]

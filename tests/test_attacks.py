@@ -5,14 +5,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import TINY
 
 from advdemo.attacks import fgsm_directions, perturb
 from advdemo.compat import keras, tf
 from advdemo.config import NORM_SPECS, Attack, AttackMethod, Norm
 from advdemo.model import build_base_model
 from advdemo.training import wrap_adversarial
-
-from conftest import TINY
 
 
 def linear_model(seed=0):

@@ -4,8 +4,17 @@ import json
 import pytest
 
 from advdemo.config import (
-    FAST_RECIPE, NORM_SPECS, TUTORIAL, Attack, AttackMethod, ConfigError, EvalMode, HParams, Norm,
-    from_dict, to_dict,
+    FAST_RECIPE,
+    NORM_SPECS,
+    TUTORIAL,
+    Attack,
+    AttackMethod,
+    ConfigError,
+    EvalMode,
+    HParams,
+    Norm,
+    from_dict,
+    to_dict,
 )
 
 

@@ -4,12 +4,10 @@ import time
 
 import numpy as np
 import pytest
+from conftest import idx_bytes
 
 from advdemo import data
 from advdemo.data import FILES, DataError, IdxError, load_idx_folder, read_idx
-
-
-from conftest import idx_bytes
 
 
 def write_mnist(folder, n_train=6, n_test=4, gz=True, **override):

@@ -17,13 +17,12 @@ import urllib.request
 
 import pytest
 import streamlit as st
+from conftest import ROOT, write_mnist_subset
 from streamlit.testing.v1 import AppTest
 
 from advdemo.config import FAST_RECIPE, TUTORIAL
 from advdemo.service import HOSTED_EPOCHS, HOSTED_TRAIN_EXAMPLES, JobState, Limits, ModelService
 from advdemo.storage import ModelStore, StoreError, model_id
-
-from conftest import ROOT, TINY, write_mnist_subset
 
 
 def test_hosted_limits_from_env():
@@ -193,12 +192,13 @@ def requirement_pins() -> dict[str, str]:
 
 
 def test_requirements_pin_every_dependency_and_ci_tests_exactly_those_versions():
-    import tomllib
     from importlib.metadata import version
+
+    import tomllib
 
     pins = requirement_pins()
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    names = {re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[; ]", dep, 1)[0]).lower() for dep in declared}
+    names = {re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[; ]", dep, maxsplit=1)[0]).lower() for dep in declared}
     assert names <= set(pins), f"not pinned in requirements.txt: {sorted(names - set(pins))}"
     different = {name: (pinned, version(name)) for name, pinned in pins.items() if version(name) != pinned}
     if different and not os.environ.get("CI"):

@@ -5,21 +5,34 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import TINY
 
 from advdemo.attacks import perturb
 from advdemo.compat import keras, tf
 from advdemo.config import (
-    Attack, AttackMethod, ConfigError, HParams, Norm, StrongEval, TrainingAttack, robust_hparams,
+    Attack,
+    AttackMethod,
+    ConfigError,
+    HParams,
+    Norm,
+    StrongEval,
+    TrainingAttack,
+    robust_hparams,
 )
 from advdemo.model import build_base_model
 from advdemo.robustness import (
-    Accuracies, Outcomes, Rate, describe_sign, masking_signs, outcome_curve, pgd_correct, strong_at,
-    strong_curves, wilson_interval,
+    Accuracies,
+    Rate,
+    describe_sign,
+    masking_signs,
+    outcome_curve,
+    pgd_correct,
+    strong_at,
+    strong_curves,
+    wilson_interval,
 )
 from advdemo.storage import model_id
 from advdemo.training import steps_per_epoch, train_adversarial
-
-from conftest import TINY
 
 FAST = StrongEval(iterations=5, restarts=2)
 

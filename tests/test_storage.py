@@ -5,13 +5,12 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import TINY
 
 from advdemo import storage
 from advdemo.config import TUTORIAL
 from advdemo.model import build_base_model
 from advdemo.storage import IntegrityError, ModelStore, StoreError, atomic_write, model_id
-
-from conftest import TINY
 
 
 @pytest.fixture

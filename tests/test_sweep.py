@@ -2,13 +2,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import TINY
 
 from advdemo import sweep, training
 from advdemo.config import GRID_MULTIPLIERS, NORM_SPECS, TUTORIAL, Norm
 from advdemo.data import Mnist
 from advdemo.storage import ModelStore, model_id
-
-from conftest import TINY
 
 
 def test_default_grid_is_48_points_including_the_tutorials():

@@ -6,7 +6,15 @@ import sys
 import pytest
 
 from advdemo.config import (
-    FAST_RECIPE, GRID_MULTIPLIERS, NORM_SPECS, ROBUST_EPSILONS, AttackMethod, EvalMode, Norm, TrainingAttack, robust_hparams,
+    FAST_RECIPE,
+    GRID_MULTIPLIERS,
+    NORM_SPECS,
+    ROBUST_EPSILONS,
+    AttackMethod,
+    EvalMode,
+    Norm,
+    TrainingAttack,
+    robust_hparams,
 )
 from advdemo.storage import model_id
 from advdemo.viewstate import DEFAULT, PARAMS, ViewState, parse_query, to_query
