@@ -4,4 +4,9 @@ Light to import: TensorFlow is loaded only by the modules that need it
 (through :mod:`advdemo.compat`).
 """
 
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+
+try:
+    __version__ = _metadata.version("advdemo")  # written once, in pyproject.toml
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"

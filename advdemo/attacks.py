@@ -99,7 +99,8 @@ def _perturb_graph(model, x, y, step, radius, norm: Norm, iterations: int, rando
 _perturb_compiled = tf.function(_perturb_graph, reduce_retracing=True)
 
 
-def _batches(n: int, size: int = BATCH):
+def batches(n: int, size: int = BATCH):
+    """Slices that cover ``range(n)`` in consecutive chunks of at most ``size``."""
     for start in range(0, n, size):
         yield slice(start, min(n, start + size))
 
@@ -122,7 +123,7 @@ def perturb(model: keras.Model, images: np.ndarray, labels: np.ndarray, attack: 
     out = np.empty(np.shape(images), dtype=np.float32)
     step = tf.constant(attack.step_per_iteration, tf.float32)
     radius = tf.constant(attack.strength, tf.float32)
-    for s in _batches(len(images)):
+    for s in batches(len(images)):
         out[s] = _perturb_compiled(
             model, tf.constant(images[s], tf.float32), tf.constant(labels[s], tf.int64), step, radius,
             attack.norm, iterations or attack.iterations, attack.method is AttackMethod.PGD and attack.random_start,
@@ -149,7 +150,7 @@ def fgsm_directions(model: keras.Model, images: np.ndarray, labels: np.ndarray,
     """
     directions = np.empty(np.shape(images), dtype=np.float32)
     predictions = np.empty(len(images), dtype=np.int64)
-    for s in _batches(len(images)):
+    for s in batches(len(images)):
         d, p = _direction_compiled(model, tf.constant(images[s], tf.float32),
                                    tf.constant(labels[s], tf.int64), norm)
         directions[s], predictions[s] = d.numpy(), p.numpy()

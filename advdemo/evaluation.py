@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from advdemo.attacks import BATCH, fgsm_directions, perturb
+from advdemo.attacks import batches, fgsm_directions, perturb
 from advdemo.compat import keras, tf
 from advdemo.config import Attack, AttackMethod, EvalMode
 
@@ -27,9 +27,8 @@ def _probabilities(model, x):
 def predict_proba(model: keras.Model, images: np.ndarray) -> np.ndarray:
     """Class probabilities ``(N, 10)`` float32 for images ``(N, 28, 28, 1)`` in [0, 1]."""
     out = np.empty((len(images), model.output_shape[-1]), dtype=np.float32)
-    for start in range(0, len(images), BATCH):
-        chunk = images[start:start + BATCH]
-        out[start:start + len(chunk)] = _probabilities(model, tf.constant(chunk, tf.float32)).numpy()
+    for s in batches(len(images)):
+        out[s] = _probabilities(model, tf.constant(images[s], tf.float32)).numpy()
     return out
 
 

@@ -7,7 +7,6 @@ and the benchmarks. Functions return plain data; they never print.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,15 +15,10 @@ from advdemo.attacks import fgsm_directions, perturb
 from advdemo.config import NORM_SPECS, Attack, EvalMode, HParams, Norm
 from advdemo.data import Mnist
 from advdemo.evaluation import accuracy, attack_pair, evaluate_attacked, fgsm_curve, robustness_curve
+from advdemo.logs import LogFn, log_info
 from advdemo.rendering import tutorial_grid_png
 from advdemo.storage import ModelStore, StoreError, model_id
 from advdemo.training import ProgressFn, train_adversarial, train_base
-
-LogFn = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def fgsm_metrics(base, adv, images: np.ndarray, labels: np.ndarray, norm: Norm, step: float) -> dict[str, float]:
@@ -85,7 +79,7 @@ def pair_metrics(base, adv, hparams: HParams, mnist: Mnist, base_cache: dict | N
     return metrics
 
 
-def find_model(stores: list[ModelStore], mid: str, log: LogFn = _quiet):
+def find_model(stores: list[ModelStore], mid: str, log: LogFn = log_info):
     """Load model ``mid`` from the first store that has a verified copy.
 
     Returns ``(keras.Model, entry, store)``, or None if no store has a good
@@ -103,7 +97,7 @@ def find_model(stores: list[ModelStore], mid: str, log: LogFn = _quiet):
 
 
 def obtain_model(kind: str, hparams: HParams, mnist: Mnist, stores: list[ModelStore], *,
-                 progress: ProgressFn | None = None, log: LogFn = _quiet):
+                 progress: ProgressFn | None = None, log: LogFn = log_info):
     """Load the ``kind`` model for ``hparams`` from ``stores``, or train and save it.
 
     Trained models go into the first writable store. Returns
@@ -125,7 +119,7 @@ def obtain_model(kind: str, hparams: HParams, mnist: Mnist, stores: list[ModelSt
 
 
 def reproduce(hparams: HParams, mnist: Mnist, stores: list[ModelStore], *,
-              progress: ProgressFn | None = None, log: LogFn = _quiet, grid_size: int = 32) -> dict[str, Any]:
+              progress: ProgressFn | None = None, log: LogFn = log_info, grid_size: int = 32) -> dict[str, Any]:
     """The whole tutorial: train (or load) both models, evaluate them, draw the grid.
 
     Returns a plain dict with the six accuracies of :func:`fgsm_metrics`,

@@ -29,6 +29,7 @@ from advdemo.config import FAST_RECIPE, NORM_SPECS, Attack, AttackMethod, HParam
 from advdemo.data import Mnist, load_mnist
 from advdemo.evaluation import attack_pair, evaluate, robustness_curve
 from advdemo.experiment import find_model, obtain_model
+from advdemo.logs import LOGGER
 from advdemo.robustness import EvalProgressFn, PairAccuracies, StrongCurve, strong_at
 from advdemo.storage import ModelStore, StoreError, default_stores, model_id
 from advdemo.training import Progress
@@ -253,7 +254,8 @@ class ModelService:
                     train(kind, job.hparams, mnist, self.stores, progress=report)
                 with self._lock:
                     job.state = JobState.DONE
-            except Exception as exc:  # shown in the page; the worker lives on
+            except Exception as exc:  # one sentence in the page, the traceback in the server log
+                LOGGER.exception("training job %s failed", job.key)
                 with self._lock:
                     job.state, job.error = JobState.FAILED, f"{type(exc).__name__}: {exc}"
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
-import fcntl
 import hashlib
 import io
 import json
@@ -99,6 +98,35 @@ def atomic_write(path: Path, data: bytes) -> None:
             reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
             raise StoreError(f"could not write {path}: {reason}; nothing was changed") from exc
         raise
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) across processes, on POSIX and Windows."""
+    with open(path, "a+b") as handle:
+        if os.name == "nt":
+            import msvcrt  # noqa: PLC0415 - Windows only
+
+            handle.seek(0)
+            while True:
+                try:
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # retries for ~10 s, then raises
+                    break
+                except OSError:
+                    continue
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl  # noqa: PLC0415 - POSIX only
+
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def weights_to_bytes(weights: list[np.ndarray]) -> bytes:
@@ -207,12 +235,8 @@ class ModelStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with file_lock(self.root / ".lock"):
+            yield
 
     def put(self, hparams: HParams, kind: str, weights: list[np.ndarray], *,
             train_seconds: float, metrics: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from advdemo.config import (
 )
 from advdemo.data import Mnist
 from advdemo.evaluation import accuracy
-from advdemo.experiment import LogFn, _quiet, pair_metrics
+from advdemo.experiment import pair_metrics
+from advdemo.logs import LogFn, log_info
 from advdemo.robustness import StrongCurve, outcome_curve
 from advdemo.storage import ModelStore, StoreError, model_id
 from advdemo.training import ProgressFn
@@ -63,7 +64,7 @@ def is_stored(store: ModelStore, mid: str) -> bool:
 
 
 def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: ProgressFn | None = None,
-              log: LogFn = _quiet, limit: int | None = None, points: list[HParams] | None = None) -> int:
+              log: LogFn = log_info, limit: int | None = None, points: list[HParams] | None = None) -> int:
     """Train whatever of the grid ``store`` lacks; returns how many grid models it then holds.
 
     ``limit`` stops after that many newly trained models; ``points`` replaces
@@ -133,7 +134,7 @@ def strong_jobs(store: ModelStore, base_mid: str, first: Sequence[str] = ()) -> 
 
 def run_strong_evaluation(store: ModelStore, mnist: Mnist, base_mid: str, jobs: list[tuple[str, Norm]], *,
                           cfg: StrongEval = StrongEval(), strengths: dict[Norm, tuple[float, ...]] | None = None,
-                          key: str = STRONG_KEY, log: LogFn = _quiet) -> int:
+                          key: str = STRONG_KEY, log: LogFn = log_info) -> int:
     """Add strong-evaluation curves to ``store``'s manifest: one per (regularized model, norm) in ``jobs``.
 
     The base model ``base_mid`` gets its curve for each norm too. Resumable: a

@@ -1,0 +1,7 @@
+"""``python -m advdemo``: the same command line as ``advdemo``."""
+
+import sys
+
+from advdemo.cli import main
+
+sys.exit(main())
