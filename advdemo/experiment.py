@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from advdemo.attacks import fgsm_directions, perturb
-from advdemo.config import NORM_SPECS, Attack, EvalMode, HParams, Norm
+from advdemo.config import NORM_SPECS, Attack, AttackMethod, EvalMode, HParams, Norm
 from advdemo.data import Mnist
 from advdemo.evaluation import accuracy, attack_pair, evaluate_attacked, fgsm_curve, robustness_curve
 from advdemo.logs import LogFn, log_info
@@ -77,6 +77,22 @@ def pair_metrics(base, adv, hparams: HParams, mnist: Mnist, base_cache: dict | N
     metrics["curves"] = curves
     metrics["test_examples"] = int(len(y))
     return metrics
+
+
+def stored_fgsm_curve(base_entry: dict, adv_entry: dict, attack: Attack, test_examples: int) -> dict | None:
+    """The FGSM curve :func:`pair_metrics` stored for ``attack``'s norm and mode, or None.
+
+    Only if it belongs to this base model, covers ``test_examples`` digits and
+    the norm's standard strengths. ``{"strengths", "base", "adv"}``, accuracies in [0, 1].
+    """
+    metrics = adv_entry.get("metrics", {})
+    stored = metrics.get("curves", {}).get(attack.mode.value)
+    if (stored and attack.method is AttackMethod.FGSM and metrics.get("base_model") == base_entry["id"]
+            and metrics.get("attack", {}).get("norm") == attack.norm.value
+            and metrics.get("test_examples") == test_examples
+            and list(stored["strengths"]) == list(NORM_SPECS[attack.norm].strengths)):
+        return stored
+    return None
 
 
 def find_model(stores: list[ModelStore], mid: str, log: LogFn = log_info):

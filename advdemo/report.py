@@ -22,14 +22,36 @@ from advdemo.storage import ModelStore, model_id
 STRONG_FULL_KEY = "strong_full"
 
 
-def stored_pair(base_entry: dict, adv_entry: dict, norm: Norm, strength: float,
+def _stored_curves(base_entry: dict | None, adv_entry: dict | None, norm: Norm,
+                   key: str) -> tuple[StrongCurve, StrongCurve] | None:
+    """Both models' stored strong curves for ``norm``, if they exist and were measured alike."""
+    if not base_entry or not adv_entry or adv_entry.get("metrics", {}).get("base_model") != base_entry.get("id"):
+        return None
+    base, adv = StrongCurve.from_entry(base_entry, norm, key), StrongCurve.from_entry(adv_entry, norm, key)
+    if base is None or adv is None or (base.config, base.examples, base.strengths) != (
+            adv.config, adv.examples, adv.strengths):
+        return None
+    return base, adv
+
+
+def stored_pair(base_entry: dict | None, adv_entry: dict | None, norm: Norm, strength: float,
                 key: str = "strong") -> PairAccuracies | None:
     """Both models' stored accuracies at ``strength``, or None if either curve lacks it."""
-    base, adv = StrongCurve.from_entry(base_entry, norm, key), StrongCurve.from_entry(adv_entry, norm, key)
-    if base is None or adv is None or base.examples != adv.examples:
+    curves = _stored_curves(base_entry, adv_entry, norm, key)
+    if curves is None:
         return None
-    b, a = base.at(strength), adv.at(strength)
+    b, a = curves[0].at(strength), curves[1].at(strength)
     return PairAccuracies(norm, strength, b, a, "manifest") if b and a else None
+
+
+def stored_worst_curves(base_entry: dict | None, adv_entry: dict | None, norm: Norm) -> dict | None:
+    """Both models' stored worst-case curves ``{"strengths", "base", "adv", "examples"}``, or None."""
+    curves = _stored_curves(base_entry, adv_entry, norm, "strong")
+    if curves is None:
+        return None
+    base, adv = curves
+    return {"strengths": list(adv.strengths), "base": list(base.worst_case), "adv": list(adv.worst_case),
+            "examples": adv.examples}
 
 
 def honest_table(base, adv, base_entry: dict | None, adv_entry: dict | None, images: np.ndarray,
@@ -146,4 +168,4 @@ def interval_text(rate: Rate) -> str:
     return f"{rate.value:.1%} ± {half:.1f}"
 
 
-__all__ = ["MethodRow", "compare_methods", "honest_table", "interval_text", "stored_pair"]
+__all__ = ["MethodRow", "compare_methods", "honest_table", "interval_text", "stored_pair", "stored_worst_curves"]

@@ -2,23 +2,18 @@
 
 * Models load once and are shared. Keras models are not guaranteed to be
   thread-safe, so each pair is used under its own lock.
-* Training runs on one background worker, never in a page's thread, so no
-  session freezes. Requests for the same configuration join the same job;
-  others wait in a FIFO queue and can see their place in it.
-* Results that do not depend on the session (full-test-set accuracy and
-  curves for a model pair and an attack) are computed once and reused. For
-  FGSM at the standard strengths they come straight from the manifest.
+* Training goes to one background queue (:mod:`advdemo.jobs`), never into a
+  page's thread, so no session freezes.
+* Results that do not depend on the session (test-set accuracy, curves and
+  the strong evaluation for a model pair and an attack) are computed once and
+  reused. For pretrained models they come straight from the manifest.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import enum
 import os
-import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,11 +23,13 @@ import numpy as np
 from advdemo.config import FAST_RECIPE, NORM_SPECS, Attack, AttackMethod, HParams, Norm, StrongEval, TrainingAttack
 from advdemo.data import Mnist, load_mnist
 from advdemo.evaluation import attack_pair, evaluate, robustness_curve
-from advdemo.experiment import find_model, obtain_model
-from advdemo.logs import LOGGER
-from advdemo.robustness import EvalProgressFn, PairAccuracies, StrongCurve, strong_at
-from advdemo.storage import ModelStore, StoreError, default_stores, model_id
-from advdemo.training import Progress
+from advdemo.experiment import find_model, obtain_model, stored_fgsm_curve
+from advdemo.jobs import JobState, JobView, TrainingQueue
+from advdemo.memo import LruCache
+from advdemo.report import stored_pair, stored_worst_curves
+from advdemo.robustness import EvalProgressFn, PairAccuracies, strong_at
+from advdemo.storage import KINDS, ModelStore, StoreError, default_stores, model_id
+from advdemo.training import ProgressFn
 
 #: PGD costs a gradient per iteration per image, so its test-set numbers use
 #: the first this many test images (the page says so), and its curves fewer still.
@@ -41,33 +38,7 @@ PGD_CURVE_EXAMPLES = 300
 _MEMO_SIZE = 256
 _PAIR_CACHE_SIZE = 16  # ~1 MB of weights each; bounds memory on a long-running server
 
-
-class JobState(str, enum.Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class JobView:
-    """A snapshot of a training job, safe to hand to any thread."""
-
-    state: JobState
-    position: int  # 0 while running; 1 = next in the queue
-    progress: Progress | None
-    error: str | None
-    seconds: float
-
-
-@dataclass
-class _Job:
-    key: str
-    hparams: HParams
-    state: JobState = JobState.QUEUED
-    progress: Progress | None = None
-    error: str | None = None
-    started: float = field(default_factory=time.monotonic)
+__all__ = ["JobState", "JobView", "Limits", "ModelPair", "ModelService"]
 
 
 @dataclass
@@ -123,6 +94,8 @@ HOSTED_TRAIN_EXAMPLES = 20_000
 
 
 class ModelService:
+    """Models, training and results for the page: see the module docstring."""
+
     def __init__(self, stores: list[ModelStore] | None = None, data_dir: str | None = None,
                  recipe: HParams = FAST_RECIPE, limits: Limits = Limits(),
                  trainer: Callable[..., Any] | None = None):
@@ -131,13 +104,10 @@ class ModelService:
         self.recipe = recipe
         self.limits = limits
         self._lock = threading.Lock()
-        self._pairs: collections.OrderedDict[tuple[str, str], ModelPair] = collections.OrderedDict()
-        self._memo: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
-        self._jobs: dict[str, _Job] = {}
-        self._queue: queue.Queue[_Job] = queue.Queue()
-        self._waiting: list[str] = []
-        self._trainer = trainer
-        self._worker: threading.Thread | None = None
+        self._pairs: LruCache[ModelPair] = LruCache(_PAIR_CACHE_SIZE)
+        self._memo: LruCache[Any] = LruCache(_MEMO_SIZE)
+        self._model_trainer = trainer or obtain_model
+        self._queue = TrainingQueue(self._train)
         self.notes: list[str] = []  # skipped corrupt files and the like, for the page to show
 
     # -- data and models -----------------------------------------------------
@@ -177,25 +147,19 @@ class ModelService:
 
     def _load_pair(self, hparams: HParams) -> ModelPair | None:
         key = (model_id(hparams, "base"), model_id(hparams, "adv"))
-        with self._lock:
-            if key in self._pairs:
-                self._pairs.move_to_end(key)
-                return self._pairs[key]
+        hit = self._pairs.get(key)
+        if hit is not None:
+            return hit
         found = []
         for mid in key:
-            hit = self._find(mid)
-            if hit is None:
+            loaded = self._find(mid)
+            if loaded is None:
                 return None
-            found.append(hit)
+            found.append(loaded)
         (base, base_entry, base_store), (adv, adv_entry, adv_store) = found
         sources = {kind: "pretrained" if not store.writable else "trained on this machine"
                    for kind, store in (("base", base_store), ("adv", adv_store))}
-        pair = ModelPair(hparams, base, adv, base_entry, adv_entry, sources)
-        with self._lock:
-            pair = self._pairs.setdefault(key, pair)
-            while len(self._pairs) > _PAIR_CACHE_SIZE:
-                self._pairs.popitem(last=False)
-        return pair
+        return self._pairs.put(key, ModelPair(hparams, base, adv, base_entry, adv_entry, sources))
 
     # -- training ------------------------------------------------------------
 
@@ -206,83 +170,28 @@ class ModelService:
         if hparams.training_attack is not TrainingAttack.FGSM and not self.limits.robust:
             raise StoreError("this server trains no robust models on demand; pick a pretrained one")
         hparams = self.training_hparams(hparams)
-        key = model_id(hparams, "adv")
-        with self._lock:
-            job = self._jobs.get(key)
-            if job is None or job.state is JobState.FAILED:
-                job = _Job(key, hparams)
-                self._jobs[key] = job
-                self._waiting.append(key)
-                self._queue.put(job)
-                if self._worker is None or not self._worker.is_alive():
-                    self._worker = threading.Thread(target=self._work, name="advdemo-trainer", daemon=True)
-                    self._worker.start()
-        return self.job(hparams)  # type: ignore[return-value]
+        return self._queue.request(model_id(hparams, "adv"), hparams)
 
     def job(self, hparams: HParams) -> JobView | None:
-        key = model_id(self.training_hparams(hparams), "adv")
-        with self._lock:
-            job = self._jobs.get(key)
-            if job is None:
-                return None
-            position = self._waiting.index(key) + 1 if key in self._waiting else 0
-            return JobView(job.state, position, job.progress, job.error, time.monotonic() - job.started)
+        return self._queue.view(model_id(self.training_hparams(hparams), "adv"))
 
     def busy(self) -> int:
         """How many jobs are queued or running."""
-        with self._lock:
-            return sum(j.state in (JobState.QUEUED, JobState.RUNNING) for j in self._jobs.values())
+        return self._queue.busy()
 
-    def _work(self) -> None:
-        while True:
-            try:
-                job = self._queue.get(timeout=60)
-            except queue.Empty:
-                return  # idle: the next request starts a new worker
-            with self._lock:
-                self._waiting.remove(job.key)
-                job.state, job.started = JobState.RUNNING, time.monotonic()
-
-            def report(p: Progress, job=job) -> None:
-                with self._lock:
-                    job.progress = p
-
-            try:
-                mnist = self.mnist()
-                train = self._trainer or obtain_model
-                for kind in ("base", "adv"):
-                    train(kind, job.hparams, mnist, self.stores, progress=report)
-                with self._lock:
-                    job.state = JobState.DONE
-            except Exception as exc:  # one sentence in the page, the traceback in the server log
-                LOGGER.exception("training job %s failed", job.key)
-                with self._lock:
-                    job.state, job.error = JobState.FAILED, f"{type(exc).__name__}: {exc}"
+    def _train(self, hparams: HParams, progress: ProgressFn) -> None:
+        mnist = self.mnist()
+        for kind in KINDS:
+            self._model_trainer(kind, hparams, mnist, self.stores, progress=progress)
 
     # -- results -------------------------------------------------------------
-
-    def _memoized(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._memo:
-                self._memo.move_to_end(key)
-                return self._memo[key]
-        value = compute()
-        with self._lock:
-            self._memo[key] = value
-            while len(self._memo) > _MEMO_SIZE:
-                self._memo.popitem(last=False)
-        return value
-
-    def _has_memo(self, key: tuple) -> bool:
-        with self._lock:
-            return key in self._memo
 
     def ready(self, pair: ModelPair, attack: Attack) -> bool:
         """Whether :meth:`test_metrics` and :meth:`curve` for ``attack`` answer at once,
         from the manifest or from an earlier computation."""
         stored = self._stored_curve(pair, attack) is not None
-        metrics = self._metrics_in_manifest(pair, attack) or self._has_memo(self._metrics_key(pair, attack))
-        return metrics and (stored or self._has_memo(self._curve_key(pair, attack)))
+        metrics = self._metrics_in_manifest(pair, attack) or self._metrics_key(pair, attack) in self._memo
+        return metrics and (stored or self._curve_key(pair, attack) in self._memo)
 
     @staticmethod
     def _curve_key(pair: ModelPair, attack: Attack) -> tuple:
@@ -291,6 +200,9 @@ class ModelService:
     @staticmethod
     def _metrics_key(pair: ModelPair, attack: Attack) -> tuple:
         return "metrics", pair.key, attack
+
+    def _stored_curve(self, pair: ModelPair, attack: Attack) -> dict | None:
+        return stored_fgsm_curve(pair.base_entry, pair.adv_entry, attack, len(self.mnist().test_labels))
 
     def _metrics_in_manifest(self, pair: ModelPair, attack: Attack) -> bool:
         """Whether the stored curve holds ``attack``'s strength, so no evaluation is needed."""
@@ -308,16 +220,6 @@ class ModelService:
             return min(n, PGD_CURVE_EXAMPLES if curve else PGD_EXAMPLES)
         return n
 
-    def _stored_curve(self, pair: ModelPair, attack: Attack) -> dict | None:
-        metrics = pair.adv_entry.get("metrics", {})
-        stored = metrics.get("curves", {}).get(attack.mode.value)
-        if (stored and attack.method is AttackMethod.FGSM and metrics.get("base_model") == pair.base_entry["id"]
-                and metrics.get("attack", {}).get("norm") == attack.norm.value
-                and metrics.get("test_examples") == len(self.mnist().test_labels)
-                and list(stored["strengths"]) == list(NORM_SPECS[attack.norm].strengths)):
-            return stored
-        return None
-
     def curve(self, pair: ModelPair, attack: Attack) -> dict:
         """Accuracy of both models at the standard strengths of ``attack.norm``.
 
@@ -326,7 +228,6 @@ class ModelService:
         stored = self._stored_curve(pair, attack)
         if stored:
             return {**stored, "examples": len(self.mnist().test_labels)}
-        key = self._curve_key(pair, attack)
 
         def compute() -> dict:
             n = self.examples_for(attack, curve=True)
@@ -336,7 +237,7 @@ class ModelService:
                                          attack, NORM_SPECS[attack.norm].strengths)
             return {**curve, "examples": n}
 
-        return self._memoized(key, compute)
+        return self._memo.get_or_compute(self._curve_key(pair, attack), compute)
 
     def test_metrics(self, pair: ModelPair, attack: Attack) -> dict:
         """Clean and attacked test accuracy of both models: the keys of
@@ -355,33 +256,18 @@ class ModelService:
                 result = evaluate(pair.base, pair.adv, mnist.test_images[:n], mnist.test_labels[:n], attack)
             return {**result, "examples": n}
 
-        return self._memoized(self._metrics_key(pair, attack), compute)
+        return self._memo.get_or_compute(self._metrics_key(pair, attack), compute)
 
     # -- strong evaluation ---------------------------------------------------
 
-    def _stored_strong(self, pair: ModelPair, norm: Norm) -> tuple[StrongCurve, StrongCurve] | None:
-        """Both models' stored strong curves for ``norm``, if the manifest has matching ones."""
-        base = StrongCurve.from_entry(pair.base_entry, norm)
-        adv = StrongCurve.from_entry(pair.adv_entry, norm)
-        if (base is None or adv is None or pair.adv_entry.get("metrics", {}).get("base_model") != pair.base_entry["id"]
-                or (base.config, base.examples, base.strengths) != (adv.config, adv.examples, adv.strengths)):
-            return None
-        return base, adv
-
     def strong_curve(self, pair: ModelPair, norm: Norm) -> dict | None:
         """The stored worst-case curves ``{"strengths", "base", "adv", "examples"}`` for ``norm``, or None."""
-        stored = self._stored_strong(pair, norm)
-        if stored is None:
-            return None
-        base, adv = stored
-        return {"strengths": list(adv.strengths), "base": list(base.worst_case), "adv": list(adv.worst_case),
-                "examples": adv.examples}
+        return stored_worst_curves(pair.base_entry, pair.adv_entry, norm)
 
     def strong_ready(self, pair: ModelPair, norm: Norm, strength: float) -> bool:
         """Whether :meth:`strong` answers at once (stored, or computed earlier in this process)."""
-        stored = self._stored_strong(pair, norm)
-        return (stored is not None and strength in stored[1].strengths) or self._has_memo(
-            ("strong", pair.key, norm, strength))
+        return (stored_pair(pair.base_entry, pair.adv_entry, norm, strength) is not None
+                or ("strong", pair.key, norm, strength) in self._memo)
 
     def strong(self, pair: ModelPair, norm: Norm, strength: float,
                progress: EvalProgressFn | None = None) -> PairAccuracies:
@@ -390,10 +276,9 @@ class ModelService:
         Measured on the first :attr:`StrongEval.examples` test digits, with
         ``progress`` called as it goes (tens of seconds on two cores).
         """
-        stored = self._stored_strong(pair, norm)
-        if stored is not None and strength in stored[1].strengths:
-            base, adv = stored
-            return PairAccuracies(norm, strength, base.at(strength), adv.at(strength), "manifest")
+        stored = stored_pair(pair.base_entry, pair.adv_entry, norm, strength)
+        if stored is not None:
+            return stored
 
         def compute() -> PairAccuracies:
             cfg = StrongEval()
@@ -402,5 +287,4 @@ class ModelService:
             with pair.lock:
                 return PairAccuracies.of(strong_at(pair.base, pair.adv, x, y, norm, strength, cfg, progress=progress))
 
-        return self._memoized(("strong", pair.key, norm, strength), compute)
-
+        return self._memo.get_or_compute(("strong", pair.key, norm, strength), compute)

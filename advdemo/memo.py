@@ -1,0 +1,48 @@
+"""A small, thread-safe least-recently-used cache: the one cache helper of the service."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class LruCache(Generic[V]):
+    """At most ``size`` values by key; the least recently used goes first.
+
+    Values are computed outside the lock, so a slow computation never blocks
+    readers of other keys; if two threads compute the same key, the first
+    value stored wins and both get it.
+    """
+
+    def __init__(self, size: int):
+        self._size = size
+        self._items: collections.OrderedDict[Hashable, V] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def get(self, key: Hashable) -> V | None:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: Hashable, value: V) -> V:
+        """Store ``value`` unless ``key`` has one already; returns the stored value."""
+        with self._lock:
+            value = self._items.setdefault(key, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+            return value
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
+        hit = self.get(key)
+        return hit if hit is not None else self.put(key, compute())
