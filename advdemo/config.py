@@ -57,7 +57,8 @@ class EvalMode(str, enum.Enum):
 
     TRANSFER is the tutorial's: examples are crafted against the *base* model
     and fed to both models. WHITEBOX attacks each model through its own
-    gradients, which is the harder test for the regularized model.
+    gradients. That should be the harder test; a model that does better
+    against its own gradient is masking it (:mod:`advdemo.robustness`).
     """
 
     TRANSFER = "transfer"
