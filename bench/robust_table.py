@@ -78,6 +78,21 @@ def main() -> None:
             print(f"| `{mid}` | {summary} | {pct(curve.clean)} | " + " | ".join(cells) + " |")
         print()
 
+    print("**Learning curves of the robust models**: the training loss (clean + 4 × adversarial) at each "
+          "epoch, and the clean training accuracy at the end\n")
+    print("| training | epochs | loss by epoch | final training accuracy | wall / CPU time |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in (row for eps in ROBUST_EPSILONS for row in compare_methods([store], FAST_RECIPE, eps)[2:]):
+        e = models.get(r.model_id)
+        if e is None:
+            continue
+        h = e["metrics"].get("train_history", {})
+        losses = " → ".join(f"{v:.3f}" for v in h.get("loss", []))
+        acc = h.get("sparse_categorical_accuracy", [None])[-1]
+        print(f"| {training_summary(from_dict(HParams, e['hparams']))} | {len(h.get('loss', []))} | {losses} | "
+              f"{pct(acc)} | {r.training_time()} |")
+    print()
+
     print("**Worst case at L∞ ε = 0.2 across the FGSM grid** (first 1,000 test digits; rows: step, columns: "
           "multiplier)\n")
     steps = NORM_SPECS[Norm.INFINITY].grid_steps

@@ -26,8 +26,8 @@ def _fresh_service(app_env):
     st.cache_resource.clear()
 
 
-def run_app(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+def run_app(query: dict | None = None, timeout: float = 120) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     at.query_params = dict(query or {})
     at.run()
     assert not at.exception, at.exception

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import streamlit as st
-from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 from test_app import metrics
+from test_app import run_app as page
 
 from advdemo import viewstate
 from advdemo.config import FAST_RECIPE, Norm, TrainingAttack, robust_hparams
@@ -31,11 +31,8 @@ def _shipped_models(mnist, monkeypatch):
 
 
 def run_app(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-    at.query_params = dict(query or {})
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    # PGD views measure on the test set, which takes longer than the tiny models' pages.
+    return page(query, timeout=300)
 
 
 def stored(hp, strength):
