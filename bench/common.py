@@ -97,18 +97,8 @@ def report(name: str, payload: dict) -> None:
 
 # -- the real server and a real browser (app latency, memory, load test) -----------------------
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-SETTLED = "[data-testid='stApp'][data-test-script-state='notRunning']"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from browser_support import CHROMIUM, CHROMIUM_ARGS, SETTLED, free_port, wait_healthy  # noqa: E402, F401
 
 
 class Server:
@@ -135,20 +125,7 @@ class Server:
 
     def wait_healthy(self, timeout_s: float = 120.0) -> None:
         """Block until the server answers ``/_stcore/health`` (it needs seconds to import TensorFlow)."""
-        import urllib.error
-        import urllib.request
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with code {self.proc.returncode}")
-            try:
-                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1).read() == b"ok":
-                    return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"no answer from {self.url} in {timeout_s:.0f} s")
+        wait_healthy(self.url, self.proc, timeout_s)
 
     def rss_mb(self) -> float:
         import psutil

@@ -6,46 +6,27 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, SETTLED, free_port, wait_healthy
 from conftest import ROOT
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-DONE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(app_env):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "BROWSER": "none"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
+    try:
+        wait_healthy(url, proc, timeout_s=60)
+    except (RuntimeError, TimeoutError):
         proc.kill()
         pytest.fail("streamlit did not start:\n" + proc.stdout.read())
     yield url
@@ -76,7 +57,7 @@ def _view(page) -> dict:
 
 
 def _settle(page, timeout=90_000) -> None:
-    page.wait_for_selector(DONE, timeout=timeout)
+    page.wait_for_selector(SETTLED, timeout=timeout)
     page.wait_for_selector(".advdemo-grid", timeout=timeout)
 
 
@@ -86,7 +67,7 @@ def test_shared_link_then_slider_move_updates_grids_and_metrics(server, browser,
     _settle(page)
     before = _view(page)
     assert len(before["counts"]) == 2 and all(c.endswith("/32") for c in before["counts"])
-    assert len(before["metrics"]) == 4
+    assert len(before["metrics"]) == 8  # the tutorial's four figures, then the worst case and PGD of both
     assert "eps=0.1" in before["url"] and "batch=2" in before["url"]
     assert page.locator("text=Attack strength").count() == 1
 
