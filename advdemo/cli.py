@@ -97,8 +97,10 @@ def _add_hparams(p: argparse.ArgumentParser, default_recipe: str) -> None:
                         f"(batch {FAST_RECIPE.batch_size}, {FAST_RECIPE.epochs} epochs, same quality); "
                         f"default {default_recipe}")
     g.add_argument("--norm", choices=[n.value for n in Norm], help="adversarial gradient norm (default infinity)")
-    g.add_argument("--step", type=float, help="adversarial step size (default: the norm's, 0.2 for infinity)")
-    g.add_argument("--multiplier", type=float, help="adversarial loss multiplier (default 0.2)")
+    g.add_argument("--step", type=float, help="adversarial step size (default: the norm's, "
+                                              f"{NORM_SPECS[Norm.INFINITY].default_step:g} for infinity)")
+    g.add_argument("--multiplier", type=float,
+                   help=f"adversarial loss multiplier (default {default_of(HParams, 'adv_multiplier'):g})")
     g.add_argument("--epochs", type=int, help="training epochs (default: the recipe's)")
     g.add_argument("--batch-size", type=int, help="training batch size (default: the recipe's)")
     g.add_argument("--learning-rate", type=float, help="Adam's learning rate (default: the recipe's)")

@@ -175,7 +175,7 @@ class HParams:
     batch_size: int = 32
     epochs: int = 5
     adv_multiplier: float = 0.2
-    adv_step_size: float = 0.2
+    adv_step_size: float = NORM_SPECS[Norm.INFINITY].default_step
     adv_grad_norm: Norm = Norm.INFINITY
     #: Adam's learning rate; the tutorial uses Keras' default, 0.001.
     learning_rate: float = 0.001
@@ -312,7 +312,7 @@ class Attack:
 
     method: AttackMethod = AttackMethod.FGSM
     norm: Norm = Norm.INFINITY
-    strength: float = 0.2
+    strength: float = NORM_SPECS[Norm.INFINITY].default_step
     mode: EvalMode = EvalMode.TRANSFER
     pgd_iterations: int = 10
     #: PGD's step per iteration; None picks 2.5 * strength / iterations (Madry et al.).

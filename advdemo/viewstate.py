@@ -28,6 +28,7 @@ from advdemo.config import (
     HParams,
     Norm,
     TrainingAttack,
+    default_of,
     robust_hparams,
 )
 
@@ -43,14 +44,15 @@ _MAX_SHOWN = 40  # characters of a bad value quoted back in a notice
 class ViewState:
     """Every control of the page. Defaults: the tutorial's configuration and attack."""
 
-    norm: Norm = Norm.INFINITY  # training norm of the regularized model
-    step: float = 0.2  # its adversarial step size
-    multiplier: float = 0.2  # its adversarial loss multiplier
-    attack: AttackMethod = AttackMethod.FGSM
-    attack_norm: Norm = Norm.INFINITY
-    strength: float = 0.2
-    iterations: int = 10  # PGD only
-    mode: EvalMode = EvalMode.TRANSFER
+    # The defaults come from the configuration: the tutorial's model and attack.
+    norm: Norm = default_of(HParams, "adv_grad_norm")  # training norm of the regularized model
+    step: float = default_of(HParams, "adv_step_size")  # its adversarial step size
+    multiplier: float = default_of(HParams, "adv_multiplier")  # its adversarial loss multiplier
+    attack: AttackMethod = default_of(Attack, "method")
+    attack_norm: Norm = default_of(Attack, "norm")
+    strength: float = default_of(Attack, "strength")
+    iterations: int = default_of(Attack, "pgd_iterations")  # PGD only
+    mode: EvalMode = default_of(Attack, "mode")
     batch: int = 0  # which 32 test digits
     digit: int | None = None  # show only this true class
     pick: int = 0  # the digit shown in detail, index into the grid
