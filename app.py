@@ -102,10 +102,12 @@ if "view_ready" not in st.session_state:
 
 
 def snap_to_grid() -> None:
-    """Move step and multiplier to the nearest pretrained values (the grid sliders' options)."""
+    """Move the training controls to the nearest pretrained values (the grid sliders' options)."""
     steps = NORM_SPECS[Norm(st.session_state.norm)].grid_steps
-    st.session_state.step = min(steps, key=lambda s: abs(s - st.session_state.step))
+    if steps:  # L1 has no grid; its values stay as they are
+        st.session_state.step = min(steps, key=lambda s: abs(s - st.session_state.step))
     st.session_state.mult = min(GRID_MULTIPLIERS, key=lambda m: abs(m - st.session_state.mult))
+    st.session_state.teps = min(ROBUST_EPSILONS, key=lambda e: abs(e - st.session_state.teps))
 
 
 def on_norm_change() -> None:
@@ -120,14 +122,13 @@ def on_norm_change() -> None:
 def on_custom_change() -> None:
     if not st.session_state.custom:
         snap_to_grid()
-        st.session_state.teps = min(ROBUST_EPSILONS, key=lambda e: abs(e - st.session_state.teps))
 
 
 def on_training_change() -> None:
-    if TrainingAttack(st.session_state.tattack) is TrainingAttack.FGSM:
-        on_norm_change() if st.session_state.norm != Norm.INFINITY.value else on_custom_change()
-    else:
-        on_custom_change()
+    fgsm = TrainingAttack(st.session_state.tattack) is TrainingAttack.FGSM
+    if fgsm and not NORM_SPECS[Norm(st.session_state.norm)].grid_steps:
+        st.session_state.custom = True  # back to L1, which has no pretrained grid
+    on_custom_change()
 
 
 def start_lesson_step(i: int) -> None:

@@ -207,3 +207,14 @@ def test_hosted_page_offers_no_robust_training(app_env, monkeypatch):
     at = run_app({"tattack": "fgsm-rs", "teps": "0.2"})
     assert any("only the pretrained robust models" in e.value for e in at.error)
     assert "train" not in [b.key for b in at.button]
+
+
+def test_switching_training_attacks_keeps_a_valid_view(app_env):
+    at = run_app({"norm": "l1", "step": "0.5", "mult": "3.25"})
+    at.selectbox(key="tattack").set_value("fgsm-rs").run()
+    at.checkbox(key="custom").uncheck().run()  # snaps the robust controls, leaves L1's step alone
+    assert not at.exception, at.exception
+    assert at.query_params["tattack"] == "fgsm-rs" and at.session_state["teps"] == 0.3
+    at.selectbox(key="tattack").set_value("fgsm").run()
+    assert not at.exception, at.exception
+    assert at.checkbox(key="custom").value  # L1 again, which only trains on demand
