@@ -206,9 +206,10 @@ def train_adversarial(hparams: HParams, images: np.ndarray, labels: np.ndarray,
 
 #: Seconds per training batch of 128 on a 2-core CPU: a fixed part (the
 #: update, the clean and the adversarial pass) plus one input-gradient pass per
-#: step of the training attack. Fitted to the pretrained models' training
-#: times (docs/robustness.md); a rough guide, not a promise.
-_BATCH_SECONDS = (0.09, 0.012)
+#: step of the training attack. From idle runs: FGSM regularization 0.097 s a
+#: batch (docs/benchmarks.md), PGD-10 0.139 s (docs/robustness.md); the
+#: machine's share of its cores varies, so this is a rough guide.
+_BATCH_SECONDS = (0.09, 0.006)
 _BASE_BATCH_SECONDS = 0.06
 
 

@@ -246,3 +246,18 @@ def test_random_start_training_runs_on_a_tiny_synthetic_set(rng, attack):
     result = train_adversarial(hp, images, labels)
     assert len(result.history["loss"]) == 2 and np.all(np.isfinite(result.history["loss"]))
     assert result.history["scaled_adversarial_loss"][0] > 0
+
+
+def test_expected_training_time_grows_with_the_attack_and_the_epochs():
+    from advdemo.config import FAST_RECIPE
+    from advdemo.training import expected_training_seconds, training_summary
+
+    fgsm = expected_training_seconds(FAST_RECIPE, 60_000)
+    rs = expected_training_seconds(robust_hparams(FAST_RECIPE, TrainingAttack.FGSM_RS, 0.3), 60_000)
+    pgd = robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.3)
+    assert fgsm < rs < expected_training_seconds(pgd, 60_000)
+    longer = dataclasses.replace(pgd, adv_epochs=2 * pgd.adv_total_epochs)
+    assert expected_training_seconds(longer, 60_000) == pytest.approx(2 * expected_training_seconds(pgd, 60_000))
+    assert training_summary(pgd) == ("PGD, 10 steps of 0.075 from a random start within L∞ ε 0.3, clipped to [0, 1], "
+                                     "multiplier 4, 20 epochs")
+    assert training_summary(FAST_RECIPE) == "FGSM, L∞ step 0.2, multiplier 0.2, 3 epochs"
