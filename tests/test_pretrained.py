@@ -78,7 +78,7 @@ def test_the_pgd_trained_model_is_robust_on_the_whole_test_set():
     assert curve.examples == 10_000 and curve.config.iterations >= 40 and curve.config.restarts >= 5
     assert curve.clean >= 0.98
     assert curve.at(0.1).whitebox_pgd.value >= 0.95
-    assert curve.at(0.3).whitebox_pgd.value >= 0.85
+    assert curve.at(0.3).worst_case.value >= 0.88  # the goal; Madry et al. reached 89.6% with a far larger network
     assert curve.at(0.3).worst_case.value <= curve.at(0.3).whitebox_pgd.value
 
 
