@@ -355,8 +355,9 @@ def worst_case(pair, view: ViewState) -> None:
     ]))
     st.caption(f"Worst case: a digit counts only if no attack fools the model on it (transfer FGSM, white-box "
                f"FGSM, white-box PGD with {STRONG.iterations} steps and {STRONG.restarts} random restarts, and "
-               "PGD at the smaller strengths of the curve). Measured on the first "
-               f"{strong.examples:,} test digits; ± is the 95% interval.")
+               "PGD at the smaller strengths of the curve). Measured on "
+               + ("all" if strong.examples == len(mnist.test_labels) else "the first")
+               + f" {strong.examples:,} test digits; ± is the 95% interval.")
     for sign in strong.signs():
         st.warning(describe_sign(sign), icon="⚠️")
 

@@ -12,7 +12,7 @@ from test_app import run_app as page
 from advdemo import viewstate
 from advdemo.config import FAST_RECIPE, Norm, TrainingAttack, robust_hparams
 from advdemo.lesson import LESSON
-from advdemo.report import interval_text, stored_pair
+from advdemo.report import STRONG_FULL_KEY, interval_text, stored_pair
 from advdemo.storage import PRETRAINED_DIR, ModelStore, model_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore"),
@@ -36,8 +36,11 @@ def run_app(query: dict | None = None) -> AppTest:
 
 
 def stored(hp, strength):
+    """What the page should show: the whole test set's numbers where measured, else the subset's."""
     entries = STORE.entries()
-    return stored_pair(entries[model_id(hp, "base")], entries[model_id(hp, "adv")], Norm.INFINITY, strength)
+    base, adv = entries[model_id(hp, "base")], entries[model_id(hp, "adv")]
+    return (stored_pair(base, adv, Norm.INFINITY, strength, STRONG_FULL_KEY)
+            or stored_pair(base, adv, Norm.INFINITY, strength))
 
 
 def masking_warnings(at: AppTest) -> list[str]:
@@ -53,6 +56,8 @@ def test_default_page_puts_the_worst_case_next_to_the_tutorials_number():
     assert figures["Regularized, worst case"] == interval_text(expected.adv.worst_case)
     assert figures["Base, worst case"] == interval_text(expected.base.worst_case)
     assert expected.adv.worst_case.value < 0.6  # far below the transfer number: the lesson of the page
+    assert expected.adv.worst_case.n == 10_000  # measured on the whole test set
+    assert any("Measured on all 10,000 test digits" in c.value for c in at.caption)
 
 
 def test_masking_warning_fires_on_the_masked_model_and_not_on_pgd_training():
