@@ -102,9 +102,10 @@ def test_masking_sign_fires_on_the_masked_model_and_never_on_pgd_training():
     masked = models[model_id(dataclasses.replace(FAST_RECIPE, adv_step_size=0.3), "adv")]
     kinds = [s.kind for s in stored_pair(base, masked, Norm.INFINITY, 0.3).signs()]
     assert "whitebox-above-transfer" in kinds
-    for eps in (0.1, 0.2, 0.3):
-        for (attack, _), hp in _robust().items():
-            if attack is TrainingAttack.PGD:
+    # Within the ε ball it was trained on, a PGD-trained model shows no sign (beyond it, it may).
+    for (attack, trained_eps), hp in _robust().items():
+        for eps in (0.1, 0.2, 0.3):
+            if attack is TrainingAttack.PGD and eps <= trained_eps:
                 assert stored_pair(base, models[model_id(hp, "adv")], Norm.INFINITY, eps).signs() == [], (hp, eps)
 
 
