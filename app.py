@@ -24,12 +24,12 @@ from advdemo.config import (
     MAX_TRAINING_PGD_ITERATIONS,
     NORM_SPECS,
     ROBUST_EPSILONS,
-    ROBUST_PGD_ITERATIONS,
     AttackMethod,
     EvalMode,
     Norm,
     StrongEval,
     TrainingAttack,
+    robust_pgd_iterations,
 )
 from advdemo.data import DataError
 from advdemo.lesson import LESSON
@@ -89,7 +89,7 @@ def show_view(view: ViewState) -> None:
         attack=view.attack.value, anorm=view.attack_norm.value, eps=view.strength, iters=view.iterations,
         mode=view.mode.value, batch=view.batch, digit="all" if view.digit is None else str(view.digit),
         pick=view.pick, tattack=view.train_attack.value, teps=view.train_eps,
-        titers=view.train_iters or ROBUST_PGD_ITERATIONS.get(view.train_eps, MAX_PGD_ITERATIONS // 4),
+        titers=view.train_iters or robust_pgd_iterations(view.train_eps),
     )
 
 

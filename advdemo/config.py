@@ -278,6 +278,11 @@ ROBUST_EPOCHS_PGD_03 = 20
 ROBUST_EPSILONS: tuple[float, ...] = (0.1, 0.2, 0.3)
 
 
+def robust_pgd_iterations(epsilon: float) -> int:
+    """The robust recipe's PGD steps per training batch for an epsilon ball."""
+    return ROBUST_PGD_ITERATIONS.get(epsilon, ROBUST_PGD_ITERATIONS[min(ROBUST_PGD_ITERATIONS)])
+
+
 def robust_hparams(recipe: HParams, attack: TrainingAttack, epsilon: float, *,
                    iterations: int | None = None, epochs: int | None = None,
                    multiplier: float = ROBUST_MULTIPLIER) -> HParams:
@@ -291,7 +296,7 @@ def robust_hparams(recipe: HParams, attack: TrainingAttack, epsilon: float, *,
     if attack is TrainingAttack.FGSM:
         return recipe
     if attack is TrainingAttack.PGD:
-        iterations = iterations or ROBUST_PGD_ITERATIONS.get(epsilon, 7)
+        iterations = iterations or robust_pgd_iterations(epsilon)
         step = round(2.5 * epsilon / iterations, 4)
     else:
         iterations, step = 1, epsilon
@@ -422,6 +427,7 @@ __all__ = [
     "TrainingAttack",
     "ROBUST_EPSILONS",
     "robust_hparams",
+    "robust_pgd_iterations",
     "check_step",
     "default_of",
     "from_dict",
