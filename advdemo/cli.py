@@ -395,7 +395,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     progress = _Progress()
-    from advdemo.report import STRONG_FULL_KEY  # noqa: PLC0415
+    from advdemo.robustness import STRONG_FULL_KEY  # noqa: PLC0415
     from advdemo.storage import (
         ModelStore,  # noqa: PLC0415
         model_id,  # noqa: PLC0415

@@ -15,11 +15,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from advdemo.config import NORM_SPECS, HParams, Norm, StrongEval, TrainingAttack, robust_hparams
-from advdemo.robustness import EvalProgressFn, PairAccuracies, Rate, StrongCurve, strong_curves
+from advdemo.robustness import (
+    STORED_KEYS_BEST_FIRST,
+    STRONG_FULL_KEY,
+    STRONG_KEY,
+    EvalProgressFn,
+    PairAccuracies,
+    Rate,
+    StrongCurve,
+    strong_curves,
+)
 from advdemo.storage import ModelStore, model_id
-
-#: Manifest key of the full-test-set strong evaluation (see :mod:`advdemo.sweep`).
-STRONG_FULL_KEY = "strong_full"
 
 
 def _stored_curves(base_entry: dict | None, adv_entry: dict | None, norm: Norm,
@@ -35,7 +41,7 @@ def _stored_curves(base_entry: dict | None, adv_entry: dict | None, norm: Norm,
 
 
 def stored_pair(base_entry: dict | None, adv_entry: dict | None, norm: Norm, strength: float,
-                key: str = "strong") -> PairAccuracies | None:
+                key: str = STRONG_KEY) -> PairAccuracies | None:
     """Both models' stored accuracies at ``strength``, or None if either curve lacks it."""
     curves = _stored_curves(base_entry, adv_entry, norm, key)
     if curves is None:
@@ -44,9 +50,19 @@ def stored_pair(base_entry: dict | None, adv_entry: dict | None, norm: Norm, str
     return PairAccuracies(norm, strength, b, a, "manifest") if b and a else None
 
 
+def best_stored_pair(base_entry: dict | None, adv_entry: dict | None, norm: Norm,
+                     strength: float) -> PairAccuracies | None:
+    """:func:`stored_pair` from the whole test set where it was measured, else from the fixed subset."""
+    for key in STORED_KEYS_BEST_FIRST:
+        hit = stored_pair(base_entry, adv_entry, norm, strength, key)
+        if hit is not None:
+            return hit
+    return None
+
+
 def stored_worst_curves(base_entry: dict | None, adv_entry: dict | None, norm: Norm) -> dict | None:
     """Both models' stored worst-case curves ``{"strengths", "base", "adv", "examples"}``, or None."""
-    curves = _stored_curves(base_entry, adv_entry, norm, "strong")
+    curves = _stored_curves(base_entry, adv_entry, norm, STRONG_KEY)
     if curves is None:
         return None
     base, adv = curves
@@ -66,12 +82,10 @@ def honest_table(base, adv, base_entry: dict | None, adv_entry: dict | None, ima
     """
     strengths = sorted(float(s) for s in strengths)
     found: dict[float, PairAccuracies] = {}
-    if base_entry and adv_entry:
-        for s in strengths:
-            hit = stored_pair(base_entry, adv_entry, norm, s, STRONG_FULL_KEY) or stored_pair(base_entry, adv_entry,
-                                                                                               norm, s)
-            if hit:
-                found[s] = hit
+    for s in strengths:
+        hit = best_stored_pair(base_entry, adv_entry, norm, s)
+        if hit:
+            found[s] = hit
     missing = [s for s in strengths if s not in found]
     if missing:
         x, y = images[:cfg.examples], labels[:cfg.examples]
@@ -118,7 +132,7 @@ def _entry(stores: Sequence[ModelStore], mid: str) -> dict | None:
 
 def _strong_rates(entry: dict, epsilon: float) -> tuple[Rate | None, Rate | None]:
     """White-box PGD and worst case at ``epsilon``: the full test set's if measured, else the subset's."""
-    for key in (STRONG_FULL_KEY, "strong"):
+    for key in STORED_KEYS_BEST_FIRST:
         curve = StrongCurve.from_entry(entry, Norm.INFINITY, key)
         acc = curve.at(epsilon) if curve else None
         if acc is not None:
@@ -168,4 +182,5 @@ def interval_text(rate: Rate) -> str:
     return f"{rate.value:.1%} ± {half:.1f}"
 
 
-__all__ = ["MethodRow", "compare_methods", "honest_table", "interval_text", "stored_pair", "stored_worst_curves"]
+__all__ = ["STRONG_FULL_KEY", "MethodRow", "best_stored_pair", "compare_methods", "honest_table", "interval_text",
+           "stored_pair", "stored_worst_curves"]

@@ -76,9 +76,6 @@ class Outcomes:
     #: Correct clean and under every attack (along a curve: at every strength so far).
     worst_case: np.ndarray
 
-    def accuracy(self) -> Accuracies:
-        return Accuracies.of(self)
-
 
 @dataclass(frozen=True)
 class Rate:
@@ -94,9 +91,6 @@ class Rate:
         k, n = int(np.sum(correct)), int(np.size(correct))
         low, high = wilson_interval(k, n)
         return cls(k / n if n else float("nan"), low, high, n)
-
-    def __str__(self) -> str:
-        return f"{self.value:.1%} (95% CI {self.low:.1%}–{self.high:.1%}, {self.n:,} digits)"
 
 
 @dataclass(frozen=True)
@@ -173,6 +167,7 @@ def _fgsm_correct(model: keras.Model, images: np.ndarray, labels: np.ndarray, di
 def outcome_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, norm: Norm,
                   strengths: Sequence[float], cfg: StrongEval = StrongEval(), *,
                   transfer_directions: np.ndarray | None = None,
+                  own: tuple[np.ndarray, np.ndarray] | None = None,
                   progress: EvalProgressFn | None = None) -> list[Outcomes]:
     """One model's per-digit outcomes at each of ``strengths`` (ascending), carried over.
 
@@ -183,6 +178,8 @@ def outcome_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, no
     carried over: a digit fooled at a smaller strength counts as fooled at
     every larger one (the example lies within the larger ball too), so they
     are monotone in the strength. Strength 0 gives the clean outcomes.
+    ``own`` may pass ``model``'s :func:`advdemo.attacks.fgsm_directions` result
+    when the caller has it already.
     """
     strengths = [float(s) for s in strengths]
     if strengths != sorted(strengths):
@@ -190,8 +187,8 @@ def outcome_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, no
     for s in strengths:
         Attack(norm=norm, strength=s)  # validates each strength for the norm
     labels = np.asarray(labels)
-    own, predictions = fgsm_directions(model, images, labels, norm)
-    transfer = own if transfer_directions is None else transfer_directions
+    own_dir, predictions = own if own is not None else fgsm_directions(model, images, labels, norm)
+    transfer = own_dir if transfer_directions is None else transfer_directions
     clean = predictions == labels
     pgd_ok, worst = clean.copy(), clean.copy()
     total, done = len(strengths) * cfg.restarts, 0
@@ -205,7 +202,7 @@ def outcome_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, no
     curve = []
     for s in strengths:
         transfer_ok = clean & _fgsm_correct(model, images, labels, transfer, s)
-        white_ok = transfer_ok if transfer is own else clean & _fgsm_correct(model, images, labels, own, s)
+        white_ok = transfer_ok if transfer is own_dir else clean & _fgsm_correct(model, images, labels, own_dir, s)
         pgd_ok = pgd_correct(model, images, labels, norm, s, cfg, alive=pgd_ok, progress=tick)
         worst &= transfer_ok & white_ok & pgd_ok
         curve.append(Outcomes(clean, transfer_ok, white_ok, pgd_ok, worst.copy()))
@@ -217,10 +214,10 @@ def strong_curves(base: keras.Model, adv: keras.Model, images: np.ndarray, label
                   progress: EvalProgressFn | None = None) -> list[PairOutcomes]:
     """Both models' per-digit outcomes at each of ``strengths`` (see :func:`outcome_curve`)."""
     steps = len(strengths) * cfg.restarts
-    base_dir = fgsm_directions(base, images, labels, norm)[0]
-    base_curve = outcome_curve(base, images, labels, norm, strengths, cfg,
+    base_own = fgsm_directions(base, images, labels, norm)
+    base_curve = outcome_curve(base, images, labels, norm, strengths, cfg, own=base_own,
                                progress=progress and (lambda d, _: progress(d, 2 * steps)))
-    adv_curve = outcome_curve(adv, images, labels, norm, strengths, cfg, transfer_directions=base_dir,
+    adv_curve = outcome_curve(adv, images, labels, norm, strengths, cfg, transfer_directions=base_own[0],
                               progress=progress and (lambda d, _: progress(steps + d, 2 * steps)))
     return [PairOutcomes(float(s), norm, b, a) for s, b, a in zip(strengths, base_curve, adv_curve)]
 
@@ -323,6 +320,12 @@ def describe_sign(sign: MaskingSign) -> str:
 
 _ATTACKS = ("transfer_fgsm", "whitebox_fgsm", "whitebox_pgd", "worst_case")
 
+#: Manifest metrics keys: curves on the fixed subset of test digits, and the
+#: points measured on the whole test set. Lookups prefer the whole test set.
+STRONG_KEY = "strong"
+STRONG_FULL_KEY = "strong_full"
+STORED_KEYS_BEST_FIRST = (STRONG_FULL_KEY, STRONG_KEY)
+
 
 @dataclass(frozen=True)
 class StrongCurve:
@@ -374,7 +377,7 @@ class StrongCurve:
                 "pgd_part": self.pgd_part}
 
     @classmethod
-    def from_entry(cls, entry: dict | None, norm: Norm, key: str = "strong") -> StrongCurve | None:
+    def from_entry(cls, entry: dict | None, norm: Norm, key: str = STRONG_KEY) -> StrongCurve | None:
         """The curve a manifest entry's ``metrics[key][norm]`` holds, or None (absent or malformed)."""
         data = ((entry or {}).get("metrics") or {}).get(key, {}).get(norm.value)
         try:

@@ -26,7 +26,7 @@ from advdemo.evaluation import attack_pair, evaluate, robustness_curve
 from advdemo.experiment import find_model, obtain_model, stored_fgsm_curve
 from advdemo.jobs import JobState, JobView, TrainingQueue
 from advdemo.memo import LruCache
-from advdemo.report import STRONG_FULL_KEY, stored_pair, stored_worst_curves
+from advdemo.report import best_stored_pair, stored_worst_curves
 from advdemo.robustness import EvalProgressFn, PairAccuracies, strong_at
 from advdemo.storage import KINDS, ModelStore, StoreError, default_stores, model_id
 from advdemo.training import ProgressFn
@@ -266,14 +266,8 @@ class ModelService:
 
     def strong_ready(self, pair: ModelPair, norm: Norm, strength: float) -> bool:
         """Whether :meth:`strong` answers at once (stored, or computed earlier in this process)."""
-        return (self._stored_strong(pair, norm, strength) is not None
+        return (best_stored_pair(pair.base_entry, pair.adv_entry, norm, strength) is not None
                 or ("strong", pair.key, norm, strength) in self._memo)
-
-    @staticmethod
-    def _stored_strong(pair: ModelPair, norm: Norm, strength: float) -> PairAccuracies | None:
-        """The stored numbers at ``strength``: the whole test set's where measured, else the subset's."""
-        return (stored_pair(pair.base_entry, pair.adv_entry, norm, strength, STRONG_FULL_KEY)
-                or stored_pair(pair.base_entry, pair.adv_entry, norm, strength))
 
     def strong(self, pair: ModelPair, norm: Norm, strength: float,
                progress: EvalProgressFn | None = None) -> PairAccuracies:
@@ -284,7 +278,7 @@ class ModelService:
         :attr:`StrongEval.examples` test digits, with ``progress`` called as it
         goes (tens of seconds on two cores).
         """
-        stored = self._stored_strong(pair, norm, strength)
+        stored = best_stored_pair(pair.base_entry, pair.adv_entry, norm, strength)
         if stored is not None:
             return stored
 

@@ -26,7 +26,7 @@ from advdemo.data import Mnist
 from advdemo.evaluation import accuracy
 from advdemo.experiment import pair_metrics
 from advdemo.logs import LogFn, log_info
-from advdemo.robustness import StrongCurve, outcome_curve
+from advdemo.robustness import STRONG_KEY, StrongCurve, outcome_curve
 from advdemo.storage import ModelStore, StoreError, model_id
 from advdemo.training import ProgressFn
 
@@ -110,10 +110,6 @@ def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: Pro
     return sum(is_stored(store, model_id(hp, "adv")) for hp in points) + is_stored(store, base_mid)
 
 
-#: Manifest metrics keys of the strong evaluation: curves on the fixed subset,
-#: and (:data:`advdemo.report.STRONG_FULL_KEY`) the full-test-set points of the
-#: models that get them.
-STRONG_KEY = "strong"
 
 
 def strong_jobs(store: ModelStore, base_mid: str, first: Sequence[str] = ()) -> list[tuple[str, Norm]]:
@@ -143,7 +139,7 @@ def run_strong_evaluation(store: ModelStore, mnist: Mnist, base_mid: str, jobs: 
     """
     x, y = mnist.test_images[:cfg.examples], mnist.test_labels[:cfg.examples]
     base, _ = store.load(base_mid)
-    directions: dict[Norm, object] = {}
+    base_own: dict[Norm, tuple] = {}  # the base model's FGSM directions and predictions, per norm
     computed = 0
 
     def wanted(norm: Norm) -> tuple[float, ...]:
@@ -153,10 +149,10 @@ def run_strong_evaluation(store: ModelStore, mnist: Mnist, base_mid: str, jobs: 
         curve = StrongCurve.from_entry(store.entry(mid), norm, key)
         return curve is not None and curve.matches(cfg, len(y), wanted(norm))
 
-    def evaluate(mid: str, norm: Norm, model, transfer) -> None:
+    def evaluate(mid: str, norm: Norm, model, transfer, own=None) -> None:
         nonlocal computed
         start = time.perf_counter()
-        outcomes = outcome_curve(model, x, y, norm, wanted(norm), cfg, transfer_directions=transfer)
+        outcomes = outcome_curve(model, x, y, norm, wanted(norm), cfg, transfer_directions=transfer, own=own)
         curve = StrongCurve.of(outcomes, wanted(norm), norm, cfg, time.perf_counter() - start)
         previous = dict((store.entry(mid) or {}).get("metrics", {}).get(key, {}))
         store.update_metrics(mid, {key: {**previous, norm.value: curve.to_json()}})
@@ -165,12 +161,12 @@ def run_strong_evaluation(store: ModelStore, mnist: Mnist, base_mid: str, jobs: 
             f"({curve.seconds:.0f} s, {len(y)} digits)")
 
     for mid, norm in jobs:
-        if norm not in directions:
-            directions[norm] = fgsm_directions(base, x, y, norm)[0]
+        if norm not in base_own:
+            base_own[norm] = fgsm_directions(base, x, y, norm)
             if not fresh(base_mid, norm):
-                evaluate(base_mid, norm, base, None)
+                evaluate(base_mid, norm, base, None, own=base_own[norm])
         if not fresh(mid, norm):
-            evaluate(mid, norm, store.load(mid)[0], directions[norm])
+            evaluate(mid, norm, store.load(mid)[0], base_own[norm][0])
     return computed
 
 

@@ -12,7 +12,7 @@ from test_app import run_app as page
 from advdemo import viewstate
 from advdemo.config import FAST_RECIPE, Norm, TrainingAttack, robust_hparams
 from advdemo.lesson import LESSON
-from advdemo.report import STRONG_FULL_KEY, interval_text, stored_pair
+from advdemo.report import best_stored_pair, interval_text
 from advdemo.storage import PRETRAINED_DIR, ModelStore, model_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore"),
@@ -38,9 +38,7 @@ def run_app(query: dict | None = None) -> AppTest:
 def stored(hp, strength):
     """What the page should show: the whole test set's numbers where measured, else the subset's."""
     entries = STORE.entries()
-    base, adv = entries[model_id(hp, "base")], entries[model_id(hp, "adv")]
-    return (stored_pair(base, adv, Norm.INFINITY, strength, STRONG_FULL_KEY)
-            or stored_pair(base, adv, Norm.INFINITY, strength))
+    return best_stored_pair(entries[model_id(hp, "base")], entries[model_id(hp, "adv")], Norm.INFINITY, strength)
 
 
 def masking_warnings(at: AppTest) -> list[str]:
