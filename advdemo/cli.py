@@ -187,8 +187,9 @@ def _stores(out: str | None):
     return [ModelStore(out, writable=True)] if out else default_stores()
 
 
-def _table(rows: list[tuple[str, str, str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows of text cells as aligned columns."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
@@ -313,8 +314,7 @@ def _honest_text(rows) -> str:
             lines.append((name, f"{r.strength:g}", *(f"{getattr(acc, k).value:.1%}" for k, _ in _ATTACK_COLUMNS[:-1]),
                           interval_text(acc.worst_case)))
         notes += [describe_sign(sign) for sign in r.signs()]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+    table = _table(lines)
     first = rows[0]
     cfg = (f"White-box PGD: {first.adv.worst_case.n:,} test digits, restarts and steps as configured; worst case: "
            "a digit counts only if no attack fools the model on it (± is the 95% interval).")
@@ -384,10 +384,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
                       "–" if r.whitebox_pgd is None else interval_text(r.whitebox_pgd),
                       "–" if r.worst_case is None else interval_text(r.worst_case),
                       r.training_time()))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     print(f"L∞ ε = {args.epsilon:g}; clean and transfer FGSM on the whole test set, PGD and worst case as stored "
           "(± is the 95% interval); '–': not stored")
-    print("\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines))
+    print(_table(lines))
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in rows], default=str))
     return 0
