@@ -17,6 +17,7 @@ COPY requirements.txt ./
 RUN pip install -r requirements.txt
 COPY .streamlit ./.streamlit
 COPY advdemo ./advdemo
+COPY ui ./ui
 COPY pretrained ./pretrained
 COPY app.py pyproject.toml README.md ./
 

@@ -28,6 +28,7 @@ from advdemo.config import (
     ConfigError,
     EvalMode,
     HParams,
+    ModelKind,
     Norm,
     StrongEval,
     TrainingAttack,
@@ -36,6 +37,10 @@ from advdemo.config import (
 )
 
 RECIPES = {"tutorial": TUTORIAL, "fast": FAST_RECIPE}
+#: The recipe of the pretrained models, and so of every command but ``reproduce``.
+PRETRAINED_RECIPE = "fast"
+#: How tables and messages name the two models (the tutorial's words).
+KIND_NAMES = {ModelKind.BASE: "base", ModelKind.REGULARIZED: "adv-regularized"}
 
 
 class _Progress:
@@ -60,7 +65,7 @@ class _Progress:
 
     def __call__(self, p) -> None:
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in sorted(p.metrics.items()))
-        line = f"{p.model:>4} epoch {p.epoch}/{p.epochs}  step {p.step}/{p.steps}  {metrics}"
+        line = f"{p.model.value:>4} epoch {p.epoch}/{p.epochs}  step {p.step}/{p.steps}  {metrics}"
         if self.tty:
             self.stream.write("\r\033[K" + line)
             if p.step == p.steps and p.epoch == p.epochs:
@@ -74,29 +79,33 @@ class _Progress:
 def _add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR",
                    help="folder with the four MNIST IDX files (default: $ADVDEMO_MNIST_DIR, "
-                        "else tensorflow_datasets)")
+                        "else tensorflow_datasets; commands that only evaluate fall back to the test set "
+                        "shipped with advdemo)")
     p.add_argument("--test-examples", type=int, metavar="N",
                    help="evaluate on the first N test images only (default: all 10,000)")
 
 
-def _load(args: argparse.Namespace):
-    """MNIST as the flags ask (raises DataError / ConfigError with a clear message)."""
+def _load(args: argparse.Namespace, *, training: bool = True):
+    """MNIST as the flags ask; without ``training`` the shipped test set will do
+    (raises DataError / ConfigError with a clear message)."""
     from advdemo.data import load_mnist  # noqa: PLC0415
 
     n = getattr(args, "test_examples", None)
     if n is not None and n < 1:
         raise ConfigError(f"--test-examples={n} is invalid: expected a whole number >= 1")
-    mnist = load_mnist(args.data_dir)
+    mnist = load_mnist(args.data_dir, training=training)
     return mnist.subset(len(mnist.train_labels), n) if n else mnist
 
 
 def _add_hparams(p: argparse.ArgumentParser, default_recipe: str) -> None:
     g = p.add_argument_group("training configuration")
     g.add_argument("--recipe", choices=sorted(RECIPES), default=default_recipe,
-                   help=f"training recipe: 'tutorial' (batch 32, 5 epochs) or 'fast' "
+                   help=f"training recipe: 'tutorial' (batch {TUTORIAL.batch_size}, {TUTORIAL.epochs} epochs) "
+                        "or 'fast' "
                         f"(batch {FAST_RECIPE.batch_size}, {FAST_RECIPE.epochs} epochs, same quality); "
                         f"default {default_recipe}")
-    g.add_argument("--norm", choices=[n.value for n in Norm], help="adversarial gradient norm (default infinity)")
+    g.add_argument("--norm", choices=[n.value for n in Norm],
+                   help=f"adversarial gradient norm (default {default_of(HParams, 'adv_grad_norm').value})")
     g.add_argument("--step", type=float, help="adversarial step size (default: the norm's, "
                                               f"{NORM_SPECS[Norm.INFINITY].default_step:g} for infinity)")
     g.add_argument("--multiplier", type=float,
@@ -104,7 +113,7 @@ def _add_hparams(p: argparse.ArgumentParser, default_recipe: str) -> None:
     g.add_argument("--epochs", type=int, help="training epochs (default: the recipe's)")
     g.add_argument("--batch-size", type=int, help="training batch size (default: the recipe's)")
     g.add_argument("--learning-rate", type=float, help="Adam's learning rate (default: the recipe's)")
-    g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g.add_argument("--seed", type=int, help=f"random seed (default {default_of(HParams, 'seed')})")
     g.add_argument("--train-examples", type=int, metavar="N",
                    help="train on the first N training images only (default: all 60,000)")
     g.add_argument("--train-attack", choices=[t.value for t in TrainingAttack], default=TrainingAttack.FGSM.value,
@@ -122,7 +131,7 @@ def _add_hparams(p: argparse.ArgumentParser, default_recipe: str) -> None:
 
 def _add_attack(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("attack used for evaluation")
-    g.add_argument("--attack", choices=[m.value for m in AttackMethod], default="fgsm")
+    g.add_argument("--attack", choices=[m.value for m in AttackMethod], default=default_of(Attack, "method").value)
     g.add_argument("--attack-norm", choices=[n.value for n in Norm], help="default: the training norm")
     g.add_argument("--strength", type=float, help="attack step (FGSM) or epsilon (PGD); default: the training step")
     g.add_argument("--mode", choices=[m.value for m in EvalMode], default=default_of(Attack, "mode").value)
@@ -218,17 +227,32 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     # Models live under --out so every run really trains, as the tutorial does.
     result = reproduce(hp, mnist, [ModelStore(out / "models", writable=True)], progress=progress, log=progress.log)
     grid = out / "perturbed_digits.png"
-    atomic_write(grid, result.pop("grid_png"))
+    atomic_write(grid, result.grid_png)
     rows = [("model", "clean", f"FGSM {hp.adv_grad_norm.value} {hp.adv_step_size:g}: transfer / white-box")]
-    for name, key in (("base", "base"), ("adv-regularized", "adv")):
-        rows.append((name, f"{result[f'{key}_clean_acc']:.4f}",
-                     f"{result[f'{key}_transfer_acc']:.4f} / {result[f'{key}_whitebox_acc']:.4f}"))
+    m = result.metrics
+    for kind in ModelKind:
+        rows.append((KIND_NAMES[kind], f"{m.clean.of(kind):.4f}",
+                     f"{m.transfer.of(kind):.4f} / {m.whitebox.of(kind):.4f}"))
     print(_table(rows))
-    print(f"training {result['train_seconds']:.1f} s, evaluation {result['eval_seconds']:.1f} s; "
+    print(f"training {result.train_seconds:.1f} s, evaluation {result.eval_seconds:.1f} s; "
           f"grid written to {grid}")
     if args.json:
-        print(json.dumps({**result, "grid": str(grid)}))
+        print(json.dumps({**result.to_json(), "grid": str(grid)}))
     return 0
+
+
+def _find_pair(hp: HParams, args: argparse.Namespace, progress: _Progress) -> dict:
+    """Both stored models for ``hp``: ``{ModelKind: (keras.Model, entry, store)}``; StoreError if one is missing."""
+    from advdemo.experiment import find_model  # noqa: PLC0415
+    from advdemo.storage import StoreError, model_id  # noqa: PLC0415
+
+    stores = _stores(args.models)
+    found = {kind: find_model(stores, model_id(hp, kind), progress.log) for kind in ModelKind}
+    for kind, hit in found.items():
+        if not hit:
+            raise StoreError(f"no trained {KIND_NAMES[kind]} model for this configuration; run 'advdemo train' "
+                             "with the same flags first")
+    return found
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -239,12 +263,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     mnist = _load(args)
     stores = _stores(args.out)
     summary = {}
-    for kind in ("base", "adv"):
+    for kind in ModelKind:
         _, entry, trained = obtain_model(kind, hp, mnist, stores, progress=progress, log=progress.log)
-        summary[kind] = entry["id"]
-        progress.log(f"{kind}: {entry['id']} ({'trained' if trained else 'already stored'}, "
+        summary[kind.value] = entry["id"]
+        progress.log(f"{KIND_NAMES[kind]}: {entry['id']} ({'trained' if trained else 'already stored'}, "
                      f"{entry['train_seconds']:.1f} s)")
-    print(json.dumps(summary) if args.json else f"models stored: {summary['base']}, {summary['adv']}")
+    print(json.dumps(summary) if args.json else f"models stored: {', '.join(summary.values())}")
     return 0
 
 
@@ -253,29 +277,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     attack = attack_from_args(args, hp)
     progress = _Progress()
     from advdemo.evaluation import evaluate  # noqa: PLC0415
-    from advdemo.experiment import find_model  # noqa: PLC0415
-    from advdemo.storage import StoreError, model_id  # noqa: PLC0415
 
-    stores = _stores(args.models)
-    models = {}
-    for kind in ("base", "adv"):
-        found = find_model(stores, model_id(hp, kind), progress.log)
-        if not found:
-            raise StoreError(f"no trained {kind} model for this configuration; run 'advdemo train' "
-                             "with the same flags first")
-        models[kind] = found[0]
-    mnist = _load(args)
+    found = _find_pair(hp, args, progress)
+    base, regularized = found[ModelKind.BASE][0], found[ModelKind.REGULARIZED][0]
+    mnist = _load(args, training=False)
     start = time.perf_counter()
-    result = evaluate(models["base"], models["adv"], mnist.test_images, mnist.test_labels, attack)
-    result["eval_seconds"] = round(time.perf_counter() - start, 2)
+    evaluation = evaluate(base, regularized, mnist.test_images, mnist.test_labels, attack)
+    result: dict[str, Any] = {**evaluation.to_json(), "eval_seconds": round(time.perf_counter() - start, 2)}
     label = f"{attack.method.value} {attack.norm.value} {attack.strength:g} ({attack.mode.value})"
-    print(_table([("model", "clean", label),
-                  ("base", f"{result['base_clean_acc']:.4f}", f"{result['base_attacked_acc']:.4f}"),
-                  ("adv-regularized", f"{result['adv_clean_acc']:.4f}", f"{result['adv_attacked_acc']:.4f}")]))
+    print(_table([("model", "clean", label)]
+                 + [(KIND_NAMES[k], f"{evaluation.clean.of(k):.4f}", f"{evaluation.attacked.of(k):.4f}")
+                    for k in ModelKind]))
     if args.worst_case:
         from advdemo.report import honest_table  # noqa: PLC0415
 
-        rows = honest_table(models["base"], models["adv"], None, None, mnist.test_images, mnist.test_labels,
+        rows = honest_table(base, regularized, None, None, mnist.test_images, mnist.test_labels,
                             attack.norm, [attack.strength], strong_from_args(args),
                             progress=_count_progress(progress, "strong evaluation"))
         print(_honest_text(rows))
@@ -310,14 +326,14 @@ def _honest_text(rows) -> str:
     lines = [("model", "ε", *(label for _, label in _ATTACK_COLUMNS))]
     notes = []
     for r in rows:
-        for name, acc in (("base", r.base), ("adv-regularized", r.adv)):
+        for name, acc in ((KIND_NAMES[ModelKind.BASE], r.base), (KIND_NAMES[ModelKind.REGULARIZED], r.regularized)):
             lines.append((name, f"{r.strength:g}", *(f"{getattr(acc, k).value:.1%}" for k, _ in _ATTACK_COLUMNS[:-1]),
                           interval_text(acc.worst_case)))
         notes += [describe_sign(sign) for sign in r.signs()]
     table = _table(lines)
     first = rows[0]
-    cfg = (f"White-box PGD: {first.adv.worst_case.n:,} test digits, restarts and steps as configured; worst case: "
-           "a digit counts only if no attack fools the model on it (± is the 95% interval).")
+    cfg = (f"White-box PGD: {first.regularized.worst_case.n:,} test digits, restarts and steps as configured; "
+           "worst case: a digit counts only if no attack fools the model on it (± is the 95% interval).")
     return "\n".join([table, cfg, *(f"warning: {n}" for n in notes)])
 
 
@@ -327,7 +343,7 @@ def _honest_json(r) -> dict:
             "worst_case_interval": [a.worst_case.low, a.worst_case.high], "examples": a.worst_case.n}
 
     return {"norm": r.norm.value, "strength": r.strength, "source": r.source, "base": acc(r.base),
-            "adv": acc(r.adv), "masking_signs": [s.kind for s in r.signs()]}
+            "adv": acc(r.regularized), "masking_signs": [s.kind for s in r.signs()]}
 
 
 def cmd_honest(args: argparse.Namespace) -> int:
@@ -336,22 +352,13 @@ def cmd_honest(args: argparse.Namespace) -> int:
     norm = Norm(args.attack_norm) if args.attack_norm else hp.adv_grad_norm
     strengths = _strengths(args.strengths, norm)
     progress = _Progress()
-    from advdemo.experiment import find_model  # noqa: PLC0415
     from advdemo.report import honest_table  # noqa: PLC0415
-    from advdemo.storage import StoreError, model_id  # noqa: PLC0415
 
-    stores = _stores(args.models)
-    found = {}
-    for kind in ("base", "adv"):
-        found[kind] = find_model(stores, model_id(hp, kind), progress.log)
-        if not found[kind]:
-            raise StoreError(f"no trained {kind} model for this configuration; run 'advdemo train' "
-                             "with the same flags first")
-    mnist = _load(args)
-    rows = honest_table(found["base"][0], found["adv"][0], found["base"][1], found["adv"][1], mnist.test_images,
-                        mnist.test_labels, norm, strengths, cfg,
+    (base, base_entry, _), (reg, reg_entry, _) = _find_pair(hp, args, progress).values()
+    mnist = _load(args, training=False)
+    rows = honest_table(base, reg, base_entry, reg_entry, mnist.test_images, mnist.test_labels, norm, strengths, cfg,
                         progress=_count_progress(progress, "strong evaluation"))
-    print(f"{hp.training_attack.value} training, {found['adv'][1]['id']}; attack norm {norm.value}")
+    print(f"{hp.training_attack.value} training, {reg_entry['id']}; attack norm {norm.value}")
     print(_honest_text(rows))
     if args.json:
         print(json.dumps([_honest_json(r) for r in rows]))
@@ -417,7 +424,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     cfg = strong_from_args(args)
     base = model_id(recipe, "base")
     if args.strong:
-        first = [model_id(hp, "adv") for hp in points]
+        first = [model_id(hp, ModelKind.REGULARIZED) for hp in points]
         n = run_strong_evaluation(store, mnist, base, strong_jobs(store, base, first), cfg=cfg, log=progress.log)
         print(f"{n} strong-evaluation curves added ({cfg.examples} digits, PGD-{cfg.iterations} x {cfg.restarts})")
     if args.full_test_set:
@@ -448,14 +455,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train (or find) the base and regularized models of one configuration")
     _add_data(p)
-    _add_hparams(p, default_recipe="fast")
+    _add_hparams(p, default_recipe=PRETRAINED_RECIPE)
     p.add_argument("--out", metavar="DIR", help="store models here (default: the per-user cache)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate stored models of one configuration under an attack")
     _add_data(p)
-    _add_hparams(p, default_recipe="fast")
+    _add_hparams(p, default_recipe=PRETRAINED_RECIPE)
     _add_attack(p)
     p.add_argument("--models", metavar="DIR", help="model store to read (default: pretrained/, then the cache)")
     p.add_argument("--json", action="store_true")
@@ -468,11 +475,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("honest", help="the honest robustness table of one configuration: transfer and white-box "
                                       "FGSM, white-box PGD with restarts, and the worst case per digit")
     _add_data(p)
-    _add_hparams(p, default_recipe="fast")
+    _add_hparams(p, default_recipe=PRETRAINED_RECIPE)
     p.add_argument("--attack-norm", choices=[n.value for n in Norm if NORM_SPECS[n].supports_pgd],
                    help="default: the training norm")
-    p.add_argument("--strengths", metavar="LIST", help="comma-separated attack strengths (default: 0.1,0.2,0.3 "
-                                                       "for infinity)")
+    p.add_argument("--strengths", metavar="LIST", help="comma-separated attack strengths (default: "
+                                                       f"{','.join(map(str, ROBUST_EPSILONS))} for infinity)")
     _add_strong(p)
     p.add_argument("--models", metavar="DIR", help="model store to read (default: pretrained/, then the cache)")
     p.add_argument("--json", action="store_true")
@@ -482,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "at one L-infinity epsilon, from the pretrained models")
     p.add_argument("--epsilon", type=float, default=ROBUST_EPSILONS[-1],
                    help=f"one of {', '.join(map(str, ROBUST_EPSILONS))} (default %(default)s)")
-    p.add_argument("--recipe", choices=sorted(RECIPES), default="fast")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=PRETRAINED_RECIPE)
     p.add_argument("--models", metavar="DIR", help="model store to read (default: pretrained/, then the cache)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
@@ -490,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="train the pretrained grid (resumable)")
     _add_data(p)
     p.add_argument("--out", default="pretrained", metavar="DIR")
-    p.add_argument("--recipe", choices=sorted(RECIPES), default="fast")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=PRETRAINED_RECIPE)
     p.add_argument("--grid", choices=["tutorial", "robust"], default="tutorial",
                    help="'tutorial': the 48 FGSM-regularized models; 'robust': PGD and random-start FGSM "
                         "training at each epsilon (default %(default)s)")

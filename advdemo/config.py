@@ -52,6 +52,19 @@ class TrainingAttack(str, enum.Enum):
     PGD = "pgd"
 
 
+class ModelKind(str, enum.Enum):
+    """The two models of a pair.
+
+    The regularized model's value stays ``"adv"``: it names the model files
+    and manifest entries (``adv-<hash>``) of every store already written.
+    In code it is always ``REGULARIZED``, because in this field "adv" means
+    an adversarial *example*.
+    """
+
+    BASE = "base"
+    REGULARIZED = "adv"
+
+
 class EvalMode(str, enum.Enum):
     """How adversarial examples are crafted for evaluation.
 
@@ -416,6 +429,7 @@ __all__ = [
     "AttackMethod",
     "ConfigError",
     "EvalMode",
+    "ModelKind",
     "FAST_RECIPE",
     "GRID_MULTIPLIERS",
     "HParams",

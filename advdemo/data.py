@@ -3,6 +3,11 @@
 Images are returned as ``(N, 28, 28, 1)`` float32 in [0, 1], labels as ``(N,)``
 int64 in 0..9, with the tutorial's split: 60,000 train / 10,000 test.
 
+The test set also ships inside the package (``advdemo/mnist/``, 1.6 MB, its
+SHA-256 checked on every load), so everything that only evaluates (the page,
+``advdemo evaluate``) works offline with no data option. Training needs the
+training set, from local files or ``tensorflow_datasets``; it is never shipped.
+
 This module does not import TensorFlow unless it has to fall back to
 ``tensorflow_datasets``.
 """
@@ -10,9 +15,11 @@ This module does not import TensorFlow unless it has to fall back to
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +33,15 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
+
+#: The MNIST test set shipped with the package, and the SHA-256 of each file (the official files' hashes).
+EMBEDDED_DIR = Path(__file__).resolve().parent / "mnist"
+EMBEDDED_SHA256 = {
+    "test_images": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "test_labels": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+EMBEDDED_SOURCE = "the MNIST test set shipped with advdemo"
+TRAIN_SIZE = 60_000
 
 _IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 _LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
@@ -62,6 +78,10 @@ class Mnist:
     test_images: np.ndarray
     test_labels: np.ndarray
     source: str
+
+    @property
+    def has_training_data(self) -> bool:
+        return len(self.train_labels) > 0
 
     def subset(self, n_train: int, n_test: int) -> Mnist:
         """The first ``n_train`` / ``n_test`` examples (for tests and quick runs)."""
@@ -137,7 +157,7 @@ def load_idx_folder(folder: str | os.PathLike[str]) -> Mnist:
     missing = [FILES[key] for key, p in paths.items() if p is None]
     if missing:
         raise DataError(f"MNIST folder {folder} lacks {', '.join(missing)} (or .gz). {HOW_TO_USE_LOCAL}")
-    arrays = {key: read_idx(p, kind=key.split("_")[1]) for key, p in paths.items()}
+    arrays = {key: read_idx(p, kind=key.split("_")[1]) for key, p in paths.items() if p is not None}
     for split in ("train", "test"):
         n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
         if n_img != n_lab:
@@ -152,6 +172,28 @@ def load_idx_folder(folder: str | os.PathLike[str]) -> Mnist:
         arrays["test_labels"].astype(np.int64),
         source=str(folder),
     )
+
+
+def load_embedded_test_set() -> Mnist:
+    """The test set shipped in the package, hash-verified; no training data (empty arrays).
+
+    Raises :class:`DataError` if a file is missing or does not match its hash.
+    """
+    arrays = {}
+    for key, digest in EMBEDDED_SHA256.items():
+        path = EMBEDDED_DIR / f"{FILES[key]}.gz"
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise DataError(f"the shipped MNIST test set is missing ({path}: {exc.strerror}); reinstall advdemo. "
+                            + HOW_TO_USE_LOCAL) from None
+        if hashlib.sha256(raw).hexdigest() != digest:
+            raise DataError(f"the shipped MNIST test set is damaged ({path} does not match its SHA-256); "
+                            "reinstall advdemo. " + HOW_TO_USE_LOCAL)
+        arrays[key] = read_idx(path, kind=key.split("_")[1])
+    return Mnist(np.zeros((0, _IMAGE_SIDE, _IMAGE_SIDE, 1), np.float32), np.zeros((0,), np.int64),
+                 to_float_images(arrays["test_images"]), arrays["test_labels"].astype(np.int64),
+                 source=EMBEDDED_SOURCE)
 
 
 def can_reach(host: tuple[str, int] = _DOWNLOAD_HOST, timeout: float = _PROBE_SECONDS) -> bool:
@@ -206,19 +248,52 @@ _cache: dict[str, Mnist] = {}
 _cache_lock = threading.Lock()
 
 
-def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Mnist:
-    """MNIST from ``data_dir``, ``$ADVDEMO_MNIST_DIR`` or ``tensorflow_datasets``.
+def load_mnist(data_dir: str | os.PathLike[str] | None = None, *, training: bool = True) -> Mnist:
+    """MNIST from ``data_dir``, ``$ADVDEMO_MNIST_DIR`` or, without either, ``tensorflow_datasets``.
 
-    Loaded once per process and source (the arrays are read-only and shared).
-    Raises :class:`DataError` with instructions when no source works; offline
-    without local files that happens within about five seconds.
+    With ``training=False`` (only the test set is needed) the last source is
+    the test set shipped with the package instead, so no download is ever
+    tried. Loaded once per process and source (the arrays are read-only and
+    shared). Raises :class:`DataError` with instructions when no source works;
+    offline without local files that happens within about five seconds.
     """
     folder = resolve_data_dir(data_dir)
-    key = str(folder.resolve()) if folder else "tfds"
+    key = str(folder.resolve()) if folder else "tfds" if training else "embedded"
     with _cache_lock:
         if key not in _cache:
-            mnist = load_idx_folder(folder) if folder else _load_tfds()
+            loader = (lambda: load_idx_folder(folder)) if folder else _load_tfds if training else load_embedded_test_set
+            mnist = loader()
             for array in (mnist.train_images, mnist.train_labels, mnist.test_images, mnist.test_labels):
                 array.setflags(write=False)
             _cache[key] = mnist
         return _cache[key]
+
+
+def training_data_problem(data_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """Why the training set cannot be loaded, in one sentence, or None when it can (or may).
+
+    Cheap enough for a page: a local folder is only checked for existence, and
+    tensorflow_datasets' download server is probed at most once a minute.
+    """
+    folder = resolve_data_dir(data_dir)
+    if folder is not None:
+        return None if folder.is_dir() else f"The MNIST folder {folder} does not exist. {HOW_TO_USE_LOCAL}"
+    if "tfds" in _cache or _tfds_prepared():
+        return None
+    now = time.monotonic()
+    if now - _probe["at"] > _PROBE_TTL:
+        _probe.update(at=now, ok=can_reach())
+    if _probe["ok"]:
+        return None
+    return ("Training needs the MNIST training set, and this machine has neither local files nor a network: "
+            f"download the four MNIST IDX files and point {ENV_VAR} at their folder.")
+
+
+_PROBE_TTL = 60.0
+_probe: dict = {"at": -float("inf"), "ok": False}
+
+
+def _tfds_prepared() -> bool:
+    """Whether tensorflow_datasets has MNIST on disk already (without importing it: it is slow to import)."""
+    root = Path(os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets") / "mnist"
+    return any(root.glob("*/dataset_info.json"))

@@ -17,6 +17,7 @@ import numpy as np
 from advdemo.attacks import batches, fgsm_directions, perturb
 from advdemo.compat import keras, tf
 from advdemo.config import Attack, AttackMethod, EvalMode
+from advdemo.results import Curve, Evaluation, PairAccuracy
 
 
 @tf.function(reduce_retracing=True)
@@ -46,44 +47,38 @@ def accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> floa
 class Attacked:
     """Adversarial examples and both models' answers on them.
 
-    In transfer mode ``base_images`` and ``adv_images`` are the same array
-    (crafted against the base model); in white-box mode each model has its own.
-    Images ``(N, 28, 28, 1)`` float32 in [0, 1]; probabilities ``(N, 10)``.
+    In transfer mode ``base_images`` and ``regularized_images`` are the same
+    array (crafted against the base model); in white-box mode each model has
+    its own. Images ``(N, 28, 28, 1)`` float32 in [0, 1]; probabilities ``(N, 10)``.
     """
 
     base_images: np.ndarray
-    adv_images: np.ndarray
+    regularized_images: np.ndarray
     base_proba: np.ndarray
-    adv_proba: np.ndarray
+    regularized_proba: np.ndarray
 
     @property
     def base_pred(self) -> np.ndarray:
         return self.base_proba.argmax(axis=-1)
 
     @property
-    def adv_pred(self) -> np.ndarray:
-        return self.adv_proba.argmax(axis=-1)
+    def regularized_pred(self) -> np.ndarray:
+        return self.regularized_proba.argmax(axis=-1)
 
 
-def attack_pair(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: np.ndarray,
+def attack_pair(base: keras.Model, regularized: keras.Model, images: np.ndarray, labels: np.ndarray,
                 attack: Attack) -> Attacked:
     """Attack both models as ``attack.mode`` says and record their predictions."""
     base_images = perturb(base, images, labels, attack)
-    adv_images = base_images if attack.mode is EvalMode.TRANSFER else perturb(adv, images, labels, attack)
-    return Attacked(base_images, adv_images, predict_proba(base, base_images), predict_proba(adv, adv_images))
+    reg_images = base_images if attack.mode is EvalMode.TRANSFER else perturb(regularized, images, labels, attack)
+    return Attacked(base_images, reg_images, predict_proba(base, base_images), predict_proba(regularized, reg_images))
 
 
-def evaluate(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: np.ndarray,
-             attack: Attack) -> dict[str, float]:
-    """Clean and attacked accuracy of both models, each in [0, 1].
-
-    Keys: ``base_clean_acc``, ``adv_clean_acc``, ``base_attacked_acc``, ``adv_attacked_acc``.
-    """
-    return {
-        "base_clean_acc": accuracy(base, images, labels),
-        "adv_clean_acc": accuracy(adv, images, labels),
-        **evaluate_attacked(base, adv, images, labels, attack),
-    }
+def evaluate(base: keras.Model, regularized: keras.Model, images: np.ndarray, labels: np.ndarray,
+             attack: Attack) -> Evaluation:
+    """Clean and attacked accuracy of both models on ``images`` ``(N, 28, 28, 1)``."""
+    clean = PairAccuracy(accuracy(base, images, labels), accuracy(regularized, images, labels))
+    return Evaluation(clean, evaluate_attacked(base, regularized, images, labels, attack), len(labels))
 
 
 def fgsm_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, directions: np.ndarray,
@@ -93,12 +88,11 @@ def fgsm_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, direc
             if s else accuracy(model, images, labels) for s in strengths]
 
 
-def robustness_curve(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: np.ndarray,
+def robustness_curve(base: keras.Model, regularized: keras.Model, images: np.ndarray, labels: np.ndarray,
                      attack: Attack, strengths: Sequence[float], *,
-                     base_fgsm: tuple[np.ndarray, list[float]] | None = None) -> dict[str, list[float]]:
+                     base_fgsm: tuple[np.ndarray, list[float]] | None = None) -> Curve:
     """Accuracy of both models at each strength of ``attack`` (its own strength is ignored).
 
-    Returns ``{"strengths": [...], "base": [...], "adv": [...]}``, accuracies in [0, 1].
     For FGSM one gradient per model serves every strength, because the FGSM
     direction does not depend on the step size. ``base_fgsm`` may pass the base
     model's ``(directions, curve)`` for these images and strengths when it is
@@ -111,20 +105,19 @@ def robustness_curve(base: keras.Model, adv: keras.Model, images: np.ndarray, la
             base_dir = fgsm_directions(base, images, labels, attack.norm)[0]
             base_fgsm = (base_dir, fgsm_curve(base, images, labels, base_dir, strengths))
         base_dir, base_acc = base_fgsm
-        adv_dir = base_dir if attack.mode is EvalMode.TRANSFER else fgsm_directions(adv, images, labels, attack.norm)[0]
-        adv_acc = fgsm_curve(adv, images, labels, adv_dir, strengths)
+        reg_dir = (base_dir if attack.mode is EvalMode.TRANSFER
+                   else fgsm_directions(regularized, images, labels, attack.norm)[0])
+        reg_acc = fgsm_curve(regularized, images, labels, reg_dir, strengths)
     else:
-        results = [evaluate_attacked(base, adv, images, labels, a) for a in attacks]
-        base_acc = [r["base_attacked_acc"] for r in results]
-        adv_acc = [r["adv_attacked_acc"] for r in results]
-    return {"strengths": strengths, "base": list(base_acc), "adv": adv_acc}
+        results = [evaluate_attacked(base, regularized, images, labels, a) for a in attacks]
+        base_acc = [r.base for r in results]
+        reg_acc = [r.regularized for r in results]
+    return Curve(tuple(strengths), tuple(base_acc), tuple(reg_acc), len(labels))
 
 
-def evaluate_attacked(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: np.ndarray,
-                      attack: Attack) -> dict[str, float]:
-    """Attacked accuracy only: ``base_attacked_acc`` and ``adv_attacked_acc`` in [0, 1]."""
-    attacked = attack_pair(base, adv, images, labels, attack)
-    return {
-        "base_attacked_acc": float(np.mean(attacked.base_pred == labels)),
-        "adv_attacked_acc": float(np.mean(attacked.adv_pred == labels)),
-    }
+def evaluate_attacked(base: keras.Model, regularized: keras.Model, images: np.ndarray, labels: np.ndarray,
+                      attack: Attack) -> PairAccuracy:
+    """Attacked accuracy of both models, each in [0, 1]."""
+    attacked = attack_pair(base, regularized, images, labels, attack)
+    return PairAccuracy(float(np.mean(attacked.base_pred == labels)),
+                        float(np.mean(attacked.regularized_pred == labels)))

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from advdemo.config import ROBUST_EPSILONS, AttackMethod, EvalMode, Norm, TrainingAttack
 from advdemo.viewstate import DEFAULT, MAX_PGD_ITERATIONS, ViewState
 
 #: The strongest attack the page's PGD control offers: the strong evaluation's step count.
-_PGD = dict(attack=AttackMethod.PGD, iterations=MAX_PGD_ITERATIONS, mode=EvalMode.WHITEBOX)
+_PGD: dict[str, Any] = dict(attack=AttackMethod.PGD, iterations=MAX_PGD_ITERATIONS, mode=EvalMode.WHITEBOX)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class LessonStep:
 LESSON: tuple[LessonStep, ...] = (
     LessonStep(
         "1 · The tutorial's result",
-        "Both models see the same digits, pushed by one FGSM step of ε 0.2 crafted against the *base* "
+        f"Both models see the same digits, pushed by one FGSM step of ε {DEFAULT.strength:g} crafted against "
+        "the *base* "
         "model, as in the tutorial. The base model falls to about half; the regularized model keeps "
         "almost all. Now read the worst-case row beside it.",
         DEFAULT,
@@ -43,7 +45,8 @@ LESSON: tuple[LessonStep, ...] = (
     ),
     LessonStep(
         "3 · Under PGD",
-        "PGD takes 40 small steps within the same budget, reading the gradient again at each one. The "
+        f"PGD takes {MAX_PGD_ITERATIONS} small steps within the same budget, reading the gradient again at each "
+        "one. The "
         "regularized model falls to under half: training on one FGSM step taught it to resist that "
         "step, not every change of size ε.",
         dataclasses.replace(DEFAULT, **_PGD),

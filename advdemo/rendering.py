@@ -28,6 +28,8 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from advdemo.results import Curve  # noqa: E402
+
 BASE_COLOR = "#7f7f7f"
 ADV_COLOR = "#1f77b4"
 WRONG_COLOR = "#d62728"
@@ -54,14 +56,14 @@ def _png(fig: Figure, dpi: int = 100) -> bytes:
 
 @_serialized
 def tutorial_grid_png(images: np.ndarray, labels: np.ndarray, base_pred: np.ndarray,
-                      adv_pred: np.ndarray, n_col: int = 4) -> bytes:
+                      regularized_pred: np.ndarray, n_col: int = 4) -> bytes:
     """The tutorial's figure: perturbed digits, 4 columns, each titled
-    ``true: t, base: b, adv: a``. Returns PNG bytes."""
+    ``true: t, base: b, adv: a`` (``adv``: the regularized model, in the tutorial's words). Returns PNG bytes."""
     n_row = -(-len(images) // n_col)
     fig = Figure(figsize=(15, 15 * n_row / 8))
     for i, (image, y) in enumerate(zip(images, labels)):
         ax = fig.add_subplot(n_row, n_col, i + 1)
-        ax.set_title(f"true: {int(y)}, base: {int(base_pred[i])}, adv: {int(adv_pred[i])}")
+        ax.set_title(f"true: {int(y)}, base: {int(base_pred[i])}, adv: {int(regularized_pred[i])}")
         ax.imshow(np.squeeze(image, -1), cmap="gray", vmin=0.0, vmax=1.0)
         ax.axis("off")
     return _png(fig, dpi=72)
@@ -97,7 +99,7 @@ def _encode_png(pixels: bytes, shape: tuple[int, ...], mode: str, scale: int) ->
     array = np.frombuffer(pixels, np.uint8).reshape(shape)
     img = Image.fromarray(array, mode=mode)
     if scale != 1:
-        img = img.resize((shape[1] * scale, shape[0] * scale), Image.NEAREST)
+        img = img.resize((shape[1] * scale, shape[0] * scale), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     img.save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
@@ -163,18 +165,18 @@ def metrics_html(metrics: Sequence[tuple[str, str, float | None]]) -> str:
             f'grid-template-columns:repeat(auto-fit,minmax(10rem,1fr))">{"".join(cells)}</div>')
 
 
-def digit_detail_html(original: np.ndarray, base_image: np.ndarray, adv_image: np.ndarray, label: int,
-                      base_proba: np.ndarray, adv_proba: np.ndarray) -> str:
+def digit_detail_html(original: np.ndarray, base_image: np.ndarray, reg_image: np.ndarray, label: int,
+                      base_proba: np.ndarray, reg_proba: np.ndarray) -> str:
     """One digit in detail: original, perturbation, perturbed image(s) and class probabilities.
 
-    Images are ``(28, 28, 1)`` float32 in [0, 1]; ``base_image`` / ``adv_image``
+    Images are ``(28, 28, 1)`` float32 in [0, 1]; ``base_image`` / ``reg_image``
     are the perturbed inputs each model saw (equal in transfer mode, then shown
     once). The perturbation is scaled to its own largest change (red adds ink,
     blue removes it). Probabilities are ``(10,)`` and sum to 1. Returns a
     self-contained HTML fragment (plain HTML and CSS, so the browser draws it
     cheaply and no figure is rendered on the server).
     """
-    same = np.array_equal(base_image, adv_image)
+    same = np.array_equal(base_image, reg_image)
     delta = np.squeeze(base_image - original)
     largest = float(np.max(np.abs(delta)))
     panels = [(digit_png(original), f"original (true {int(label)})"),
@@ -183,12 +185,29 @@ def digit_detail_html(original: np.ndarray, base_image: np.ndarray, adv_image: n
     if same:
         panels.append((digit_png(base_image), "perturbed"))
     else:
-        panels += [(digit_png(base_image), "attack on base"), (digit_png(adv_image), "attack on regularized")]
+        panels += [(digit_png(base_image), "attack on base"), (digit_png(reg_image), "attack on regularized")]
+    return _detail_html(panels, label, base_proba, reg_proba, "advdemo-detail")
+
+
+def prediction_html(image: np.ndarray, label: int, base_proba: np.ndarray, reg_proba: np.ndarray) -> str:
+    """A digit ``(28, 28, 1)`` in [0, 1] as the models see it, and both models' ``(10,)`` probabilities.
+
+    ``label`` is the class the user says it is (set in bold). An
+    ``advdemo-prediction`` HTML fragment with the same data attributes as
+    :func:`digit_detail_html`.
+    """
+    return _detail_html([(digit_png(image), "what the models see (28×28)")], label, base_proba, reg_proba,
+                        "advdemo-prediction")
+
+
+def _detail_html(panels: Sequence[tuple[bytes, str]], label: int, base_proba: np.ndarray, reg_proba: np.ndarray,
+                 css_class: str) -> str:
+    """Image panels ``(png, caption)`` beside both models' probability bars for the 10 classes."""
     figures = "".join(
         f'<figure style="margin:0;flex:0 0 7.5rem;text-align:center">{_img(png, caption, "border:1px solid #ccc")}'
         f'<figcaption style="font-size:0.8rem">{html.escape(caption)}</figcaption></figure>'
         for png, caption in panels)
-    base_pred, adv_pred = int(np.argmax(base_proba)), int(np.argmax(adv_proba))
+    base_pred, reg_pred = int(np.argmax(base_proba)), int(np.argmax(reg_proba))
 
     def bar(p: float, color: str, who: str, k: int) -> str:
         return (f'<div title="{who}: P({k}) = {p:.3f}" style="width:40%;height:{100 * p:.1f}%;'
@@ -197,16 +216,16 @@ def digit_detail_html(original: np.ndarray, base_image: np.ndarray, adv_image: n
     columns = "".join(
         f'<div style="flex:1;display:flex;flex-direction:column;align-items:stretch">'
         f'<div style="height:6rem;display:flex;align-items:flex-end;justify-content:center;gap:2px">'
-        f'{bar(float(base_proba[k]), BASE_COLOR, "base", k)}{bar(float(adv_proba[k]), ADV_COLOR, "regularized", k)}'
+        f'{bar(float(base_proba[k]), BASE_COLOR, "base", k)}{bar(float(reg_proba[k]), ADV_COLOR, "regularized", k)}'
         f'</div><div style="text-align:center;font-size:0.8rem;'
         f'{"font-weight:bold;" if k == int(label) else ""}">{k}</div></div>'
         for k in range(len(base_proba)))
     legend = (f'<span style="color:{BASE_COLOR}">■</span> base says {base_pred} '
               f'({float(base_proba[base_pred]):.0%}) &nbsp; <span style="color:{ADV_COLOR}">■</span> regularized '
-              f'says {adv_pred} ({float(adv_proba[adv_pred]):.0%})')
+              f'says {reg_pred} ({float(reg_proba[reg_pred]):.0%})')
     return (
-        f'<div class="advdemo-detail" data-label="{int(label)}" data-base-pred="{base_pred}" '
-        f'data-adv-pred="{adv_pred}" style="display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start">'
+        f'<div class="{css_class}" data-label="{int(label)}" data-base-pred="{base_pred}" '
+        f'data-adv-pred="{reg_pred}" style="display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start">'
         f'{figures}'
         f'<div style="flex:1 1 16rem;min-width:16rem"><div style="font-size:0.8rem;margin-bottom:0.2rem">'
         f'class probabilities · {legend}</div>'
@@ -216,22 +235,28 @@ def digit_detail_html(original: np.ndarray, base_image: np.ndarray, adv_image: n
 
 
 @_serialized
-def curve_png(curve: dict[str, Sequence[float]], current: float | None, xlabel: str,
-              worst: dict[str, Sequence[float]] | None = None) -> bytes:
+def curve_png(curve: Curve, current: float | None, xlabel: str, worst: Curve | None = None,
+              flips: tuple[float | None, float | None] | None = None) -> bytes:
     """Accuracy of both models against attack strength, ``current`` marked.
 
-    ``worst``, if given, adds both models' worst-case curves (same keys), dotted.
+    ``worst``, if given, adds both models' worst-case curves, dotted. ``flips``
+    marks on the axis the strengths at which the base and the regularized
+    model change their answer on the user's own digit (None: no change).
     """
     fig = Figure(figsize=(6.5, 3.2))
     ax = fig.add_subplot()
-    ax.plot(curve["strengths"], curve["base"], "o-", color=BASE_COLOR, label="base")
-    ax.plot(curve["strengths"], curve["adv"], "o-", color=ADV_COLOR, label="adv-regularized")
+    ax.plot(curve.strengths, curve.base, "o-", color=BASE_COLOR, label="base")
+    ax.plot(curve.strengths, curve.regularized, "o-", color=ADV_COLOR, label="adv-regularized")
     if worst is not None:
-        ax.plot(worst["strengths"], worst["base"], "s:", color=BASE_COLOR, markersize=4, label="base, worst case")
-        ax.plot(worst["strengths"], worst["adv"], "s:", color=ADV_COLOR, markersize=4,
+        ax.plot(worst.strengths, worst.base, "s:", color=BASE_COLOR, markersize=4, label="base, worst case")
+        ax.plot(worst.strengths, worst.regularized, "s:", color=ADV_COLOR, markersize=4,
                 label="adv-regularized, worst case")
     if current is not None:
         ax.axvline(current, color=WRONG_COLOR, linestyle="--", linewidth=1, label="current strength")
+    for strength, color, who in zip(flips or (), (BASE_COLOR, ADV_COLOR), ("base", "adv-regularized")):
+        if strength is not None:
+            ax.plot([strength], [0.0], "^", color=color, markersize=10, clip_on=False,
+                    label=f"{who} flips your digit at ε {strength:g}")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.02)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advdemo.config import NORM_SPECS, HParams, Norm, StrongEval, TrainingAttack, robust_hparams
+from advdemo.config import NORM_SPECS, EvalMode, HParams, ModelKind, Norm, StrongEval, TrainingAttack, robust_hparams
+from advdemo.results import Curve
 from advdemo.robustness import (
     STORED_KEYS_BEST_FIRST,
     STRONG_FULL_KEY,
@@ -28,49 +29,48 @@ from advdemo.robustness import (
 from advdemo.storage import ModelStore, model_id
 
 
-def _stored_curves(base_entry: dict | None, adv_entry: dict | None, norm: Norm,
+def _stored_curves(base_entry: dict | None, reg_entry: dict | None, norm: Norm,
                    key: str) -> tuple[StrongCurve, StrongCurve] | None:
     """Both models' stored strong curves for ``norm``, if they exist and were measured alike."""
-    if not base_entry or not adv_entry or adv_entry.get("metrics", {}).get("base_model") != base_entry.get("id"):
+    if not base_entry or not reg_entry or reg_entry.get("metrics", {}).get("base_model") != base_entry.get("id"):
         return None
-    base, adv = StrongCurve.from_entry(base_entry, norm, key), StrongCurve.from_entry(adv_entry, norm, key)
-    if base is None or adv is None or (base.config, base.examples, base.strengths) != (
-            adv.config, adv.examples, adv.strengths):
+    base, reg = StrongCurve.from_entry(base_entry, norm, key), StrongCurve.from_entry(reg_entry, norm, key)
+    if base is None or reg is None or (base.config, base.examples, base.strengths) != (
+            reg.config, reg.examples, reg.strengths):
         return None
-    return base, adv
+    return base, reg
 
 
-def stored_pair(base_entry: dict | None, adv_entry: dict | None, norm: Norm, strength: float,
+def stored_pair(base_entry: dict | None, reg_entry: dict | None, norm: Norm, strength: float,
                 key: str = STRONG_KEY) -> PairAccuracies | None:
     """Both models' stored accuracies at ``strength``, or None if either curve lacks it."""
-    curves = _stored_curves(base_entry, adv_entry, norm, key)
+    curves = _stored_curves(base_entry, reg_entry, norm, key)
     if curves is None:
         return None
     b, a = curves[0].at(strength), curves[1].at(strength)
     return PairAccuracies(norm, strength, b, a, "manifest") if b and a else None
 
 
-def best_stored_pair(base_entry: dict | None, adv_entry: dict | None, norm: Norm,
+def best_stored_pair(base_entry: dict | None, reg_entry: dict | None, norm: Norm,
                      strength: float) -> PairAccuracies | None:
     """:func:`stored_pair` from the whole test set where it was measured, else from the fixed subset."""
     for key in STORED_KEYS_BEST_FIRST:
-        hit = stored_pair(base_entry, adv_entry, norm, strength, key)
+        hit = stored_pair(base_entry, reg_entry, norm, strength, key)
         if hit is not None:
             return hit
     return None
 
 
-def stored_worst_curves(base_entry: dict | None, adv_entry: dict | None, norm: Norm) -> dict | None:
-    """Both models' stored worst-case curves ``{"strengths", "base", "adv", "examples"}``, or None."""
-    curves = _stored_curves(base_entry, adv_entry, norm, STRONG_KEY)
+def stored_worst_curves(base_entry: dict | None, reg_entry: dict | None, norm: Norm) -> Curve | None:
+    """Both models' stored worst-case curves, or None."""
+    curves = _stored_curves(base_entry, reg_entry, norm, STRONG_KEY)
     if curves is None:
         return None
-    base, adv = curves
-    return {"strengths": list(adv.strengths), "base": list(base.worst_case), "adv": list(adv.worst_case),
-            "examples": adv.examples}
+    base, reg = curves
+    return Curve(reg.strengths, base.worst_case, reg.worst_case, reg.examples)
 
 
-def honest_table(base, adv, base_entry: dict | None, adv_entry: dict | None, images: np.ndarray,
+def honest_table(base, regularized, base_entry: dict | None, reg_entry: dict | None, images: np.ndarray,
                  labels: np.ndarray, norm: Norm, strengths: Sequence[float], cfg: StrongEval = StrongEval(), *,
                  progress: EvalProgressFn | None = None) -> list[PairAccuracies]:
     """Both models at each strength (ascending): stored when the manifest has it, else measured.
@@ -83,13 +83,13 @@ def honest_table(base, adv, base_entry: dict | None, adv_entry: dict | None, ima
     strengths = sorted(float(s) for s in strengths)
     found: dict[float, PairAccuracies] = {}
     for s in strengths:
-        hit = best_stored_pair(base_entry, adv_entry, norm, s)
+        hit = best_stored_pair(base_entry, reg_entry, norm, s)
         if hit:
             found[s] = hit
     missing = [s for s in strengths if s not in found]
     if missing:
         x, y = images[:cfg.examples], labels[:cfg.examples]
-        for outcome in strong_curves(base, adv, x, y, norm, missing, cfg, progress=progress):
+        for outcome in strong_curves(base, regularized, x, y, norm, missing, cfg, progress=progress):
             found[outcome.strength] = PairAccuracies.of(outcome)
     return [found[s] for s in strengths]
 
@@ -149,26 +149,27 @@ def compare_methods(stores: Sequence[ModelStore], recipe: HParams, epsilon: floa
     fgsm_strengths = list(NORM_SPECS[Norm.INFINITY].strengths)
     methods = [
         ("Base model (no regularization)", recipe, None),
-        ("Tutorial: FGSM regularization (step 0.2, multiplier 0.2)", recipe, TrainingAttack.FGSM),
+        (f"Tutorial: FGSM regularization (step {recipe.adv_step_size:g}, multiplier {recipe.adv_multiplier:g})",
+         recipe, TrainingAttack.FGSM),
         (f"FGSM with random start, ε {epsilon:g}", robust_hparams(recipe, TrainingAttack.FGSM_RS, epsilon),
          TrainingAttack.FGSM_RS),
         (f"PGD training, ε {epsilon:g}", robust_hparams(recipe, TrainingAttack.PGD, epsilon), TrainingAttack.PGD),
     ]
     rows = []
     for name, hp, training in methods:
-        kind = "base" if training is None else "adv"
+        kind = ModelKind.BASE if training is None else ModelKind.REGULARIZED
         mid = model_id(hp, kind)
         entry = _entry(stores, mid)
         if entry is None:
             rows.append(MethodRow(name, mid, training, None, None, None, None, None, None))
             continue
         # The FGSM curves of the base model live in its regularized models' entries.
-        fgsm_entry = entry if training else _entry(stores, model_id(recipe, "adv"))
-        curve = ((fgsm_entry or {}).get("metrics", {}).get("curves", {}).get("transfer"))
-        who = "base" if training is None else "adv"
+        fgsm_entry = entry if training else _entry(stores, model_id(recipe, ModelKind.REGULARIZED))
+        stored = (fgsm_entry or {}).get("metrics", {}).get("curves", {}).get(EvalMode.TRANSFER.value)
         clean = transfer = None
-        if curve and list(curve["strengths"]) == fgsm_strengths and epsilon in fgsm_strengths:
-            clean, transfer = curve[who][0], curve[who][fgsm_strengths.index(epsilon)]
+        if stored and list(stored["strengths"]) == fgsm_strengths and epsilon in fgsm_strengths:
+            at = Curve.from_json(stored, (fgsm_entry or {})["metrics"]["test_examples"]).at(epsilon)
+            clean, transfer = at.clean.of(kind), at.attacked.of(kind)
         pgd, worst = _strong_rates(entry, epsilon)
         epochs = entry["hparams"].get("adv_epochs") or entry["hparams"]["epochs"]
         rows.append(MethodRow(name, mid, training, clean, transfer, pgd, worst, entry.get("train_seconds"), epochs,

@@ -30,6 +30,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +117,7 @@ class PairOutcomes:
     strength: float
     norm: Norm
     base: Outcomes
-    adv: Outcomes
+    regularized: Outcomes
 
 
 def _pgd_attack(norm: Norm, strength: float, cfg: StrongEval, restart: int) -> Attack:
@@ -209,7 +210,7 @@ def outcome_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, no
     return curve
 
 
-def strong_curves(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: np.ndarray, norm: Norm,
+def strong_curves(base: keras.Model, regularized: keras.Model, images: np.ndarray, labels: np.ndarray, norm: Norm,
                   strengths: Sequence[float], cfg: StrongEval = StrongEval(), *,
                   progress: EvalProgressFn | None = None) -> list[PairOutcomes]:
     """Both models' per-digit outcomes at each of ``strengths`` (see :func:`outcome_curve`)."""
@@ -217,16 +218,16 @@ def strong_curves(base: keras.Model, adv: keras.Model, images: np.ndarray, label
     base_own = fgsm_directions(base, images, labels, norm)
     base_curve = outcome_curve(base, images, labels, norm, strengths, cfg, own=base_own,
                                progress=progress and (lambda d, _: progress(d, 2 * steps)))
-    adv_curve = outcome_curve(adv, images, labels, norm, strengths, cfg, transfer_directions=base_own[0],
+    reg_curve = outcome_curve(regularized, images, labels, norm, strengths, cfg, transfer_directions=base_own[0],
                               progress=progress and (lambda d, _: progress(steps + d, 2 * steps)))
-    return [PairOutcomes(float(s), norm, b, a) for s, b, a in zip(strengths, base_curve, adv_curve)]
+    return [PairOutcomes(float(s), norm, b, r) for s, b, r in zip(strengths, base_curve, reg_curve)]
 
 
-def strong_at(base: keras.Model, adv: keras.Model, images: np.ndarray, labels: np.ndarray, norm: Norm,
+def strong_at(base: keras.Model, regularized: keras.Model, images: np.ndarray, labels: np.ndarray, norm: Norm,
               strength: float, cfg: StrongEval = StrongEval(), *,
               progress: EvalProgressFn | None = None) -> PairOutcomes:
     """Both models' per-digit outcomes at one strength (no smaller strengths tried)."""
-    return strong_curves(base, adv, images, labels, norm, [strength], cfg, progress=progress)[0]
+    return strong_curves(base, regularized, images, labels, norm, [strength], cfg, progress=progress)[0]
 
 
 @dataclass(frozen=True)
@@ -236,22 +237,22 @@ class PairAccuracies:
     norm: Norm
     strength: float
     base: Accuracies
-    adv: Accuracies
+    regularized: Accuracies
     #: "manifest" (stored with a pretrained model) or "computed" (just now).
     source: str
 
     @classmethod
     def of(cls, outcomes: PairOutcomes, source: str = "computed") -> PairAccuracies:
-        return cls(outcomes.norm, outcomes.strength, Accuracies.of(outcomes.base), Accuracies.of(outcomes.adv),
+        return cls(outcomes.norm, outcomes.strength, Accuracies.of(outcomes.base), Accuracies.of(outcomes.regularized),
                    source)
 
     @property
     def examples(self) -> int:
-        return self.adv.worst_case.n
+        return self.regularized.worst_case.n
 
     def signs(self) -> list[MaskingSign]:
         """The regularized model's gradient-masking signs at this strength."""
-        return masking_signs(self.adv, self.strength, self.norm)
+        return masking_signs(self.regularized, self.strength, self.norm)
 
 
 # -- gradient masking ----------------------------------------------------------
@@ -352,7 +353,8 @@ class StrongCurve:
     @classmethod
     def of(cls, outcomes: Sequence[Outcomes], strengths: Sequence[float], norm: Norm, cfg: StrongEval,
            seconds: float = 0.0) -> StrongCurve:
-        values = {name: tuple(float(np.mean(getattr(o, name))) for o in outcomes) for name in _ATTACKS}
+        values: dict[str, Any] = {name: tuple(float(np.mean(getattr(o, name))) for o in outcomes)
+                                  for name in _ATTACKS}
         return cls(norm, tuple(float(s) for s in strengths), int(len(outcomes[0].clean)), cfg,
                    float(np.mean(outcomes[0].clean)), seconds=round(seconds, 2), **values)
 
@@ -389,10 +391,10 @@ class StrongCurve:
     def from_json(cls, data: dict) -> StrongCurve:
         """Inverse of :meth:`to_json`; raises ValueError (or a subclass) on malformed data."""
         try:
+            values: dict[str, Any] = {name: tuple(map(float, data[name])) for name in _ATTACKS}
             curve = cls(Norm(data["norm"]), tuple(map(float, data["strengths"])), int(data["examples"]),
-                        StrongEval(**data["config"]), float(data["clean"]),
-                        *(tuple(map(float, data[name])) for name in _ATTACKS), float(data.get("seconds", 0.0)),
-                        int(data.get("pgd_part", 0)))
+                        StrongEval(**data["config"]), float(data["clean"]), seconds=float(data.get("seconds", 0.0)),
+                        pgd_part=int(data.get("pgd_part", 0)), **values)
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed strong-evaluation curve: {exc}") from None
         if any(len(getattr(curve, name)) != len(curve.strengths) for name in _ATTACKS):

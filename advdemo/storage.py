@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from advdemo.config import ConfigError, HParams, from_dict, to_dict
+from advdemo.config import ConfigError, HParams, ModelKind, from_dict, to_dict
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -42,7 +43,7 @@ WEIGHTS_SUFFIX = ".weights.npz"
 CACHE_ENV = "ADVDEMO_CACHE_DIR"
 PRETRAINED_ENV = "ADVDEMO_PRETRAINED_DIR"
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
-KINDS = ("base", "adv")
+KINDS = tuple(ModelKind)
 
 
 class StoreError(RuntimeError):
@@ -53,17 +54,18 @@ class IntegrityError(StoreError):
     """A weights file does not match its manifest entry (corrupt, truncated or foreign)."""
 
 
-def model_id(hparams: HParams, kind: str) -> str:
-    """The store id of the ``kind`` ("base" or "adv") model trained with ``hparams``.
+def model_id(hparams: HParams, kind: ModelKind | str) -> str:
+    """The store id of the ``kind`` model trained with ``hparams``.
 
     Derived from the configuration only, so no user-supplied string ever
     becomes part of a file name.
     """
-    if kind == "base":
-        return f"base-{hparams.base_key()}"
-    if kind == "adv":
-        return f"adv-{hparams.adv_key()}"
-    raise ValueError(f"kind={kind!r} is invalid: expected 'base' or 'adv'")
+    try:
+        kind = ModelKind(kind)
+    except ValueError:
+        raise ValueError(f"kind={kind!r} is invalid: expected 'base' or 'adv'") from None
+    key = hparams.base_key() if kind is ModelKind.BASE else hparams.adv_key()
+    return f"{kind.value}-{key}"
 
 
 def default_cache_dir() -> Path:
@@ -104,7 +106,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if missing) across processes, on POSIX and Windows."""
     with open(path, "a+b") as handle:
-        if os.name == "nt":
+        if sys.platform == "win32":
             import msvcrt  # noqa: PLC0415 - Windows only
 
             handle.seek(0)
@@ -132,7 +134,8 @@ def file_lock(path: Path) -> Iterator[None]:
 def weights_to_bytes(weights: list[np.ndarray]) -> bytes:
     """Serialize a list of weight arrays as an ``.npz`` archive (deterministic bytes)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **{f"w{i:03d}": np.asarray(w) for i, w in enumerate(weights)})
+    arrays: dict[str, Any] = {f"w{i:03d}": np.asarray(w) for i, w in enumerate(weights)}
+    np.savez(buffer, **arrays)
     return buffer.getvalue()
 
 
@@ -238,7 +241,7 @@ class ModelStore:
         with file_lock(self.root / ".lock"):
             yield
 
-    def put(self, hparams: HParams, kind: str, weights: list[np.ndarray], *,
+    def put(self, hparams: HParams, kind: ModelKind | str, weights: list[np.ndarray], *,
             train_seconds: float, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
         """Store a trained network's weights with its manifest entry; returns the entry.
 
@@ -248,9 +251,9 @@ class ModelStore:
             raise StoreError(f"{self.root} is read-only")
         mid = model_id(hparams, kind)
         data = weights_to_bytes(weights)
-        entry = {
+        entry: dict[str, Any] = {
             "id": mid,
-            "kind": kind,
+            "kind": ModelKind(kind).value,
             "file": mid + WEIGHTS_SUFFIX,
             "sha256": sha256_bytes(data),
             "size_bytes": len(data),

@@ -17,6 +17,7 @@ from advdemo.config import (
     NORM_SPECS,
     ROBUST_EPSILONS,
     HParams,
+    ModelKind,
     Norm,
     StrongEval,
     TrainingAttack,
@@ -26,6 +27,7 @@ from advdemo.data import Mnist
 from advdemo.evaluation import accuracy
 from advdemo.experiment import pair_metrics
 from advdemo.logs import LogFn, log_info
+from advdemo.results import FgsmMetrics, base_entry_metrics
 from advdemo.robustness import STRONG_KEY, StrongCurve, outcome_curve
 from advdemo.storage import ModelStore, StoreError, model_id
 from advdemo.training import ProgressFn
@@ -71,23 +73,24 @@ def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: Pro
     the default grid (tests use a tiny one).
     """
     points = list(grid_hparams(recipe)) if points is None else points
-    base_mid = model_id(recipe, "base")
+    base_mid = model_id(recipe, ModelKind.BASE)
     if is_stored(store, base_mid):
         base, _ = store.load(base_mid)
     else:
         log(f"training the base model {base_mid}")
         result = training.train_base(recipe, mnist.train_images, mnist.train_labels, progress)
         base = result.model
-        metrics = {"base_clean_acc": accuracy(base, mnist.test_images, mnist.test_labels),
-                   "test_examples": int(len(mnist.test_labels)), "train_history": result.history}
-        store.put(recipe, "base", base.get_weights(), train_seconds=result.seconds, metrics=metrics)
-    trained, base_cache = 0, {}
+        metrics = {**base_entry_metrics(accuracy(base, mnist.test_images, mnist.test_labels), len(mnist.test_labels)),
+                   "train_history": result.history}
+        store.put(recipe, ModelKind.BASE, base.get_weights(), train_seconds=result.seconds, metrics=metrics)
+    trained = 0
+    base_cache: dict = {}  # the base model's FGSM directions and curve, shared by every grid point
     for i, hp in enumerate(points, 1):
-        if model_id(hp, "base") != base_mid:
+        if model_id(hp, ModelKind.BASE) != base_mid:
             raise ValueError("every grid point must share the recipe's base model")
-        mid = model_id(hp, "adv")
+        mid = model_id(hp, ModelKind.REGULARIZED)
         label = f"[{i}/{len(points)}] {hp.adv_grad_norm.value} step {hp.adv_step_size:g} x{hp.adv_multiplier:g}"
-        if is_stored(store, mid) and "curves" in store.entry(mid).get("metrics", {}):
+        if is_stored(store, mid) and "curves" in (store.entry(mid) or {}).get("metrics", {}):
             log(f"{label}: already stored, skipped")
             continue
         if limit is not None and trained >= limit:
@@ -98,16 +101,17 @@ def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: Pro
             log(f"{label}: training {mid}")
             result = training.train_adversarial(hp, mnist.train_images, mnist.train_labels, progress)
             # Stored at once, so a failure in the evaluation below never costs the training.
-            entry = store.put(hp, "adv", result.model.get_weights(), train_seconds=result.seconds,
+            entry = store.put(hp, ModelKind.REGULARIZED, result.model.get_weights(), train_seconds=result.seconds,
                               metrics={"base_model": base_mid, "train_history": result.history,
                                        "train_cpu_seconds": round(result.cpu_seconds, 1)})
             model = result.model
             trained += 1
         metrics = pair_metrics(base, model, hp, mnist, base_cache)
         store.update_metrics(mid, metrics)
-        log(f"{label}: clean {metrics['adv_clean_acc']:.4f}, transfer {metrics['adv_transfer_acc']:.4f}, "
-            f"white-box {metrics['adv_whitebox_acc']:.4f} ({entry['train_seconds']:.0f} s)")
-    return sum(is_stored(store, model_id(hp, "adv")) for hp in points) + is_stored(store, base_mid)
+        fgsm = FgsmMetrics.from_json(metrics)
+        log(f"{label}: clean {fgsm.clean.regularized:.4f}, transfer {fgsm.transfer.regularized:.4f}, "
+            f"white-box {fgsm.whitebox.regularized:.4f} ({entry['train_seconds']:.0f} s)")
+    return sum(is_stored(store, model_id(hp, ModelKind.REGULARIZED)) for hp in points) + is_stored(store, base_mid)
 
 
 
@@ -122,7 +126,7 @@ def strong_jobs(store: ModelStore, base_mid: str, first: Sequence[str] = ()) -> 
     """
     entries = store.entries()
     adv = [mid for mid, e in entries.items()
-           if e.get("kind") == "adv" and e.get("metrics", {}).get("base_model") == base_mid]
+           if e.get("kind") == ModelKind.REGULARIZED.value and e.get("metrics", {}).get("base_model") == base_mid]
     adv = [m for m in first if m in adv] + [m for m in adv if m not in first]
     l2 = [m for m in adv if entries[m]["hparams"]["adv_grad_norm"] == Norm.L2.value]
     return [(mid, Norm.INFINITY) for mid in adv] + [(mid, Norm.L2) for mid in l2]
@@ -173,6 +177,7 @@ def run_strong_evaluation(store: ModelStore, mnist: Mnist, base_mid: str, jobs: 
 def full_test_set_jobs(store: ModelStore, recipe: HParams) -> list[tuple[str, Norm]]:
     """The models whose headline numbers are measured on the whole test set: the PGD-trained
     models and the tutorial configuration, under L-infinity attack."""
-    pgd = [model_id(hp, "adv") for hp in robust_grid_hparams(recipe) if hp.training_attack is TrainingAttack.PGD]
-    return [(mid, Norm.INFINITY) for mid in [*pgd, model_id(recipe, "adv")] if is_stored(store, mid)]
+    pgd = [model_id(hp, ModelKind.REGULARIZED) for hp in robust_grid_hparams(recipe)
+           if hp.training_attack is TrainingAttack.PGD]
+    return [(mid, Norm.INFINITY) for mid in [*pgd, model_id(recipe, ModelKind.REGULARIZED)] if is_stored(store, mid)]
 

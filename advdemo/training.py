@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from advdemo.compat import keras, nsl, tf
-from advdemo.config import HParams, TrainingAttack
+from advdemo.config import HParams, ModelKind, TrainingAttack
 from advdemo.kernels import with_fast_pool_gradients
 from advdemo.model import IMAGE_KEY, LABEL_KEY, build_base_model
 
@@ -23,7 +23,7 @@ from advdemo.model import IMAGE_KEY, LABEL_KEY, build_base_model
 class Progress:
     """One progress report. ``epoch`` and ``step`` count from 1."""
 
-    model: str  # "base" or "adv"
+    model: ModelKind
     epoch: int
     epochs: int
     step: int
@@ -60,7 +60,7 @@ class TrainResult:
 class _ReportProgress(keras.callbacks.Callback):
     """Adapts Keras callbacks to :data:`ProgressFn`, at most ``per_second`` times a second."""
 
-    def __init__(self, name: str, epochs: int, steps: int, progress: ProgressFn, per_second: float = 4.0):
+    def __init__(self, name: ModelKind, epochs: int, steps: int, progress: ProgressFn, per_second: float = 4.0):
         super().__init__()
         # Keep Keras from converting logs to NumPy (a device sync) on every batch.
         self._supports_tf_logs = True
@@ -167,7 +167,7 @@ def wrap_adversarial(base: keras.Model, hparams: HParams, decay_steps: int | Non
     return adv
 
 
-def _fit(model: keras.Model, ds: tf.data.Dataset, epochs: int, steps: int, name: str,
+def _fit(model: keras.Model, ds: tf.data.Dataset, epochs: int, steps: int, name: ModelKind,
          progress: ProgressFn | None) -> tuple[float, float, dict[str, list[float]]]:
     model.train_step = with_fast_pool_gradients(model.train_step)
     callbacks = [_ReportProgress(name, epochs, steps, progress)] if progress else []
@@ -184,7 +184,7 @@ def train_base(hparams: HParams, images: np.ndarray, labels: np.ndarray,
     model = build_base_model(hparams)
     model.compile(optimizer=_optimizer(hparams), loss=_loss(), metrics=["acc"])
     seconds, cpu, history = _fit(model, make_dataset(images, labels, hparams, as_dict=False), hparams.epochs,
-                                 steps_per_epoch(hparams, len(images), adversarial=False), "base", progress)
+                                 steps_per_epoch(hparams, len(images), adversarial=False), ModelKind.BASE, progress)
     return TrainResult(model, seconds, history, cpu)
 
 
@@ -200,7 +200,7 @@ def train_adversarial(hparams: HParams, images: np.ndarray, labels: np.ndarray,
     epochs, steps = hparams.adv_total_epochs, steps_per_epoch(hparams, len(images), adversarial=True)
     adv = wrap_adversarial(base, hparams, epochs * steps if hparams.adv_cosine_decay else None)
     seconds, cpu, history = _fit(adv, make_dataset(images, labels, hparams, as_dict=True), epochs, steps,
-                                 "adv", progress)
+                                 ModelKind.REGULARIZED, progress)
     return TrainResult(base, seconds, history, cpu)
 
 

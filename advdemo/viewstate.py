@@ -10,9 +10,13 @@ system (model files are named by hashes of validated configurations).
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from advdemo.config import (
     FAST_RECIPE,
@@ -27,16 +31,19 @@ from advdemo.config import (
     EvalMode,
     HParams,
     Norm,
+    StrongEval,
     TrainingAttack,
     default_of,
     robust_hparams,
+    robust_pgd_iterations,
 )
 
 #: Digits shown per grid, as in the tutorial's batch of 32.
 GRID_SIZE = 32
 TEST_SIZE = 10_000
 MAX_BATCH = TEST_SIZE // GRID_SIZE - 1
-MAX_PGD_ITERATIONS = 40
+#: The PGD slider reaches the strong evaluation's step count.
+MAX_PGD_ITERATIONS = default_of(StrongEval, "iterations")
 _MAX_SHOWN = 40  # characters of a bad value quoted back in a notice
 
 
@@ -70,6 +77,16 @@ class ViewState:
         iterations = self.train_iters if self.train_attack is TrainingAttack.PGD else None
         return robust_hparams(recipe, self.train_attack, self.train_eps, iterations=iterations)
 
+    def digit_indices(self, labels: np.ndarray) -> np.ndarray:
+        """Which test digits the grids show: up to :data:`GRID_SIZE` indices into ``labels`` ``(N,)``.
+
+        Batch ``batch`` of the test set, or of the digits of class ``digit``;
+        a batch past the end wraps around.
+        """
+        pool = np.arange(len(labels)) if self.digit is None else np.flatnonzero(labels == self.digit)
+        n_batches = max(1, len(pool) // GRID_SIZE)
+        return pool[(self.batch % n_batches) * GRID_SIZE:][:GRID_SIZE]
+
     def to_attack(self) -> Attack:
         return Attack(method=self.attack, norm=self.attack_norm, strength=self.strength, mode=self.mode,
                       pgd_iterations=self.iterations)
@@ -90,6 +107,64 @@ PARAMS = {
     "eps": "strength", "iters": "iterations", "mode": "mode", "batch": "batch", "digit": "digit", "pick": "pick",
     "tattack": "train_attack", "teps": "train_eps", "titers": "train_iters",
 }
+
+
+# -- the page's widgets ---------------------------------------------------------
+# Each widget's key is its URL parameter's name; "custom" (the "Custom values"
+# checkbox) is the one widget without a parameter: a view on the grid snaps to it.
+CUSTOM = "custom"
+_ALL_DIGITS = "all"
+
+
+def to_widgets(view: ViewState) -> dict[str, Any]:
+    """The widget values that show ``view``: ``{widget key: value}``, enums as their values."""
+    out: dict[str, Any] = {}
+    for name, field in PARAMS.items():
+        value = getattr(view, field)
+        out[name] = value.value if isinstance(value, enum.Enum) else value
+    out["digit"] = _ALL_DIGITS if view.digit is None else str(view.digit)
+    out["titers"] = view.train_iters or robust_pgd_iterations(view.train_eps)
+    out[CUSTOM] = not view.on_grid
+    return out
+
+
+def from_widgets(get: Callable[[str, Any], Any]) -> ViewState:
+    """The view the widgets show, from ``get(key, default)`` (e.g. ``session_state.get``).
+
+    A widget that was not drawn in the last run (PGD iterations under FGSM,
+    say) has no value left, and counts as its default. PGD training steps
+    count only for custom values (on the grid they are the recipe's).
+    """
+    defaults = to_widgets(DEFAULT)
+    fields: dict[str, Any] = {}
+    for name, field in PARAMS.items():
+        kind = type(getattr(DEFAULT, field))
+        raw = get(name, defaults[name])
+        if name == "digit":
+            fields[field] = None if raw == _ALL_DIGITS else int(raw)
+        elif name == "titers":
+            continue
+        elif issubclass(kind, enum.Enum):
+            fields[field] = kind(raw)
+        elif kind is float:
+            fields[field] = round(float(raw), 4)
+        else:
+            fields[field] = int(raw)
+    custom_pgd = fields["train_attack"] is TrainingAttack.PGD and get(CUSTOM, False)
+    fields["train_iters"] = int(get("titers", 0)) or None if custom_pgd else None
+    return ViewState(**fields)
+
+
+def nearest_on_grid(view: ViewState) -> ViewState:
+    """``view`` with its training values moved to the nearest pretrained ones.
+
+    L1 has no grid: its step stays as it is.
+    """
+    steps = NORM_SPECS[view.norm].grid_steps
+    step = min(steps, key=lambda s: abs(s - view.step)) if steps else view.step
+    multiplier = min(GRID_MULTIPLIERS, key=lambda m: abs(m - view.multiplier))
+    epsilon = min(ROBUST_EPSILONS, key=lambda e: abs(e - view.train_eps))
+    return dataclasses.replace(view, step=step, multiplier=multiplier, train_eps=epsilon, train_iters=None)
 
 
 def _show(raw: str) -> str:
@@ -141,7 +216,7 @@ def parse_query(params: Mapping[str, str | Sequence[str]]) -> tuple[ViewState, l
             raw = raw[0]
         values[name] = str(raw)
 
-    fields: dict[str, object] = {}
+    fields: dict[str, Any] = {}
 
     def take(name: str, parse, describe: str) -> None:
         if name not in values:

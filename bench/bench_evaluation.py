@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from common import machine, matmul_gflops, median, report, timed, tutorial_models
+from common import machine, matmul_gflops, median, peak_fractions, report, timed, tutorial_models
 
 
 def network_flops(model) -> float:
@@ -90,12 +90,9 @@ def main() -> None:
         "curve_transfer_10_strengths_s": round(median(curve_times), 3),
         "curve_whitebox_10_strengths_s": round(median(curve_wb_times), 3),
         "tutorial_acc": tutorial_acc,
-        "advdemo_acc": {"base": ours["base_attacked_acc"], "adv": ours["adv_attacked_acc"]},
+        "advdemo_acc": {"base": ours.base, "adv": ours.regularized},
         "network_mflops_per_image": round(network_flops(base) / 1e6, 2),
-        "matmul_gflops": round(peak, 1),
-        "advdemo_gflops": round(flops / t_ours / 1e9, 1),
-        "advdemo_fraction_of_matmul_peak": round(flops / t_ours / 1e9 / peak, 2),
-        "tutorial_fraction_of_matmul_peak": round(flops / t_tutorial / 1e9 / peak, 2),
+        **peak_fractions(flops, peak, {"advdemo": t_ours, "tutorial": t_tutorial}),
     })
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 
 from bench_evaluation import network_flops
-from common import machine, matmul_gflops, median, report, timed, tutorial_models
+from common import machine, matmul_gflops, median, peak_fractions, report, timed, tutorial_models
 
 
 def main() -> None:
@@ -77,10 +77,7 @@ def main() -> None:
         "speedup": round(t_eager / t_ours, 2),
         "eager_acc": accuracy(model, eager_adv, y), "advdemo_acc": accuracy(model, ours_adv, y),
         "max_abs_difference": float(np.abs(eager_adv - ours_adv).max()),
-        "matmul_gflops": round(peak, 1),
-        "advdemo_gflops": round(flops / t_ours / 1e9, 1),
-        "advdemo_fraction_of_matmul_peak": round(flops / t_ours / 1e9 / peak, 3),
-        "eager_fraction_of_matmul_peak": round(flops / t_eager / 1e9 / peak, 3),
+        **peak_fractions(flops, peak, {"advdemo": t_ours, "eager": t_eager}, digits=3),
     })
 
 

@@ -88,10 +88,10 @@ def quality(run: dict, mnist) -> dict:
     from advdemo.config import Norm
     from advdemo.experiment import fgsm_metrics
 
-    m = fgsm_metrics(run["base"], run["adv"], mnist.test_images, mnist.test_labels, Norm.INFINITY, 0.2)
-    m = {k: round(v, 4) for k, v in m.items()}
-    m["meets_target"] = (m["base_clean_acc"] >= 0.988 and m["adv_clean_acc"] >= 0.988
-                         and m["adv_transfer_acc"] >= 0.93)
+    fgsm = fgsm_metrics(run["base"], run["adv"], mnist.test_images, mnist.test_labels, Norm.INFINITY, 0.2)
+    m: dict = {k: round(v, 4) for k, v in fgsm.to_json().items()}
+    m["meets_target"] = (fgsm.clean.base >= 0.988 and fgsm.clean.regularized >= 0.988
+                         and fgsm.transfer.regularized >= 0.93)
     return m
 
 

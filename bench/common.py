@@ -61,13 +61,13 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
 def tutorial_models(mnist):
     """The tutorial configuration's base and regularized networks: from the stores
     if trained, else freshly initialized (timings do not depend on the weights)."""
-    from advdemo.config import FAST_RECIPE
+    from advdemo.config import FAST_RECIPE, ModelKind
     from advdemo.experiment import find_model
     from advdemo.model import build_base_model
     from advdemo.storage import default_stores, model_id
 
     stores = default_stores()
-    found = [find_model(stores, model_id(FAST_RECIPE, kind)) for kind in ("base", "adv")]
+    found = [find_model(stores, model_id(FAST_RECIPE, kind)) for kind in ModelKind]
     if all(found):
         return found[0][0], found[1][0], "pretrained (tutorial configuration)"
     return build_base_model(FAST_RECIPE), build_base_model(FAST_RECIPE), "untrained (no pretrained models found)"
@@ -203,3 +203,12 @@ def move_slider_and_wait(page, key: str, timeout_ms: int = 60_000) -> float:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def peak_fractions(flops: float, peak_gflops: float, seconds: dict[str, float], digits: int = 2) -> dict:
+    """Throughput against the machine's matmul peak: ``matmul_gflops``, ``advdemo_gflops`` and, for each
+    ``name: seconds`` in ``seconds`` (``advdemo`` among them), ``{name}_fraction_of_matmul_peak``."""
+    out = {"matmul_gflops": round(peak_gflops, 1), "advdemo_gflops": round(flops / seconds["advdemo"] / 1e9, 1)}
+    for name, t in seconds.items():
+        out[f"{name}_fraction_of_matmul_peak"] = round(flops / t / 1e9 / peak_gflops, digits)
+    return out

@@ -13,6 +13,8 @@ import json
 
 from common import ROOT
 
+from advdemo.results import Curve, FgsmMetrics
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,16 +31,16 @@ def main() -> None:
         steps = sorted({m["hparams"]["adv_step_size"] for m in rows})
         mults = sorted({m["hparams"]["adv_multiplier"] for m in rows})
         by = {(m["hparams"]["adv_step_size"], m["hparams"]["adv_multiplier"]): m["metrics"] for m in rows}
-        for title, key in (("clean", "adv_clean_acc"), ("transfer FGSM at the model's own step", "adv_transfer_acc"),
-                           ("white-box FGSM at the model's own step", "adv_whitebox_acc")):
+        fgsm = {k: FgsmMetrics.from_json(v) for k, v in by.items()}
+        for title, field in (("clean", "clean"), ("transfer FGSM at the model's own step", "transfer"),
+                             ("white-box FGSM at the model's own step", "whitebox")):
             print(f"**{norm}, {title}** (rows: step size; columns: multiplier)\n")
             print("| step | " + " | ".join(f"×{m:g}" for m in mults) + " | base |")
             print("| --- | " + " | ".join("---" for _ in mults) + " | --- |")
             for s in steps:
-                cells = [f"{by[(s, m)][key]:.4f}" if (s, m) in by else "–" for m in mults]
-                base_key = key.replace("adv_", "base_")
-                any_m = next((by[(s, m)] for m in mults if (s, m) in by), None)
-                base_cell = f"{any_m[base_key]:.4f}" if any_m else "–"
+                cells = [f"{getattr(fgsm[(s, m)], field).regularized:.4f}" if (s, m) in fgsm else "–" for m in mults]
+                any_m = next((fgsm[(s, m)] for m in mults if (s, m) in fgsm), None)
+                base_cell = f"{getattr(any_m, field).base:.4f}" if any_m else "–"
                 print(f"| {s:g} | " + " | ".join(cells) + f" | {base_cell} |")
             print()
         # The same attack for every model: FGSM at the norm's default strength, transfer.
@@ -53,8 +55,8 @@ def main() -> None:
                 if metrics is None:
                     cells.append("–")
                     continue
-                curve = metrics["curves"]["transfer"]
-                cells.append(f"{curve['adv'][curve['strengths'].index(probe)]:.4f}")
+                curve = Curve.from_json(metrics["curves"]["transfer"], metrics["test_examples"])
+                cells.append(f"{curve.at(probe).attacked.regularized:.4f}")
             print(f"| {s:g} | " + " | ".join(cells) + " |")
         print()
 

@@ -44,7 +44,7 @@ def main() -> None:
         pair = stored_pair(base_entry, tutorial, Norm.INFINITY, eps)
         if pair is None:
             continue
-        for name, acc in (("base", pair.base), ("regularized", pair.adv)):
+        for name, acc in (("base", pair.base), ("regularized", pair.regularized)):
             print(f"| {eps:g} | {name} | {pct(acc.transfer_fgsm.value)} | {pct(acc.whitebox_fgsm.value)} | "
                   f"{pct(acc.whitebox_pgd.value)} | {interval_text(acc.worst_case)} |")
     print()
@@ -103,7 +103,7 @@ def main() -> None:
         for m in GRID_MULTIPLIERS:
             hp = dataclasses.replace(FAST_RECIPE, adv_step_size=s, adv_multiplier=m)
             pair = stored_pair(base_entry, models.get(model_id(hp, "adv")), Norm.INFINITY, 0.2)
-            cells.append("–" if pair is None else pct(pair.adv.worst_case.value))
+            cells.append("–" if pair is None else pct(pair.regularized.worst_case.value))
         print(f"| {s:g} | " + " | ".join(cells) + " |")
     print()
 
@@ -116,7 +116,7 @@ def main() -> None:
             continue
         for eps in ROBUST_EPSILONS:
             pair = stored_pair(base_entry, e, Norm.INFINITY, eps)
-            for sign in masking_signs(pair.adv, eps, Norm.INFINITY) if pair else []:
+            for sign in masking_signs(pair.regularized, eps, Norm.INFINITY) if pair else []:
                 print(f"| `{mid}` | {training_summary(from_dict(HParams, e['hparams']))} | {eps:g} | {sign.kind} | "
                       f"{pct(sign.stronger)} | {pct(sign.weaker)} |")
     print()

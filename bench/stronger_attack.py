@@ -40,11 +40,12 @@ def main() -> None:
     mnist = load_mnist(args.data_dir)
     x, y = mnist.test_images[:cfg.examples], mnist.test_labels[:cfg.examples]
     start = time.perf_counter()
-    strong = Accuracies.of(strong_at(base, adv, x, y, Norm.INFINITY, args.epsilon, cfg).adv)
+    strong = Accuracies.of(strong_at(base, adv, x, y, Norm.INFINITY, args.epsilon, cfg).regularized)
     report("stronger_attack", {
         "machine": machine(), "model": adv_entry["id"], "epsilon": args.epsilon, "examples": cfg.examples,
         "stored": {"iterations": StrongEval().iterations, "restarts": StrongEval().restarts,
-                   "whitebox_pgd": stored.adv.whitebox_pgd.value, "worst_case": stored.adv.worst_case.value},
+                   "whitebox_pgd": stored.regularized.whitebox_pgd.value,
+                   "worst_case": stored.regularized.worst_case.value},
         "stronger": {"iterations": cfg.iterations, "restarts": cfg.restarts,
                      "whitebox_pgd": strong.whitebox_pgd.value, "worst_case": strong.worst_case.value},
         "seconds": round(time.perf_counter() - start, 1),

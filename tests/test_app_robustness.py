@@ -51,10 +51,10 @@ def test_default_page_puts_the_worst_case_next_to_the_tutorials_number():
     expected = stored(FAST_RECIPE, 0.2)
     tutorial = STORE.entry(model_id(FAST_RECIPE, "adv"))["metrics"]
     assert figures["Regularized, FGSM ε=0.2"] == f"{tutorial['adv_transfer_acc']:.1%}"  # the tutorial's number
-    assert figures["Regularized, worst case"] == interval_text(expected.adv.worst_case)
+    assert figures["Regularized, worst case"] == interval_text(expected.regularized.worst_case)
     assert figures["Base, worst case"] == interval_text(expected.base.worst_case)
-    assert expected.adv.worst_case.value < 0.6  # far below the transfer number: the lesson of the page
-    assert expected.adv.worst_case.n == 10_000  # measured on the whole test set
+    assert expected.regularized.worst_case.value < 0.6  # far below the transfer number: the lesson of the page
+    assert expected.regularized.worst_case.n == 10_000  # measured on the whole test set
     assert any("Measured on all 10,000 test digits" in c.value for c in at.caption)
 
 

@@ -30,9 +30,9 @@ def test_regularized_model_is_more_robust_than_base(trained, mnist):
     x, y = mnist.test_images[:N_TEST], mnist.test_labels[:N_TEST]
     transfer = evaluate(base.model, adv.model, x, y, Attack())
     whitebox = evaluate(base.model, adv.model, x, y, Attack(mode=EvalMode.WHITEBOX))
-    assert transfer["base_clean_acc"] > 0.9 and transfer["adv_clean_acc"] > 0.9
-    assert transfer["adv_attacked_acc"] > transfer["base_attacked_acc"] + 0.2, transfer
-    assert whitebox["adv_attacked_acc"] > whitebox["base_attacked_acc"] + 0.1, whitebox
+    assert transfer.clean.base > 0.9 and transfer.clean.regularized > 0.9
+    assert transfer.attacked.regularized > transfer.attacked.base + 0.2, transfer
+    assert whitebox.attacked.regularized > whitebox.attacked.base + 0.1, whitebox
 
 
 def test_progress_reports_epochs_steps_and_metrics(trained):

@@ -22,3 +22,12 @@ def test_ci_runs_the_readmes_test_command_verbatim():
     _, tests = readme_commands()
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert tests in ci_lines
+
+
+def test_module_table_names_every_module_and_nothing_else():
+    text = (ROOT / "README.md").read_text()
+    table = text.split("| module | job |", 1)[1].split("\n\n", 1)[0]
+    listed = {name for cell in re.findall(r"^\| ([^|]+) \|", table, re.M) for name in re.findall(r"`([^`]+)`", cell)}
+    modules = {f"{pkg}.{p.stem}" for pkg in ("advdemo", "ui") for p in (ROOT / pkg).glob("*.py")
+               if p.stem != "__init__"}
+    assert listed == modules | {"app.py"}

@@ -22,6 +22,7 @@ from advdemo.rendering import (
     side_by_side_html,
     tutorial_grid_png,
 )
+from advdemo.results import Curve
 
 
 def decode(png: bytes) -> Image.Image:
@@ -114,7 +115,7 @@ def test_detail_html_without_perturbation_does_not_divide_by_zero(digits):
 
 
 def test_figures_are_pngs(digits):
-    curve = {"strengths": [0.0, 0.1, 0.2], "base": [0.99, 0.8, 0.5], "adv": [0.99, 0.97, 0.95]}
+    curve = Curve((0.0, 0.1, 0.2), (0.99, 0.8, 0.5), (0.99, 0.97, 0.95), examples=100)
     assert decode(curve_png(curve, 0.1, "strength")).format == "PNG"
     grid = decode(tutorial_grid_png(digits, np.arange(4), np.arange(4), np.arange(4), n_col=2))
     assert grid.format == "PNG" and grid.size[0] > grid.size[1]  # 2 rows of 2 in a wide figure

@@ -65,7 +65,7 @@ def test_worst_case_is_below_every_attack_per_digit(pair, digits):
     x, y = digits
     # Labels the models mostly get right, so the attacks have something to fool.
     y = np.asarray(adv(x).numpy().argmax(-1))
-    for o in (strong_at(base, adv, x, y, Norm.INFINITY, 0.1, FAST).adv,
+    for o in (strong_at(base, adv, x, y, Norm.INFINITY, 0.1, FAST).regularized,
               strong_at(base, adv, x, y, Norm.INFINITY, 0.1, FAST).base):
         for each in (o.clean, o.transfer_fgsm, o.whitebox_fgsm, o.whitebox_pgd):
             assert not np.any(o.worst_case & ~each)  # robust in the worst case implies robust to each
@@ -117,7 +117,7 @@ def test_curves_are_monotone_and_start_clean(pair, digits):
     x, _ = digits
     y = np.asarray(adv(x).numpy().argmax(-1))
     curve = strong_curves(base, adv, x, y, Norm.INFINITY, [0.0, 0.05, 0.1, 0.2], FAST)
-    for kind in ("base", "adv"):
+    for kind in ("base", "regularized"):
         outcomes = [getattr(p, kind) for p in curve]
         assert np.array_equal(outcomes[0].worst_case, outcomes[0].clean)
         for earlier, later in zip(outcomes, outcomes[1:]):
@@ -172,7 +172,7 @@ def masked_and_plain():
 def test_masking_detector_fires_on_a_masked_model(masked_and_plain):
     plain, masked, x, y = masked_and_plain
     result = strong_at(plain, masked, x, y, Norm.INFINITY, 0.45, FAST)
-    acc = Accuracies.of(result.adv)
+    acc = Accuracies.of(result.regularized)
     assert acc.whitebox_fgsm.value == 1.0  # a zero gradient moves nothing
     assert acc.transfer_fgsm.value < 0.8  # the plain model's gradient still fools it
     signs = masking_signs(acc, 0.45, Norm.INFINITY)
@@ -183,7 +183,7 @@ def test_masking_detector_fires_on_a_masked_model(masked_and_plain):
 def test_masking_detector_quiet_on_an_unmasked_model(masked_and_plain):
     plain, _, x, y = masked_and_plain
     for eps in (0.05, 0.2, 0.45):
-        acc = Accuracies.of(strong_at(plain, plain, x, y, Norm.INFINITY, eps, FAST).adv)
+        acc = Accuracies.of(strong_at(plain, plain, x, y, Norm.INFINITY, eps, FAST).regularized)
         assert masking_signs(acc, eps, Norm.INFINITY) == [], eps
 
 

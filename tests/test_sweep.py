@@ -73,7 +73,7 @@ def test_manifest_metrics_equal_a_direct_evaluation(tmp_path, tiny_mnist):
     base, _ = store.load(model_id(hp, "base"))
     adv, entry = store.load(model_id(hp, "adv"))
     direct = fgsm_metrics(base, adv, tiny_mnist.test_images, tiny_mnist.test_labels, hp.adv_grad_norm, 0.15)
-    for key, value in direct.items():
+    for key, value in direct.to_json().items():
         assert entry["metrics"][key] == pytest.approx(value), key
 
 

@@ -1,0 +1,137 @@
+"""Test-set results for a model pair, computed once per process and shared by every session.
+
+For pretrained models the numbers come straight from the manifest; otherwise
+they are measured on demand and kept in a bounded memo. Everything here
+depends only on the pair and the attack, never on the session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from advdemo.config import NORM_SPECS, Attack, AttackMethod, Norm, StrongEval
+from advdemo.data import Mnist
+from advdemo.evaluation import Attacked, attack_pair, evaluate, robustness_curve
+from advdemo.experiment import stored_fgsm_curve
+from advdemo.memo import LruCache
+from advdemo.pairs import ModelPair
+from advdemo.report import best_stored_pair, stored_worst_curves
+from advdemo.results import Curve, Evaluation
+from advdemo.robustness import EvalProgressFn, PairAccuracies, strong_at
+
+#: PGD costs a gradient per iteration per image, so its test-set numbers use
+#: the first this many test images (the page says so), and its curves fewer still.
+PGD_EXAMPLES = 1000
+PGD_CURVE_EXAMPLES = 300
+MEMO_SIZE = 256
+
+
+class Measurements:
+    """Accuracies, curves and the strong evaluation of model pairs on the MNIST test set.
+
+    ``mnist`` is called whenever the test set is needed (it is loaded once by the caller).
+    """
+
+    def __init__(self, mnist: Callable[[], Mnist], size: int = MEMO_SIZE):
+        self._mnist = mnist
+        self._memo: LruCache[Any] = LruCache(size)
+
+    def _test_size(self) -> int:
+        return len(self._mnist().test_labels)
+
+    def examples_for(self, attack: Attack, *, curve: bool = False) -> int:
+        """How many test images the numbers for ``attack`` use."""
+        n = self._test_size()
+        if attack.method is AttackMethod.PGD:
+            return min(n, PGD_CURVE_EXAMPLES if curve else PGD_EXAMPLES)
+        return n
+
+    @staticmethod
+    def _curve_key(pair: ModelPair, attack: Attack) -> tuple:
+        return "curve", pair.key, dataclasses.replace(attack, strength=0.0)
+
+    @staticmethod
+    def _metrics_key(pair: ModelPair, attack: Attack) -> tuple:
+        return "metrics", pair.key, attack
+
+    def _stored_curve(self, pair: ModelPair, attack: Attack) -> Curve | None:
+        return stored_fgsm_curve(pair.base_entry, pair.regularized_entry, attack, self._test_size())
+
+    def _metrics_in_manifest(self, pair: ModelPair, attack: Attack) -> bool:
+        """Whether the stored curve holds ``attack``'s strength, so no evaluation is needed."""
+        return attack.strength in NORM_SPECS[attack.norm].strengths and self._stored_curve(pair, attack) is not None
+
+    def ready(self, pair: ModelPair, attack: Attack) -> bool:
+        """Whether :meth:`test_metrics` and :meth:`curve` answer at once, from the manifest or the memo."""
+        stored = self._stored_curve(pair, attack) is not None
+        metrics = self._metrics_in_manifest(pair, attack) or self._metrics_key(pair, attack) in self._memo
+        return metrics and (stored or self._curve_key(pair, attack) in self._memo)
+
+    def attack_digits(self, pair: ModelPair, images: np.ndarray, labels: np.ndarray, attack: Attack) -> Attacked:
+        """Both models on attacked ``images`` ``(N, 28, 28, 1)`` in [0, 1] (not memoized: the digits vary)."""
+        with pair.lock:
+            return attack_pair(pair.base, pair.regularized, images, labels, attack)
+
+    def curve(self, pair: ModelPair, attack: Attack) -> Curve:
+        """Both models' accuracy at the standard strengths of ``attack.norm`` (``attack.strength`` is ignored)."""
+        stored = self._stored_curve(pair, attack)
+        if stored:
+            return stored
+
+        def compute() -> Curve:
+            n = self.examples_for(attack, curve=True)
+            mnist = self._mnist()
+            with pair.lock:
+                return robustness_curve(pair.base, pair.regularized, mnist.test_images[:n], mnist.test_labels[:n],
+                                        attack, NORM_SPECS[attack.norm].strengths)
+
+        return self._memo.get_or_compute(self._curve_key(pair, attack), compute)
+
+    def test_metrics(self, pair: ModelPair, attack: Attack) -> Evaluation:
+        """Clean and attacked test accuracy of both models under ``attack``."""
+        if self._metrics_in_manifest(pair, attack):
+            return self.curve(pair, attack).at(attack.strength)
+
+        def compute() -> Evaluation:
+            n = self.examples_for(attack)
+            mnist = self._mnist()
+            with pair.lock:
+                return evaluate(pair.base, pair.regularized, mnist.test_images[:n], mnist.test_labels[:n], attack)
+
+        return self._memo.get_or_compute(self._metrics_key(pair, attack), compute)
+
+    def strong_curve(self, pair: ModelPair, norm: Norm) -> Curve | None:
+        """Both models' stored worst-case curves under ``norm`` attacks, or None."""
+        return stored_worst_curves(pair.base_entry, pair.regularized_entry, norm)
+
+    def strong_ready(self, pair: ModelPair, norm: Norm, strength: float) -> bool:
+        """Whether :meth:`strong` answers at once (stored, or computed earlier in this process)."""
+        return (best_stored_pair(pair.base_entry, pair.regularized_entry, norm, strength) is not None
+                or ("strong", pair.key, norm, strength) in self._memo)
+
+    def strong(self, pair: ModelPair, norm: Norm, strength: float,
+               progress: EvalProgressFn | None = None) -> PairAccuracies:
+        """Both models' strong-evaluation accuracies at ``strength``: stored, or measured now.
+
+        Stored numbers come from the whole test set where it was measured,
+        else from the fixed subset. Otherwise measured now on the first
+        :attr:`StrongEval.examples` test digits, with ``progress`` called as it
+        goes (tens of seconds on two cores).
+        """
+        stored = best_stored_pair(pair.base_entry, pair.regularized_entry, norm, strength)
+        if stored is not None:
+            return stored
+
+        def compute() -> PairAccuracies:
+            cfg = StrongEval()
+            mnist = self._mnist()
+            x, y = mnist.test_images[:cfg.examples], mnist.test_labels[:cfg.examples]
+            with pair.lock:
+                return PairAccuracies.of(strong_at(pair.base, pair.regularized, x, y, norm, strength, cfg,
+                                                   progress=progress))
+
+        return self._memo.get_or_compute(("strong", pair.key, norm, strength), compute)

@@ -1,0 +1,195 @@
+"""What the page says: labels, explanations and figures formatted as text.
+
+The page (``app.py`` and ``ui/``) only places these on the screen, so every
+word and number format lives here, next to the results it describes, and is
+testable without a browser. Accuracies are fractions in [0, 1] throughout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from advdemo.config import ROBUST_EPSILONS, ModelKind, Norm, StrongEval, TrainingAttack
+from advdemo.own_digit import Flip
+from advdemo.pairs import ModelPair
+from advdemo.report import MethodRow, interval_text
+from advdemo.results import Curve, Evaluation
+from advdemo.robustness import PairAccuracies
+from advdemo.training import Progress, training_summary
+from advdemo.viewstate import ViewState
+
+TITLE = "Adversarial regularization, live"
+NORM_LABELS = {Norm.INFINITY: "L∞ (infinity)", Norm.L2: "L2", Norm.L1: "L1"}
+HOW_FAR = {
+    Norm.INFINITY: "every pixel moves by up to ε",
+    Norm.L2: "the change has an L2 length of up to ε, spread over all 784 pixels",
+    Norm.L1: "only the pixels with the largest gradient move, by ε in total",
+}
+TRAINING_LABELS = {
+    TrainingAttack.FGSM: "FGSM (the tutorial's)",
+    TrainingAttack.FGSM_RS: "FGSM with random start",
+    TrainingAttack.PGD: "PGD (Madry et al.)",
+}
+MODEL_NAMES = {ModelKind.BASE: "Base", ModelKind.REGULARIZED: "Regularized"}
+
+#: ``(label, value, change in percentage points or None)``, as :func:`advdemo.rendering.metrics_html` takes.
+Figure = tuple[str, str, float | None]
+
+
+def explanation(hparams_summary: str, strong: StrongEval = StrongEval()) -> str:
+    """The "What am I looking at?" text (Markdown); ``hparams_summary`` describes the regularized model's training."""
+    return f"""
+* **Adversarial examples** are digits changed just enough to fool a model. The attack nudges the
+  pixels in the direction that most increases the model's error, within a budget ε: in L∞
+  {HOW_FAR[Norm.INFINITY]}; in L2 {HOW_FAR[Norm.L2]}; in L1 {HOW_FAR[Norm.L1]}.
+* The **base model** learned from clean digits only. The **regularized model** has the same network, but
+  during training NSL also showed it adversarial versions of each batch ({hparams_summary}) and
+  penalized mistakes on them.
+* In **transfer** mode both models see the *same* perturbed digits, crafted against the base model, as in
+  the tutorial. **White-box** mode attacks each model through its own gradients. That should be the harder
+  test; when a model does *better* against its own gradient, its gradient is misleading the attack
+  (gradient masking), and the page warns you.
+* **FGSM** takes one step. **PGD** takes many small steps, re-reading the gradient each time. The
+  **worst case** counts a digit as robust only if no attack fools the model on it: transfer FGSM,
+  white-box FGSM and white-box PGD ({strong.iterations} steps, {strong.restarts} random restarts).
+* Red frames mark wrong answers. The tutorial's regularized model resists one FGSM step far better than
+  the base model, but under PGD much of that lead disappears: it learned to resist the step it was trained
+  on, not every change of size ε. Models trained on PGD examples (training attack *PGD*) keep most of it.
+"""
+
+
+def attack_label(view: ViewState) -> str:
+    return f"{view.attack.value.upper()} ε={view.strength:g}"
+
+
+def accuracy_figures(ev: Evaluation, view: ViewState) -> list[Figure]:
+    """Clean and attacked accuracy of both models, the attacked ones with their drop."""
+    figures: list[Figure] = []
+    for kind in ModelKind:
+        figures.append((f"{MODEL_NAMES[kind]}, clean", f"{ev.clean.of(kind):.1%}", None))
+        figures.append((f"{MODEL_NAMES[kind]}, {attack_label(view)}", f"{ev.attacked.of(kind):.1%}",
+                        -ev.drop(kind) * 100))
+    return figures
+
+
+def accuracy_caption(ev: Evaluation, view: ViewState) -> str:
+    return (f"Accuracy on {ev.examples:,} test digits ({view.mode.value}). "
+            f"{NORM_LABELS[view.attack_norm]}: {HOW_FAR[view.attack_norm]} = {view.strength:g}.")
+
+
+def worst_case_figures(strong: PairAccuracies) -> list[Figure]:
+    figures: list[Figure] = []
+    for kind, acc in ((ModelKind.BASE, strong.base), (ModelKind.REGULARIZED, strong.regularized)):
+        figures.append((f"{MODEL_NAMES[kind]}, worst case", interval_text(acc.worst_case), None))
+        figures.append((f"{MODEL_NAMES[kind]}, white-box PGD", f"{acc.whitebox_pgd.value:.1%}", None))
+    return figures
+
+
+def worst_case_caption(strong: PairAccuracies, test_size: int, cfg: StrongEval = StrongEval()) -> str:
+    which = "all" if strong.examples == test_size else "the first"
+    return (f"Worst case: a digit counts only if no attack fools the model on it (transfer FGSM, white-box "
+            f"FGSM, white-box PGD with {cfg.iterations} steps and {cfg.restarts} random restarts, and "
+            f"PGD at the smaller strengths of the curve). Measured on {which} {strong.examples:,} test digits; "
+            "± is the 95% interval.")
+
+
+def strong_progress(done: int, total: int) -> tuple[float, str]:
+    """A progress bar's fraction in [0, 1] and its text while the worst case is measured."""
+    if total == 0:
+        return 0.0, "Measuring the worst case (white-box PGD with restarts)…"
+    return done / total, f"Measuring the worst case: PGD restart {done} of {total}…"
+
+
+def curve_axis(view: ViewState) -> str:
+    return (f"attack strength ε ({NORM_LABELS[view.attack_norm]}, "
+            f"{view.attack.value.upper()}, {view.mode.value})")
+
+
+def curve_caption(curve: Curve, worst: Curve | None) -> str:
+    return (f"Solid: accuracy on {curve.examples:,} test digits at each strength. "
+            + (f"Dotted: the worst case over every attack, on the first {worst.examples:,} digits. "
+               if worst else "") + "The dashed line is the current strength.")
+
+
+@dataclass(frozen=True)
+class CompareTable:
+    """The "Compare training methods" table: one dict per row, its columns in order, and a caption."""
+
+    rows: list[dict[str, str]]
+    caption: str
+
+
+def compare_table(rows: list[MethodRow], epsilon: float) -> CompareTable:
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{v:.1%}"
+
+    table = [{"training": r.name, "clean": pct(r.clean), f"transfer FGSM ε {epsilon:g}": pct(r.transfer_fgsm),
+              "white-box PGD": "–" if r.whitebox_pgd is None else interval_text(r.whitebox_pgd),
+              "worst case": "–" if r.worst_case is None else interval_text(r.worst_case),
+              "digits (PGD)": "–" if r.worst_case is None else f"{r.worst_case.n:,}",
+              "training time": r.training_time()}
+             for r in rows]
+    return CompareTable(table, "Clean and transfer FGSM on all 10,000 test digits; white-box PGD and the worst case "
+                               "on the first *digits (PGD)* test digits, ± the 95% interval. Training times on a "
+                               "2-core CPU. '–': not stored.")
+
+
+def provenance(pair: ModelPair) -> list[str]:
+    """One Markdown line per model: id, source, training time and recipe, hash, TensorFlow version."""
+    lines = []
+    for kind in ModelKind:
+        entry = pair.entry(kind)
+        lines.append(f"**{MODEL_NAMES[kind]} model** `{entry['id']}`: {pair.sources[kind]}, trained in "
+                     f"{entry['train_seconds']:.0f} s ({entry['hparams']['epochs']} epochs, batch "
+                     f"{entry['hparams']['batch_size']}), SHA-256 `{entry['sha256'][:12]}…`, "
+                     f"TensorFlow {entry['versions']['tensorflow']}.")
+    return lines
+
+
+def training_plan(epochs: int, n_train: int, summary: str, seconds: float) -> str:
+    return (f"Training runs in the background: {epochs} epochs on {n_train:,} training digits ({summary}), "
+            f"base model first if needed. Expected time: about {seconds / 60:.0f} minutes on a 2-core CPU. "
+            "Afterwards the models are stored, so the next visit is instant.")
+
+
+def training_progress(p: Progress | None) -> tuple[float, str]:
+    """A progress bar's fraction in [0, 1] and its text for a running training job."""
+    if p is None:
+        return 0.0, "Starting training…"
+    name = "base model" if p.model is ModelKind.BASE else "regularized model"
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(p.metrics.items()) if k in ("loss", "acc"))
+    return (min(1.0, p.fraction),
+            f"Training the {name}: epoch {p.epoch}/{p.epochs}, step {p.step}/{p.steps} · {metrics}")
+
+
+def queued(position: int) -> str:
+    return (f"The trainer is busy with another configuration; this one is number {position} in the queue. "
+            "The page stays usable, and will update by itself.")
+
+
+OWN_DIGIT_INTRO = ("Draw a digit with the mouse (or a finger), or upload a photo of one, and watch both models "
+                    "and the attack from the sidebar on it. Your digit stays in this browser tab: it is not part "
+                    "of the page's link, and nothing is stored.")
+EMPTY_CANVAS = "The canvas is empty: draw one digit in the black box, large and centred, as on paper."
+UPLOAD_HELP = ("One digit per image, PNG, JPEG, GIF, BMP or WebP. It is made into a 28×28 MNIST digit: grayscale, "
+               "inverted if dark on light, scaled to fit 20×20 and centred by its mass.")
+
+
+def flip_text(name: str, flip: Flip) -> str:
+    """How far the attack has to go before ``name``'s answer changes, with the search's resolution."""
+    if flip.strength is None:
+        return f"The {name} keeps its answer up to ε {flip.searched_to:g}."
+    if flip.strength == 0:
+        return f"The {name} is wrong on your digit before any attack."
+    return f"The {name} changes its answer at ε {flip.strength:g} (searched in steps of {flip.resolution:.3g})."
+
+
+ROBUST_ONLY_PRETRAINED = ("This server offers only the pretrained robust models (ε ball "
+                          f"{', '.join(map(str, ROBUST_EPSILONS))}). Untick *Custom values* to pick one.")
+TRAINING_OFF = ("Training on demand is switched off on this server. Untick *Custom values* to pick a "
+                "pretrained configuration.")
+
+__all__ = ["HOW_FAR", "NORM_LABELS", "TITLE", "TRAINING_LABELS", "CompareTable", "accuracy_caption",
+           "accuracy_figures", "compare_table", "curve_axis", "curve_caption", "explanation", "provenance",
+           "queued", "strong_progress", "training_plan", "training_progress", "training_summary",
+           "worst_case_caption", "worst_case_figures"]

@@ -1,0 +1,74 @@
+"""Your own digit: draw or upload one, and see both models and the current attack on it.
+
+The drawing lives only in this session's widgets: it never enters the URL,
+and nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from advdemo import presentation as text
+from advdemo.digitize import ImageError, from_bytes
+from advdemo.own_digit import clean_probabilities, examine
+from advdemo.pairs import ModelPair
+from advdemo.rendering import curve_png, digit_detail_html, prediction_html
+from advdemo.results import Curve
+from advdemo.viewstate import ViewState
+from ui import state
+
+CANVAS_SIDE = 280  # ten screen pixels per MNIST pixel
+STROKE = 20  # about MNIST's stroke width at that scale
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
+_SOURCES = {"draw": "Draw", "upload": "Upload"}
+
+
+def _image_bytes() -> bytes | None:
+    """The chosen source's image bytes, or None (with the reason shown) when there is nothing to use yet."""
+    source = st.radio("Your digit", list(_SOURCES), format_func=_SOURCES.get, horizontal=True, key="own_source",
+                      label_visibility="collapsed")
+    if source == "draw":
+        canvas = st_canvas(stroke_width=STROKE, stroke_color="#FFFFFF", background_color="#000000",
+                           height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw", return_image_data=True,
+                           key="own_canvas")
+        if not (canvas.json_data or {}).get("objects"):
+            st.caption(text.EMPTY_CANVAS)
+            return None
+        return canvas.image_bytes
+    upload = st.file_uploader("An image of one digit", type=UPLOAD_TYPES, key="own_upload", help=text.UPLOAD_HELP)
+    return upload.getvalue() if upload is not None else None
+
+
+@st.fragment
+def own_digit(pair: ModelPair, curve: Curve) -> None:
+    """The section; a stroke or an upload reruns only this. ``curve`` is the page's current robustness curve."""
+    view: ViewState = state.current()
+    st.caption(text.OWN_DIGIT_INTRO)
+    data = _image_bytes()
+    if not data:
+        return
+    try:
+        digit = from_bytes(data)
+    except ImageError as exc:
+        st.warning(str(exc), icon="🖼️")
+        return
+    for note in digit.notes:
+        st.caption(note)
+    base_clean, _ = clean_probabilities(pair, digit.image)
+    digest = hashlib.sha256(digit.image.tobytes()).hexdigest()[:16]
+    # A new digit starts from the base model's answer; the user corrects it if the model is wrong.
+    label = st.selectbox("Which digit is it?", range(10), index=int(base_clean.argmax()), key=f"own_label_{digest}")
+    report = examine(pair, digit.image, int(label), view.to_attack())
+    st.html(prediction_html(report.image, report.label, report.base_clean_proba, report.regularized_clean_proba))
+    st.markdown(f"**Under the sidebar's attack** ({text.attack_label(view)}, {view.mode.value})")
+    st.html(digit_detail_html(report.image, report.attacked.base_images[0], report.attacked.regularized_images[0],
+                              report.label, report.attacked.base_proba[0], report.attacked.regularized_proba[0]))
+    st.markdown(f"{text.flip_text('base model', report.base_flip)}  \n"
+                f"{text.flip_text('regularized model', report.regularized_flip)}")
+    st.image(curve_png(curve, view.strength, text.curve_axis(view), None,
+                       (report.base_flip.strength, report.regularized_flip.strength)),
+             caption="The test set's robustness curve; the triangles mark where each model changes its answer "
+                     "on your digit.")

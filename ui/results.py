@@ -1,0 +1,104 @@
+"""The results: grids, figures, one digit in detail and the curve, redrawn without the rest of the page.
+
+Moving an attack or digit control reruns only the ``results`` fragment (and the
+digit slider only the detail view), not the whole page: a class of students
+shares one small server, and each browser redraws only what changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import streamlit as st
+
+from advdemo import presentation as text
+from advdemo.config import NORM_SPECS
+from advdemo.data import Mnist
+from advdemo.evaluation import Attacked
+from advdemo.pairs import ModelPair
+from advdemo.rendering import curve_png, digit_detail_html, digit_grid_html, metrics_html, side_by_side_html
+from advdemo.robustness import describe_sign
+from advdemo.service import ModelService
+from advdemo.viewstate import ViewState
+from ui import state
+from ui.own_digit import own_digit
+
+# Figures depend only on their inputs; repeated views (a class on the same settings) reuse them.
+cached_curve_png = st.cache_data(max_entries=256, show_spinner=False)(curve_png)
+
+
+@st.fragment(key="results")
+def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
+    """Everything the attack and digit controls change; ``pair`` is None while the models are untrained."""
+    view = state.current()
+    if pair is None:
+        state.write_url()  # otherwise the detail view below does it
+        return
+    attack = view.to_attack()
+    idx = view.digit_indices(mnist.test_labels)
+    images, labels = mnist.test_images[idx], mnist.test_labels[idx]
+
+    metrics_slot = st.container()
+    shown = svc.attack_digits(pair, images, labels, attack)
+    st.html(side_by_side_html(
+        digit_grid_html(shown.base_images, labels, shown.base_pred, "base model"),
+        digit_grid_html(shown.regularized_images, labels, shown.regularized_pred, "adv-regularized model")))
+
+    # Test-set numbers usually come from the manifest or memory; a spinner only when they do not.
+    busy = contextlib.nullcontext() if svc.ready(pair, attack) else st.spinner("Measuring on the test set…")
+    with metrics_slot, busy:
+        ev = svc.test_metrics(pair, attack)
+        curve = svc.curve(pair, attack)
+        st.html(metrics_html(text.accuracy_figures(ev, view)))
+        st.caption(text.accuracy_caption(ev, view))
+        worst_case(svc, mnist, pair, view)
+
+    st.subheader("One digit in detail")
+    detail(images, labels, shown)
+
+    st.subheader("Robustness curve")
+    worst = svc.strong_curve(pair, view.attack_norm)
+    st.image(cached_curve_png(curve, view.strength, text.curve_axis(view), worst))
+    st.caption(text.curve_caption(curve, worst))
+
+    st.subheader("Your own digit")
+    own_digit(pair, curve)
+
+
+def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState) -> None:
+    """Both models' worst case at the current strength, with intervals and any masking warning."""
+    if not NORM_SPECS[view.attack_norm].supports_pgd or view.strength == 0:
+        return
+    bar = None
+    if not svc.strong_ready(pair, view.attack_norm, view.strength):
+        fraction, label = text.strong_progress(0, 0)
+        bar = st.progress(fraction, text=label)
+
+    def report(done: int, total: int) -> None:
+        fraction, label = text.strong_progress(done, total)
+        if bar is not None:
+            bar.progress(fraction, text=label)
+
+    strong = svc.strong(pair, view.attack_norm, view.strength, progress=report if bar else None)
+    if bar:
+        bar.empty()
+    st.html(metrics_html(text.worst_case_figures(strong)))
+    st.caption(text.worst_case_caption(strong, len(mnist.test_labels)))
+    for sign in strong.signs():
+        st.warning(describe_sign(sign), icon="⚠️")
+
+
+@st.fragment
+def detail(images: np.ndarray, labels: np.ndarray, shown: Attacked) -> None:
+    """The digit slider and one digit in detail; moving the slider reruns only this."""
+    if len(labels) > 1:
+        st.slider("Digit", 0, len(labels) - 1, key="pick")
+    # Every run of the results ends here too, so this one write keeps the URL current for both.
+    state.write_url()
+    pick = min(int(st.session_state.pick), len(labels) - 1)
+    # Ring the chosen digit in both grids above, without redrawing them.
+    st.html(f"<style>.advdemo-grid .advdemo-tile:nth-child({pick + 1})"
+            "{outline:3px solid #f2c94c;outline-offset:1px}</style>")
+    st.html(digit_detail_html(images[pick], shown.base_images[pick], shown.regularized_images[pick],
+                              int(labels[pick]), shown.base_proba[pick], shown.regularized_proba[pick]))

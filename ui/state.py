@@ -1,0 +1,85 @@
+"""The page's view in ``st.session_state``: widget keys and values come from :mod:`advdemo.viewstate`."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from advdemo import viewstate
+from advdemo.config import NORM_SPECS, AttackMethod, Norm, TrainingAttack
+from advdemo.lesson import LESSON
+from advdemo.viewstate import CUSTOM, ViewState
+
+
+def arrive() -> None:
+    """Once per session: set every widget from the URL, and keep the URL's notices for the page."""
+    if "view_ready" in st.session_state:
+        return
+    raw = {name: st.query_params.get_all(name) for name in st.query_params}
+    start, notices = viewstate.parse_query(raw)
+    show(start)
+    st.session_state.update(url_notices=notices, view_ready=True, lesson=None)
+
+
+def keep_hidden_values() -> None:
+    """Streamlit forgets a widget's value when it is not drawn in a run; re-setting it keeps the
+    PGD iterations through a spell of FGSM."""
+    if "iters" in st.session_state:
+        st.session_state.iters = st.session_state.iters
+
+
+def show(view: ViewState) -> None:
+    """Set every widget to ``view`` (before the widgets are drawn: at arrival, or in a callback)."""
+    st.session_state.update(viewstate.to_widgets(view))
+
+
+def current() -> ViewState:
+    return viewstate.from_widgets(st.session_state.get)
+
+
+def write_url() -> None:
+    st.query_params.from_dict(viewstate.to_query(current()))
+
+
+# -- callbacks: one control changes others ------------------------------------------------------
+
+def _snap_to_grid() -> None:
+    """Move the training controls to the nearest pretrained values (the grid sliders' options)."""
+    snapped = viewstate.nearest_on_grid(current())
+    st.session_state.update(step=snapped.step, mult=snapped.multiplier, teps=snapped.train_eps)
+
+
+def on_norm_change() -> None:
+    spec = NORM_SPECS[Norm(st.session_state.norm)]
+    st.session_state.step = spec.default_step
+    if not spec.grid_steps:  # L1 has no pretrained grid
+        st.session_state[CUSTOM] = True
+    on_custom_change()
+
+
+def on_custom_change() -> None:
+    if not st.session_state[CUSTOM]:
+        _snap_to_grid()
+
+
+def on_training_change() -> None:
+    fgsm = TrainingAttack(st.session_state.tattack) is TrainingAttack.FGSM
+    if fgsm and not NORM_SPECS[Norm(st.session_state.norm)].grid_steps:
+        st.session_state[CUSTOM] = True  # back to L1, which has no pretrained grid
+    on_custom_change()
+
+
+def on_attack_norm_change() -> None:
+    spec = NORM_SPECS[Norm(st.session_state.anorm)]
+    st.session_state.eps = spec.default_step
+    if not spec.supports_pgd:
+        st.session_state.attack = AttackMethod.FGSM.value
+
+
+def start_lesson_step(i: int) -> None:
+    show(LESSON[i].view)
+    st.session_state.lesson = i
+
+
+def rerun_results() -> None:
+    """Redraw only the results fragment: the model and the controls themselves stay as they are."""
+    st.rerun("results")
