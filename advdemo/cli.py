@@ -281,6 +281,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     found = _find_pair(hp, args, progress)
     base, regularized = found[ModelKind.BASE][0], found[ModelKind.REGULARIZED][0]
     mnist = _load(args, training=False)
+    progress.log(f"{len(mnist.test_labels):,} test digits from {mnist.source}")
     start = time.perf_counter()
     evaluation = evaluate(base, regularized, mnist.test_images, mnist.test_labels, attack)
     result: dict[str, Any] = {**evaluation.to_json(), "eval_seconds": round(time.perf_counter() - start, 2)}

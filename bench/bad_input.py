@@ -37,8 +37,20 @@ REQUIREMENTS = {
         "tests/test_storage.py::test_pickled_arrays_are_refused",
         "tests/test_hosted.py::test_corrupt_cached_models_are_rejected_and_the_page_keeps_working",
     ],
+    "drawn or uploaded digits: empty canvas, uniform, 8000x8000, over the upload limit, not an image, "
+    "truncated PNG, empty file": [
+        "tests/test_digitize.py::test_bad_input_gets_one_clear_sentence",
+        "tests/test_digitize.py::test_messages_name_no_paths",
+        "tests/test_digitize.py::test_the_upload_limit_is_the_one_streamlit_enforces",
+        "tests/test_browser_offline.py::test_bad_uploads_get_a_message_and_the_page_stays_usable",
+    ],
+    "uploaded digits in unusual formats: 16-bit, CMYK, palette, transparent, animated GIF, EXIF rotation": [
+        "tests/test_digitize.py::test_unusual_formats_become_the_same_upright_digit",
+    ],
     "missing data gives a clear message": [
         "tests/test_app.py::test_missing_data_gives_a_clear_message",
+        "tests/test_app.py::test_without_training_data_the_train_button_says_how_to_get_it",
+        "tests/test_data.py::test_a_damaged_shipped_copy_is_refused_with_instructions",
         "tests/test_cli.py::test_missing_data_folder_is_a_clear_error",
         "tests/test_data.py::test_missing_files_say_how_to_fix",
         "tests/test_data.py::test_offline_without_local_files_fails_fast_with_instructions",

@@ -7,28 +7,44 @@
   small server pays; the browsers run on the students' machines);
 * memory: the server's peak RSS with 1 and with 10 concurrent sessions.
 
-Needs the pretrained models and MNIST (``ADVDEMO_MNIST_DIR``).
+Needs the pretrained models. ``--offline`` starts the server as a fresh clone
+would: no ``ADVDEMO_MNIST_DIR`` (the shipped test set), no tensorflow-datasets
+copy, an empty model cache.
 
-    python bench/bench_app.py [--moves 20] [--sessions 10]
+    python bench/bench_app.py [--moves 20] [--sessions 10] [--offline]
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
-from common import Server, launch_browser, machine, median, move_slider_and_wait, open_settled, percentile, report
+from common import (
+    FRESH_CLONE_UNSET,
+    Server,
+    launch_browser,
+    machine,
+    median,
+    move_slider_and_wait,
+    open_settled,
+    percentile,
+    report,
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=20)
     parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--offline", action="store_true", help="start as a fresh clone: no data option, no cache")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    server = Server()
-    result: dict = {"machine": machine()}
+    fresh = tempfile.mkdtemp(prefix="advdemo-fresh-")
+    server = Server(env={"HOME": fresh, "XDG_CACHE_HOME": fresh}, unset=FRESH_CLONE_UNSET) if args.offline \
+        else Server()
+    result: dict = {"machine": machine(), "offline": args.offline}
     try:
         with sync_playwright() as p:
             browser = launch_browser(p)

@@ -98,13 +98,20 @@ def report(name: str, payload: dict) -> None:
 # -- the real server and a real browser (app latency, memory, load test) -----------------------
 
 sys.path.insert(0, str(ROOT / "tests"))
-from browser_support import CHROMIUM, CHROMIUM_ARGS, SETTLED, free_port, wait_healthy  # noqa: E402, F401
+from browser_support import (  # noqa: E402, F401
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FRESH_CLONE_UNSET,
+    SETTLED,
+    free_port,
+    wait_healthy,
+)
 
 
 class Server:
     """``streamlit run app.py`` on loopback; ``peak_rss_mb`` samples it (and children) at 10 Hz."""
 
-    def __init__(self, env: dict | None = None):
+    def __init__(self, env: dict | None = None, unset: tuple[str, ...] = ()):
         import subprocess
         import threading
 
@@ -116,7 +123,8 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(self.port)],
-            cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=ROOT, env={**{k: v for k, v in os.environ.items() if k not in unset}, **(env or {})},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._ps = psutil.Process(self.proc.pid)
         self.peak_rss_mb = 0.0
         self._stop = threading.Event()

@@ -6,14 +6,23 @@ both use ``/usr/bin/chromium`` with flags that keep it off the network.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+#: What a fresh clone lacks: the variables that point advdemo at data, models or a cache.
+FRESH_CLONE_UNSET = ("ADVDEMO_MNIST_DIR", "ADVDEMO_PRETRAINED_DIR", "ADVDEMO_CACHE_DIR", "TFDS_DATA_DIR")
 #: The page has finished its script run.
 SETTLED = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
@@ -40,3 +49,34 @@ def wait_healthy(url: str, proc, timeout_s: float = 120.0) -> None:
             pass
         time.sleep(0.2)
     raise TimeoutError(f"no answer from {url} in {timeout_s:.0f} s")
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict[str, str], timeout_s: float = 120.0) -> Iterator[tuple[str, float]]:
+    """``streamlit run app.py`` on a free loopback port with exactly ``env``.
+
+    Yields ``(url, started)``: ``started`` is ``time.perf_counter()`` just
+    before the process started. Raises RuntimeError with the server's output
+    if it does not come up.
+    """
+    port = free_port()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env={**env, "BROWSER": "none"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_healthy(url, proc, timeout_s)
+        except (RuntimeError, TimeoutError):
+            proc.kill()
+            raise RuntimeError("streamlit did not start:\n" + proc.communicate()[0]) from None
+        yield url, started
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -142,3 +142,22 @@ def app_env(tmp_path, monkeypatch, stored_models):
     monkeypatch.setenv("ADVDEMO_MNIST_DIR", str(data))
     monkeypatch.setenv("ADVDEMO_PRETRAINED_DIR", str(stored_models))
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright (skipped where it is missing, except in CI)."""
+    import shutil
+
+    from browser_support import CHROMIUM, CHROMIUM_ARGS
+
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs it")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -188,6 +188,19 @@ def test_untrained_configuration_trains_from_the_page(app_env):
     assert len(stored.entries()) == 1  # the adv model; the base came from the pretrained store
 
 
+def test_without_training_data_the_train_button_says_how_to_get_it(app_env, monkeypatch, tmp_path):
+    from advdemo import data
+
+    monkeypatch.delenv("ADVDEMO_MNIST_DIR")  # the page runs on the shipped test set
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "no-tfds"))
+    monkeypatch.setattr(data, "can_reach", lambda *a, **k: False)  # offline
+    monkeypatch.setattr(data, "_probe", {"at": -float("inf"), "ok": False})
+    at = run_app({"mult": "1"})
+    assert any("not trained yet" in s.value for s in at.subheader)
+    assert at.button(key="train").disabled
+    assert [w.value for w in at.warning if "training set" in w.value] == [data.training_data_problem()]
+
+
 def test_robust_training_controls_and_expected_time(app_env):
     at = run_app()
     at.selectbox(key="tattack").set_value("pgd").run()

@@ -6,46 +6,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, SETTLED, free_port, wait_healthy
-from conftest import ROOT
+from browser_support import SETTLED, streamlit_server
 
 pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def server(app_env):
-    port = free_port()
-    env = {**os.environ, "BROWSER": "none"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc, timeout_s=60)
-    except (RuntimeError, TimeoutError):
-        proc.kill()
-        pytest.fail("streamlit did not start:\n" + proc.stdout.read())
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs it")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    with streamlit_server(dict(os.environ), timeout_s=60) as (url, _):
+        yield url
 
 
 def _view(page) -> dict:

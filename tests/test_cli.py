@@ -127,3 +127,14 @@ def test_compare_reads_the_pretrained_models():
     rows = json.loads(result.stdout.strip().splitlines()[-1])
     assert [r["training"] for r in rows] == [None, "fgsm", "fgsm-rs", "pgd"]
     assert "PGD training, ε 0.3" in result.stdout
+
+
+def test_evaluate_needs_no_data_option_it_uses_the_shipped_test_set(stored_models):
+    env = {k: v for k, v in os.environ.items() if k != "ADVDEMO_MNIST_DIR"}
+    result = subprocess.run([sys.executable, "-m", "advdemo.cli", "evaluate", "--models", str(stored_models),
+                             "--test-examples", "200", "--json"], capture_output=True, text=True, cwd=ROOT,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "200 test digits from the MNIST test set shipped with advdemo" in result.stderr
+    evaluation = json.loads(result.stdout.strip().splitlines()[-1])
+    assert evaluation["examples"] == 200 and 0.0 <= evaluation["adv_attacked_acc"] <= 1.0

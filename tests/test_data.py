@@ -95,3 +95,49 @@ def test_can_reach_reports_a_closed_port():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound but not listening: connection refused
         assert data.can_reach(("127.0.0.1", port), timeout=2) is False
+
+
+# -- the test set shipped with the package ----------------------------------------------------------
+
+def test_the_shipped_test_set_is_the_official_one(mnist):
+    shipped = data.load_embedded_test_set()
+    assert shipped.test_images.shape == (10_000, 28, 28, 1) and shipped.test_labels.shape == (10_000,)
+    assert not shipped.has_training_data and shipped.train_images.shape == (0, 28, 28, 1)
+    if mnist.source != data.EMBEDDED_SOURCE and len(mnist.test_labels) == 10_000:
+        np.testing.assert_array_equal(shipped.test_images, mnist.test_images)
+        np.testing.assert_array_equal(shipped.test_labels, mnist.test_labels)
+
+
+def test_a_damaged_shipped_copy_is_refused_with_instructions(tmp_path, monkeypatch):
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (tmp_path / name).write_bytes((data.EMBEDDED_DIR / name).read_bytes())
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    raw = labels.read_bytes()
+    labels.write_bytes(raw[:-1] + bytes([raw[-1] ^ 0xFF]))
+    monkeypatch.setattr(data, "EMBEDDED_DIR", tmp_path)
+    with pytest.raises(DataError, match="damaged.*SHA-256.*reinstall advdemo"):
+        data.load_embedded_test_set()
+    labels.unlink()
+    with pytest.raises(DataError, match="missing"):
+        data.load_embedded_test_set()
+
+
+def test_evaluation_without_a_data_option_uses_the_shipped_test_set(monkeypatch):
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    mnist = data.load_mnist(training=False)
+    assert mnist.source == data.EMBEDDED_SOURCE and len(mnist.test_labels) == 10_000
+
+
+def test_training_data_problem_is_one_sentence_when_there_is_no_way_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.setattr(data, "can_reach", lambda *a, **k: False)
+    monkeypatch.setattr(data, "_probe", {"at": -float("inf"), "ok": False})
+    monkeypatch.setattr(data, "_cache", {})
+    problem = data.training_data_problem()
+    assert problem and problem.count(". ") == 0 and data.ENV_VAR in problem
+    assert data.training_data_problem(tmp_path) is None  # a local folder: its files are checked when loading
+    assert "does not exist" in data.training_data_problem(tmp_path / "nowhere")
+    monkeypatch.setattr(data, "_probe", {"at": -float("inf"), "ok": False})
+    monkeypatch.setattr(data, "can_reach", lambda *a, **k: True)
+    assert data.training_data_problem() is None  # tensorflow_datasets can download it

@@ -47,28 +47,33 @@ def own_digit(pair: ModelPair, curve: Curve) -> None:
     """The section; a stroke or an upload reruns only this. ``curve`` is the page's current robustness curve."""
     view: ViewState = state.current()
     st.caption(text.OWN_DIGIT_INTRO)
-    data = _image_bytes()
-    if not data:
-        return
-    try:
-        digit = from_bytes(data)
-    except ImageError as exc:
-        st.warning(str(exc), icon="🖼️")
-        return
-    for note in digit.notes:
-        st.caption(note)
-    base_clean, _ = clean_probabilities(pair, digit.image)
-    digest = hashlib.sha256(digit.image.tobytes()).hexdigest()[:16]
-    # A new digit starts from the base model's answer; the user corrects it if the model is wrong.
-    label = st.selectbox("Which digit is it?", range(10), index=int(base_clean.argmax()), key=f"own_label_{digest}")
+    left, right = st.columns([1, 2], gap="large")
+    with left:
+        data = _image_bytes()
+        if not data:
+            return
+        try:
+            digit = from_bytes(data)
+        except ImageError as exc:
+            st.warning(str(exc), icon="🖼️")
+            return
+        for note in digit.notes:
+            st.caption(note)
+        base_clean, _ = clean_probabilities(pair, digit.image)
+        digest = hashlib.sha256(digit.image.tobytes()).hexdigest()[:16]
+        # A new digit starts from the base model's answer; the user corrects it if the model is wrong.
+        label = st.selectbox("Which digit is it?", range(10), index=int(base_clean.argmax()),
+                             key=f"own_label_{digest}")
     report = examine(pair, digit.image, int(label), view.to_attack())
-    st.html(prediction_html(report.image, report.label, report.base_clean_proba, report.regularized_clean_proba))
-    st.markdown(f"**Under the sidebar's attack** ({text.attack_label(view)}, {view.mode.value})")
-    st.html(digit_detail_html(report.image, report.attacked.base_images[0], report.attacked.regularized_images[0],
-                              report.label, report.attacked.base_proba[0], report.attacked.regularized_proba[0]))
-    st.markdown(f"{text.flip_text('base model', report.base_flip)}  \n"
-                f"{text.flip_text('regularized model', report.regularized_flip)}")
-    st.image(curve_png(curve, view.strength, text.curve_axis(view), None,
-                       (report.base_flip.strength, report.regularized_flip.strength)),
-             caption="The test set's robustness curve; the triangles mark where each model changes its answer "
-                     "on your digit.")
+    with right:
+        st.html(prediction_html(report.image, report.label, report.base_clean_proba, report.regularized_clean_proba))
+        st.markdown(f"**Under the sidebar's attack** ({text.attack_label(view)}, {view.mode.value})")
+        st.html(digit_detail_html(report.image, report.attacked.base_images[0],
+                                  report.attacked.regularized_images[0], report.label,
+                                  report.attacked.base_proba[0], report.attacked.regularized_proba[0]))
+        st.markdown(f"{text.flip_text('base model', report.base_flip)}  \n"
+                    f"{text.flip_text('regularized model', report.regularized_flip)}")
+        st.image(curve_png(curve, view.strength, text.curve_axis(view), None,
+                           (report.base_flip.strength, report.regularized_flip.strength)),
+                 caption="The test set's robustness curve; the triangles mark where each model changes its answer "
+                         "on your digit.")
