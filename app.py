@@ -7,8 +7,6 @@ so a link reproduces it.
 
 from __future__ import annotations
 
-import gc
-
 import streamlit as st
 
 from advdemo import presentation as text
@@ -16,83 +14,73 @@ from advdemo.config import ROBUST_EPSILONS
 from advdemo.data import DataError
 from advdemo.lesson import LESSON
 from advdemo.report import compare_methods
-from advdemo.service import Limits, ModelService
 from ui import sidebar, state
 from ui.results import results
+from ui.shared import get_devices, get_service, interactive
 from ui.training import training_panel
 
 st.set_page_config(page_title=text.TITLE, page_icon="🛡️", layout="wide")
 
 
-@st.cache_resource
-def get_service() -> ModelService:
-    """One per server process, shared by every session."""
-    service = ModelService(limits=Limits.from_env())
-    # TensorFlow leaves ~400,000 long-lived Python objects, and a full garbage collection walks
-    # them all (~0.5 s on 2 cores). Freezing them keeps Python's own full collections cheap; the
-    # per-rerun one is off in .streamlit/config.toml (runner.postScriptGC).
-    gc.freeze()
-    return service
-
-
-@st.cache_resource
-def get_devices() -> list[str]:
-    from advdemo.devices import describe_devices
-
-    return describe_devices()
-
-
 svc = get_service()
 state.arrive()
+state.keep_hidden_values()
 
-with st.sidebar:
-    hparams = sidebar.model_controls(svc.recipe)
-    sidebar.attack_controls()
-    sidebar.digit_controls()
 
-st.title(text.TITLE)
-st.caption("The TensorFlow Neural Structured Learning tutorial *Adversarial regularization for image "
-           "classification*, on MNIST: a base CNN next to a copy trained with adversarial regularization.")
-for notice in st.session_state.url_notices:
-    st.warning(notice, icon="🔗")
-st.session_state.url_notices = []  # shown on arrival; gone once the user moves on
+@interactive
+def page() -> None:
+    """The whole page; training on demand waits while it runs."""
+    with st.sidebar:
+        hparams = sidebar.model_controls(svc.recipe)
+        sidebar.attack_controls()
+        sidebar.digit_controls()
 
-with st.expander("What am I looking at?", expanded=False):
-    st.markdown(text.explanation(text.training_summary(hparams)))
+    st.title(text.TITLE)
+    st.caption("The TensorFlow Neural Structured Learning tutorial *Adversarial regularization for image "
+               "classification*, on MNIST: a base CNN next to a copy trained with adversarial regularization.")
+    for notice in st.session_state.url_notices:
+        st.warning(notice, icon="🔗")
+    st.session_state.url_notices = []  # shown on arrival; gone once the user moves on
 
-with st.expander("A five-step lesson: is the regularized model really robust?",
-                 expanded=st.session_state.lesson is not None):
-    for column, (i, step) in zip(st.columns(len(LESSON)), enumerate(LESSON)):
-        column.button(step.title, key=f"lesson{i}", on_click=state.start_lesson_step, args=(i,),
-                      use_container_width=True, type="primary" if st.session_state.lesson == i else "secondary")
-    if st.session_state.lesson is not None:
-        st.info(LESSON[st.session_state.lesson].text, icon="🎓")
+    with st.expander("What am I looking at?", expanded=False):
+        st.markdown(text.explanation(text.training_summary(hparams)))
 
-try:
-    mnist = svc.mnist()
-except DataError as exc:
-    st.error(f"MNIST is not available, so there is nothing to show yet.\n\n{exc}", icon="📂")
-    st.stop()
+    with st.expander("A five-step lesson: is the regularized model really robust?",
+                     expanded=st.session_state.lesson is not None):
+        for column, (i, step) in zip(st.columns(len(LESSON)), enumerate(LESSON)):
+            column.button(step.title, key=f"lesson{i}", on_click=state.start_lesson_step, args=(i,),
+                          use_container_width=True, type="primary" if st.session_state.lesson == i else "secondary")
+        if st.session_state.lesson is not None:
+            st.info(LESSON[st.session_state.lesson].text, icon="🎓")
 
-with st.spinner("Loading models…"):
-    pair = svc.pair(hparams)
-for note in svc.notes:  # e.g. a corrupt model file that was skipped
-    st.info(note, icon="🧹")
+    try:
+        mnist = svc.mnist()
+    except DataError as exc:
+        st.error(f"MNIST is not available, so there is nothing to show yet.\n\n{exc}", icon="📂")
+        return
 
-results(svc, mnist, pair)
+    with st.spinner("Loading models…"):
+        pair = svc.pair(hparams)
+    for note in svc.notes:  # e.g. a corrupt model file that was skipped
+        st.info(note, icon="🧹")
 
-if pair is None:
-    training_panel(svc, mnist, hparams)
-    st.stop()
+    results(svc, mnist, pair)
 
-st.subheader("Compare training methods")
-compare_eps = st.select_slider("ε ball (L∞) of the comparison", options=list(ROBUST_EPSILONS),
-                               value=ROBUST_EPSILONS[1], key="compare_eps")
-table = text.compare_table(compare_methods(svc.stores, svc.recipe, compare_eps), compare_eps)
-st.table(table.rows)
-st.caption(table.caption)
+    if pair is None:
+        training_panel(svc, mnist, hparams)
+        return
 
-with st.expander("Where these numbers come from"):
-    for line in text.provenance(pair):
-        st.markdown(line)
-    st.markdown(f"**Computing on:** {', '.join(get_devices())}")
+    st.subheader("Compare training methods")
+    compare_eps = st.select_slider("ε ball (L∞) of the comparison", options=list(ROBUST_EPSILONS),
+                                   value=ROBUST_EPSILONS[1], key="compare_eps")
+    table = text.compare_table(compare_methods(svc.stores, svc.recipe, compare_eps), compare_eps)
+    st.table(table.rows)
+    st.caption(table.caption)
+
+    with st.expander("Where these numbers come from"):
+        for line in text.provenance(pair):
+            st.markdown(line)
+        st.markdown(f"**Computing on:** {', '.join(get_devices())}")
+
+
+page()

@@ -9,7 +9,7 @@ Two modes (:class:`advdemo.config.EvalMode`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -81,35 +81,60 @@ def evaluate(base: keras.Model, regularized: keras.Model, images: np.ndarray, la
     return Evaluation(clean, evaluate_attacked(base, regularized, images, labels, attack), len(labels))
 
 
+#: Progress of a measurement: steps done, steps in all.
+StepProgressFn = Callable[[int, int], None]
+
+
 def fgsm_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, directions: np.ndarray,
-               strengths: Sequence[float]) -> list[float]:
-    """Accuracy of ``model`` on ``clip(images + s * directions)`` for each strength ``s``."""
-    return [float(np.mean(predict(model, np.clip(images + np.float32(s) * directions, 0.0, 1.0)) == labels))
-            if s else accuracy(model, images, labels) for s in strengths]
+               strengths: Sequence[float], progress: Callable[[], None] | None = None) -> list[float]:
+    """Accuracy of ``model`` on ``clip(images + s * directions)`` for each strength ``s``
+    (``progress()`` after each strength)."""
+    out = []
+    for s in strengths:
+        out.append(float(np.mean(predict(model, np.clip(images + np.float32(s) * directions, 0.0, 1.0)) == labels))
+                   if s else accuracy(model, images, labels))
+        if progress:
+            progress()
+    return out
 
 
 def robustness_curve(base: keras.Model, regularized: keras.Model, images: np.ndarray, labels: np.ndarray,
                      attack: Attack, strengths: Sequence[float], *,
-                     base_fgsm: tuple[np.ndarray, list[float]] | None = None) -> Curve:
+                     base_fgsm: tuple[np.ndarray, list[float]] | None = None,
+                     progress: StepProgressFn | None = None) -> Curve:
     """Accuracy of both models at each strength of ``attack`` (its own strength is ignored).
 
     For FGSM one gradient per model serves every strength, because the FGSM
     direction does not depend on the step size. ``base_fgsm`` may pass the base
     model's ``(directions, curve)`` for these images and strengths when it is
-    already known (it does not depend on the regularized model).
+    already known (it does not depend on the regularized model). ``progress``
+    gets ``(done, total)`` after each strength of each model.
     """
     attacks = [replace(attack, strength=float(s)) for s in strengths]  # validates every strength
     strengths = [a.strength for a in attacks]
+    total, done = 2 * len(strengths), [0]
+
+    def step() -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0], total)
+
     if attack.method is AttackMethod.FGSM:
         if base_fgsm is None:
             base_dir = fgsm_directions(base, images, labels, attack.norm)[0]
-            base_fgsm = (base_dir, fgsm_curve(base, images, labels, base_dir, strengths))
+            base_fgsm = (base_dir, fgsm_curve(base, images, labels, base_dir, strengths, step))
+        else:
+            done[0] = len(strengths)
         base_dir, base_acc = base_fgsm
         reg_dir = (base_dir if attack.mode is EvalMode.TRANSFER
                    else fgsm_directions(regularized, images, labels, attack.norm)[0])
-        reg_acc = fgsm_curve(regularized, images, labels, reg_dir, strengths)
+        reg_acc = fgsm_curve(regularized, images, labels, reg_dir, strengths, step)
     else:
-        results = [evaluate_attacked(base, regularized, images, labels, a) for a in attacks]
+        results = []
+        for a in attacks:
+            results.append(evaluate_attacked(base, regularized, images, labels, a))
+            step()
+            step()
         base_acc = [r.base for r in results]
         reg_acc = [r.regularized for r in results]
     return Curve(tuple(strengths), tuple(base_acc), tuple(reg_acc), len(labels))

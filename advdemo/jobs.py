@@ -1,16 +1,25 @@
-"""The training queue: one background worker, jobs in FIFO order, progress for the page.
+"""The training queue: one background worker, jobs in FIFO order, fair to every session.
 
-Training never runs in a page's thread, so no session freezes. Requests for
-a configuration that is already queued or running join that job. A failed
-job keeps one sentence for the page; its traceback goes to the server log.
+Training never runs in a page's thread, so no session freezes. A class shares
+one small server, so the queue is bounded:
+
+* a request for a configuration that is already queued, running or done joins
+  that job;
+* each owner (a browser session) has at most one job queued or running;
+* at most ``capacity`` jobs are queued or running; past that a request is
+  refused with the estimated wait;
+* an owner can cancel their own job, queued or running.
+
+A failed job keeps one sentence for the page; its traceback goes to the server
+log (the ``advdemo`` logger).
 """
 
 from __future__ import annotations
 
 import enum
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,91 +33,159 @@ class JobState(str, enum.Enum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobState.QUEUED, JobState.RUNNING)
+
+
+class QueueError(RuntimeError):
+    """A request the queue refuses; the message says why and what to do, in one sentence."""
+
+
+class Cancelled(Exception):
+    """Raised by a trainer that stopped because its job was cancelled."""
 
 
 @dataclass(frozen=True)
 class JobView:
-    """A snapshot of a training job, safe to hand to any thread."""
+    """A snapshot of a training job, safe to hand to any thread.
+
+    ``position`` is 0 while running, 1 for the next in the queue; ``wait_seconds``
+    is the estimated time until it starts (0 once running).
+    """
 
     state: JobState
-    position: int  # 0 while running; 1 = next in the queue
+    position: int
     progress: Progress | None
     error: str | None
     seconds: float
+    owner: str | None = None
+    wait_seconds: float = 0.0
 
 
 @dataclass
 class _Job:
     key: str
     hparams: HParams
+    owner: str | None
+    expected: float  # seconds the job is expected to run
     state: JobState = JobState.QUEUED
     progress: Progress | None = None
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
+    cancel: threading.Event = field(default_factory=threading.Event)
 
 
-#: Trains whatever ``hparams`` needs, reporting through the progress function.
-Trainer = Callable[[HParams, ProgressFn], None]
+#: Trains whatever ``hparams`` needs, reporting through the progress function, and
+#: stops early (raising :class:`Cancelled`) once the event is set.
+Trainer = Callable[[HParams, ProgressFn, threading.Event], None]
 
 
 class TrainingQueue:
-    """Jobs by key, run one at a time by a worker thread that exits when idle."""
+    """Jobs by key, run one at a time by a worker thread.
 
-    def __init__(self, trainer: Trainer, idle_seconds: float = 60.0):
+    ``estimate(hparams)`` gives a job's expected seconds, for the waits the
+    queue quotes; ``capacity`` bounds the jobs queued or running (None: no bound).
+    """
+
+    def __init__(self, trainer: Trainer, *, capacity: int | None = None,
+                 estimate: Callable[[HParams], float] = lambda hp: 0.0):
         self._trainer = trainer
-        self._idle = idle_seconds
-        self._lock = threading.Lock()
+        self._capacity = capacity
+        self._estimate = estimate
+        self._changed = threading.Condition()
         self._jobs: dict[str, _Job] = {}
-        self._queue: queue.Queue[_Job] = queue.Queue()
-        self._waiting: list[str] = []
+        self._waiting: deque[_Job] = deque()
         self._worker: threading.Thread | None = None
 
-    def request(self, key: str, hparams: HParams) -> JobView:
-        """Queue ``hparams`` under ``key`` unless that job is queued, running or done already."""
-        with self._lock:
+    def request(self, key: str, hparams: HParams, owner: str | None = None) -> JobView:
+        """Queue ``hparams`` under ``key``, or join that job if it is queued, running or done.
+
+        Raises :class:`QueueError` if ``owner`` already has another active job
+        or the queue is full.
+        """
+        with self._changed:
             job = self._jobs.get(key)
-            if job is None or job.state is JobState.FAILED:
-                job = _Job(key, hparams)
-                self._jobs[key] = job
-                self._waiting.append(key)
-                self._queue.put(job)
-                if self._worker is None or not self._worker.is_alive():
-                    self._worker = threading.Thread(target=self._work, name="advdemo-trainer", daemon=True)
-                    self._worker.start()
-        return self.view(key)  # type: ignore[return-value]
+            if job is not None and job.state in (JobState.QUEUED, JobState.RUNNING, JobState.DONE):
+                return self._view(job)
+            mine = [j for j in self._jobs.values() if j.state.active and owner is not None and j.owner == owner]
+            if mine:
+                raise QueueError("You already have a model in training; cancel it or wait for it before "
+                                 "starting another.")
+            active = [j for j in self._jobs.values() if j.state.active]
+            if self._capacity is not None and len(active) >= self._capacity:
+                minutes = max(1, round(self._wait(len(self._waiting)) / 60))
+                raise QueueError(f"The training queue is full ({self._capacity} models); try again in about "
+                                 f"{minutes} minute{'s' if minutes > 1 else ''}.")
+            job = _Job(key, hparams, owner, self._estimate(hparams))
+            self._jobs[key] = job
+            self._waiting.append(job)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="advdemo-trainer", daemon=True)
+                self._worker.start()
+            self._changed.notify_all()
+            return self._view(job)
+
+    def cancel(self, key: str, owner: str | None = None) -> bool:
+        """Cancel job ``key`` if it is active and ``owner``'s (any owner if None); returns whether it was."""
+        with self._changed:
+            job = self._jobs.get(key)
+            if job is None or not job.state.active or (owner is not None and job.owner != owner):
+                return False
+            if job.state is JobState.QUEUED:
+                self._waiting.remove(job)
+                job.state = JobState.CANCELLED
+            job.cancel.set()  # a running trainer stops at its next check
+            return True
 
     def view(self, key: str) -> JobView | None:
-        with self._lock:
+        with self._changed:
             job = self._jobs.get(key)
-            if job is None:
-                return None
-            position = self._waiting.index(key) + 1 if key in self._waiting else 0
-            return JobView(job.state, position, job.progress, job.error, time.monotonic() - job.started)
+            return None if job is None else self._view(job)
+
+    def owned(self, owner: str) -> JobView | None:
+        """``owner``'s active job, if any."""
+        with self._changed:
+            job = next((j for j in self._jobs.values() if j.state.active and j.owner == owner), None)
+            return None if job is None else self._view(job)
 
     def busy(self) -> int:
         """How many jobs are queued or running."""
-        with self._lock:
-            return sum(j.state in (JobState.QUEUED, JobState.RUNNING) for j in self._jobs.values())
+        with self._changed:
+            return sum(j.state.active for j in self._jobs.values())
+
+    def _wait(self, ahead: int) -> float:
+        """Seconds until the job at index ``ahead`` of the waiting line starts (lock held)."""
+        running = [j for j in self._jobs.values() if j.state is JobState.RUNNING]
+        left = sum(max(0.0, j.expected - (time.monotonic() - j.started)) for j in running)
+        return left + sum(j.expected for j in list(self._waiting)[:ahead])
+
+    def _view(self, job: _Job) -> JobView:
+        position = self._waiting.index(job) + 1 if job.state is JobState.QUEUED else 0
+        wait = self._wait(position - 1) if position else 0.0
+        return JobView(job.state, position, job.progress, job.error, time.monotonic() - job.started, job.owner, wait)
 
     def _work(self) -> None:
         while True:
-            try:
-                job = self._queue.get(timeout=self._idle)
-            except queue.Empty:
-                return  # idle: the next request starts a new worker
-            with self._lock:
-                self._waiting.remove(job.key)
+            with self._changed:
+                while not self._waiting:
+                    self._changed.wait()
+                job = self._waiting.popleft()
                 job.state, job.started = JobState.RUNNING, time.monotonic()
 
             def report(p: Progress, job: _Job = job) -> None:
-                with self._lock:
+                with self._changed:
                     job.progress = p
 
             try:
-                self._trainer(job.hparams, report)
-                with self._lock:
-                    job.state = JobState.DONE
+                self._trainer(job.hparams, report, job.cancel)
+                outcome, error = JobState.DONE, None
+            except Cancelled:
+                outcome, error = JobState.CANCELLED, None
             except Exception as exc:  # one sentence in the page, the traceback in the server log
                 LOGGER.exception("training job %s failed", job.key)
-                with self._lock:
-                    job.state, job.error = JobState.FAILED, f"{type(exc).__name__}: {exc}"
+                outcome, error = JobState.FAILED, f"{type(exc).__name__}: {exc}"
+            with self._changed:
+                job.state, job.error = (JobState.CANCELLED, None) if job.cancel.is_set() else (outcome, error)

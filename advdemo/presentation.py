@@ -14,7 +14,7 @@ from advdemo.own_digit import Flip
 from advdemo.pairs import ModelPair
 from advdemo.report import MethodRow, interval_text
 from advdemo.results import Curve, Evaluation
-from advdemo.robustness import PairAccuracies
+from advdemo.robustness import PairAccuracies, wilson_interval
 from advdemo.training import Progress, training_summary
 from advdemo.viewstate import ViewState
 
@@ -105,10 +105,23 @@ def curve_axis(view: ViewState) -> str:
             f"{view.attack.value.upper()}, {view.mode.value})")
 
 
-def curve_caption(curve: Curve, worst: Curve | None) -> str:
-    return (f"Solid: accuracy on {curve.examples:,} test digits at each strength. "
-            + (f"Dotted: the worst case over every attack, on the first {worst.examples:,} digits. "
-               if worst else "") + "The dashed line is the current strength.")
+def curve_caption(curve: Curve, worst: Curve | None, test_size: int) -> str:
+    """What the curve shows; a curve on part of the test set says how far its points may be off."""
+    if curve.examples < test_size:
+        low, high = wilson_interval(curve.examples // 2, curve.examples)  # the widest interval, at 50%
+        solid = (f"Solid: accuracy on the first {curve.examples:,} test digits at each strength "
+                 f"(measured now; each point within ±{(high - low) * 50:.1f} points, 95%). ")
+    else:
+        solid = f"Solid: accuracy on all {curve.examples:,} test digits at each strength. "
+    return (solid + (f"Dotted: the worst case over every attack, on the first {worst.examples:,} digits. "
+                     if worst else "") + "The dashed line is the current strength.")
+
+
+def measuring_progress(done: int, total: int) -> tuple[float, str]:
+    """A progress bar's fraction and text while a model pair is measured: the figures, then the curve."""
+    if total == 0:
+        return 0.0, "Measuring on the test set…"
+    return done / total, f"Measuring the robustness curve: {done} of {total} points…"
 
 
 @dataclass(frozen=True)
@@ -162,9 +175,14 @@ def training_progress(p: Progress | None) -> tuple[float, str]:
             f"Training the {name}: epoch {p.epoch}/{p.epochs}, step {p.step}/{p.steps} · {metrics}")
 
 
-def queued(position: int) -> str:
-    return (f"The trainer is busy with another configuration; this one is number {position} in the queue. "
-            "The page stays usable, and will update by itself.")
+def queued(position: int, wait_seconds: float) -> str:
+    minutes = max(1, round(wait_seconds / 60))
+    return (f"The trainer is busy with another configuration; this one is number {position} in the queue "
+            f"and should start in about {minutes} minute{'s' if minutes > 1 else ''}. The page stays usable, "
+            "and will update by itself.")
+
+
+CANCELLED = "Training was cancelled; nothing was stored. Start it again whenever you like."
 
 
 OWN_DIGIT_INTRO = ("Draw a digit with the mouse (or a finger), or upload a photo of one, and watch both models "

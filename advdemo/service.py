@@ -3,8 +3,10 @@
 It puts together the parts the page needs, each in a module of its own:
 
 * :class:`advdemo.pairs.PairLoader`: models load once and are shared;
-* :class:`advdemo.jobs.TrainingQueue`: training runs in one background
-  queue, never in a page's thread, so no session freezes;
+* :class:`advdemo.jobs.TrainingQueue`: training runs in one bounded, fair
+  background queue, never in a page's thread, so no session freezes; each
+  job trains in a child process at the lowest CPU priority
+  (:mod:`advdemo.training_process`), so it never slows other users' pages;
 * :class:`advdemo.measurements.Measurements`: results that do not depend on
   the session, from the manifest or computed once.
 
@@ -15,25 +17,29 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from advdemo.config import FAST_RECIPE, HParams, ModelKind, TrainingAttack
-from advdemo.data import Mnist, load_mnist, training_data_problem
-from advdemo.experiment import obtain_model
-from advdemo.jobs import JobState, JobView, TrainingQueue
+from advdemo.data import TRAIN_SIZE, Mnist, load_mnist, training_data_problem
+from advdemo.jobs import Cancelled, JobState, JobView, QueueError, TrainingQueue
 from advdemo.measurements import Measurements
 from advdemo.pairs import ModelPair, PairLoader
 from advdemo.storage import ModelStore, StoreError, default_stores, model_id
-from advdemo.training import ProgressFn
+from advdemo.training import ProgressFn, expected_training_seconds
+from advdemo.training_process import ChildSettings, ForegroundGate, StoreSpec, train_in_child
 
-__all__ = ["JobState", "JobView", "Limits", "ModelPair", "ModelService"]
+__all__ = ["JobState", "JobView", "Limits", "ModelPair", "ModelService", "QueueError"]
 
 HOSTED_ENV = "ADVDEMO_HOSTED"
 TRAINING_ENV = "ADVDEMO_TRAINING"
+QUEUE_ENV = "ADVDEMO_QUEUE_CAPACITY"
 HOSTED_EPOCHS = 2
 HOSTED_TRAIN_EXAMPLES = 20_000
+#: Jobs queued or running at once on a hosted server: a class of 30 cannot fill it for an hour.
+HOSTED_QUEUE_CAPACITY = 5
 
 
 @dataclass(frozen=True)
@@ -52,15 +58,26 @@ class Limits:
     train_examples: int | None = None  # None: the whole training set
     #: Whether robust (PGD, random-start FGSM) configurations may train on demand.
     robust: bool = True
+    #: Jobs queued or running at once (None: no bound); each session has at most one.
+    queue_capacity: int | None = None
 
     @classmethod
     def from_env(cls, environ=None) -> Limits:
+        """Limits from ``ADVDEMO_HOSTED``, ``ADVDEMO_TRAINING`` and ``ADVDEMO_QUEUE_CAPACITY`` (a whole number)."""
         env = os.environ if environ is None else environ
         enabled = env.get(TRAINING_ENV, "on").strip().lower() not in {"off", "0", "false", "no"}
-        if env.get(HOSTED_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+        hosted = env.get(HOSTED_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+        capacity = HOSTED_QUEUE_CAPACITY if hosted else None
+        raw = env.get(QUEUE_ENV, "").strip()
+        if raw:
+            if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+                raise ValueError(f"{QUEUE_ENV}={raw!r} is invalid: expected a whole number >= 1")
+            capacity = int(raw)
+        if hosted:
             # PGD training costs several times FGSM's: a shared server offers the pretrained robust models only.
-            return cls(enabled=enabled, max_epochs=HOSTED_EPOCHS, train_examples=HOSTED_TRAIN_EXAMPLES, robust=False)
-        return cls(enabled=enabled)
+            return cls(enabled=enabled, max_epochs=HOSTED_EPOCHS, train_examples=HOSTED_TRAIN_EXAMPLES, robust=False,
+                       queue_capacity=capacity)
+        return cls(enabled=enabled, queue_capacity=capacity)
 
     def bound(self, hparams: HParams) -> HParams:
         """``hparams`` within these limits."""
@@ -82,13 +99,18 @@ class ModelService:
     def __init__(self, stores: list[ModelStore] | None = None, data_dir: str | None = None,
                  recipe: HParams = FAST_RECIPE, limits: Limits = Limits(),
                  trainer: Callable[..., Any] | None = None):
+        """``trainer``, if given, replaces the child process: it is called in the queue's thread as
+        ``trainer(kind, hparams, mnist, stores, progress=...)`` for each model (tests pass stubs)."""
         self.stores = stores if stores is not None else default_stores()
         self.data_dir = data_dir
         self.recipe = recipe
         self.limits = limits
         self._pairs = PairLoader(self.stores)
-        self._model_trainer = trainer or obtain_model
-        self._queue = TrainingQueue(self._train)
+        self._model_trainer = trainer
+        self.child_settings = ChildSettings.from_env()
+        #: Pages run their reruns in ``gate.interactive()``: training waits while they do.
+        self.gate = ForegroundGate(self.child_settings.pause)
+        self._queue = TrainingQueue(self._train, capacity=limits.queue_capacity, estimate=self.expected_seconds)
         self.measurements = Measurements(self.mnist)
         m = self.measurements
         self.ready, self.attack_digits, self.examples_for = m.ready, m.attack_digits, m.examples_for
@@ -130,14 +152,27 @@ class ModelService:
 
     # -- training ------------------------------------------------------------
 
-    def request_training(self, hparams: HParams) -> JobView:
-        """Queue training for ``hparams`` unless it is queued, running or done already."""
+    def expected_seconds(self, hparams: HParams) -> float:
+        """Rough wall time of training ``hparams`` (both models) on this server's training digits."""
+        return expected_training_seconds(hparams, hparams.train_examples or TRAIN_SIZE, with_base=True)
+
+    def request_training(self, hparams: HParams, owner: str | None = None) -> JobView:
+        """Queue training for ``hparams`` for ``owner`` (a session) unless it is queued, running or done already.
+
+        Raises StoreError when this server trains nothing (or nothing robust)
+        on demand, and :class:`advdemo.jobs.QueueError` when ``owner`` has
+        another job or the queue is full.
+        """
         if not self.limits.enabled:
             raise StoreError("training on demand is switched off on this server")
         if hparams.training_attack is not TrainingAttack.FGSM and not self.limits.robust:
             raise StoreError("this server trains no robust models on demand; pick a pretrained one")
         hparams = self.training_hparams(hparams)
-        return self._queue.request(model_id(hparams, ModelKind.REGULARIZED), hparams)
+        return self._queue.request(model_id(hparams, ModelKind.REGULARIZED), hparams, owner)
+
+    def cancel_training(self, hparams: HParams, owner: str | None) -> bool:
+        """Cancel ``owner``'s job for ``hparams``; returns whether there was one to cancel."""
+        return self._queue.cancel(model_id(self.training_hparams(hparams), ModelKind.REGULARIZED), owner)
 
     def job(self, hparams: HParams) -> JobView | None:
         return self._queue.view(model_id(self.training_hparams(hparams), ModelKind.REGULARIZED))
@@ -146,7 +181,18 @@ class ModelService:
         """How many jobs are queued or running."""
         return self._queue.busy()
 
-    def _train(self, hparams: HParams, progress: ProgressFn) -> None:
-        mnist = load_mnist(self.data_dir)
+    def _train(self, hparams: HParams, progress: ProgressFn, cancel: threading.Event) -> None:
+        if self._model_trainer is None:
+            train_in_child(hparams, progress, cancel, data_dir=self.data_dir,
+                           stores=[StoreSpec(str(s.root), s.writable) for s in self.stores],
+                           settings=self.child_settings, gate=self.gate)
+            return
+        mnist = self.training_mnist()
         for kind in ModelKind:
+            if cancel.is_set():
+                raise Cancelled()
             self._model_trainer(kind, hparams, mnist, self.stores, progress=progress)
+
+    def training_mnist(self) -> Mnist:
+        """The whole of MNIST, training set included (raises DataError with instructions)."""
+        return load_mnist(self.data_dir)

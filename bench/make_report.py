@@ -32,6 +32,7 @@ def main() -> None:
     ev, tr, app, prof = load("evaluation"), load("training"), load("app"), load("profile_ops")
     pgd = load("pgd")
     bad = load("bad_input")
+    iso = load("isolation")
     loads = sorted(OUT.glob("load_*.json"))
     any_run = next((r for r in (ev, tr, app) if r), None)
     if any_run:
@@ -122,6 +123,15 @@ def main() -> None:
             print(f"CPU over the {ld['wall_s']:g} s run ({cores} cores, {cores * ld['wall_s']:.0f} core-seconds): "
                   f"server {ld['server_cpu_s']:g} s, the {ld['sessions']} Chromium tabs {ld['browser_cpu_s']:g} s, "
                   f"the load generator (Python and Playwright's driver) {ld['driver_cpu_s']:g} s.\n")
+    if iso:
+        print(f"### One student trains, another moves a slider ({iso['moves']} moves a phase, hosted mode)\n")
+        print("| training process | slider p50 idle → during | slider p95 idle → during | p95 ratio | training |")
+        print("| --- | --- | --- | --- | --- |")
+        for name, r in iso["variants"].items():
+            print(f"| {name} | {r['idle_p50_s']:.3f} s → {r['training_p50_s']:.3f} s | {r['idle_p95_s']:.3f} s → "
+                  f"{r['training_p95_s']:.3f} s | **{r['p95_ratio']:.2f}** | {r['training_wall_s']:.0f} s |")
+        print("\nGoal: p95 during training ≤ 1.2 × idle. Each row is its own fresh server; idle and during are "
+              "measured in the same run.\n")
     if bad:
         print(f"### Bad input and safety: {bad['passed']} of {bad['cases']} test cases pass\n")
         print("| requirement | test cases | passed | seconds |")

@@ -21,7 +21,7 @@ from conftest import ROOT, write_mnist_subset
 from streamlit.testing.v1 import AppTest
 
 from advdemo.config import FAST_RECIPE, TUTORIAL
-from advdemo.service import HOSTED_EPOCHS, HOSTED_TRAIN_EXAMPLES, JobState, Limits, ModelService
+from advdemo.service import HOSTED_EPOCHS, HOSTED_TRAIN_EXAMPLES, JobState, Limits, ModelService, QueueError
 from advdemo.storage import ModelStore, StoreError, model_id
 
 
@@ -35,6 +35,35 @@ def test_hosted_limits_from_env():
     assert bounded.epochs == HOSTED_EPOCHS and bounded.train_examples == HOSTED_TRAIN_EXAMPLES
     # A bounded model never poses as a full one.
     assert model_id(bounded, "adv") != model_id(TUTORIAL, "adv")
+
+
+def test_the_queue_capacity_is_five_when_hosted_and_configurable():
+    assert Limits.from_env({}).queue_capacity is None
+    assert Limits.from_env({"ADVDEMO_HOSTED": "1"}).queue_capacity == 5
+    assert Limits.from_env({"ADVDEMO_HOSTED": "1", "ADVDEMO_QUEUE_CAPACITY": "12"}).queue_capacity == 12
+    assert Limits.from_env({"ADVDEMO_QUEUE_CAPACITY": "2"}).queue_capacity == 2
+    for bad in ("0", "-1", "five", "٣"):
+        with pytest.raises(ValueError, match="ADVDEMO_QUEUE_CAPACITY"):
+            Limits.from_env({"ADVDEMO_QUEUE_CAPACITY": bad})
+
+
+def test_a_session_with_a_job_in_the_queue_is_told_so_by_the_service():
+    release = threading.Event()
+
+    def trainer(kind, hparams, mnist, stores, progress=None):
+        assert release.wait(30)
+
+    svc = ModelService(stores=[], trainer=trainer, limits=Limits(queue_capacity=2))
+    svc.training_mnist = lambda: None
+    first, second, third = (dataclasses.replace(FAST_RECIPE, adv_multiplier=m) for m in (0.5, 1.0, 1.5))
+    svc.request_training(first, owner="ada")
+    with pytest.raises(QueueError, match="already have a model in training"):
+        svc.request_training(second, owner="ada")
+    svc.request_training(second, owner="bob")
+    with pytest.raises(QueueError, match="queue is full"):
+        svc.request_training(third, owner="cy")
+    assert svc.cancel_training(second, owner="bob") and svc.job(second).state is JobState.CANCELLED
+    release.set()
 
 
 def test_hosted_mode_offers_only_the_pretrained_robust_models():
@@ -65,7 +94,7 @@ def test_one_job_at_a_time_with_queue_positions_and_shared_requests():
             assert release.wait(30)
 
     svc = ModelService(stores=[], trainer=trainer)
-    svc.mnist = lambda: None  # the stub trainer needs no data
+    svc.training_mnist = lambda: None  # the stub trainer needs no data
     configs = [dataclasses.replace(FAST_RECIPE, adv_multiplier=m) for m in (0.2, 0.5, 1.0)]
     for hp in configs:
         svc.request_training(hp)
@@ -89,7 +118,7 @@ def test_a_failed_job_reports_its_error_and_the_worker_lives_on():
             raise StoreError("could not write x: the disk is full; nothing was changed")
 
     svc = ModelService(stores=[], trainer=trainer)
-    svc.mnist = lambda: None
+    svc.training_mnist = lambda: None
     bad, good = (dataclasses.replace(FAST_RECIPE, adv_multiplier=m) for m in (0.5, 1.0))
     svc.request_training(bad)
     svc.request_training(good)

@@ -19,6 +19,7 @@ from advdemo.rendering import curve_png, digit_detail_html, prediction_html
 from advdemo.results import Curve
 from advdemo.viewstate import ViewState
 from ui import state
+from ui.shared import interactive
 
 CANVAS_SIDE = 280  # ten screen pixels per MNIST pixel
 STROKE = 20  # about MNIST's stroke width at that scale
@@ -43,6 +44,7 @@ def _image_bytes() -> bytes | None:
 
 
 @st.fragment
+@interactive
 def own_digit(pair: ModelPair, curve: Curve) -> None:
     """The section; a stroke or an upload reruns only this. ``curve`` is the page's current robustness curve."""
     view: ViewState = state.current()

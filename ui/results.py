@@ -7,8 +7,6 @@ shares one small server, and each browser redraws only what changed.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import streamlit as st
 
@@ -23,12 +21,14 @@ from advdemo.service import ModelService
 from advdemo.viewstate import ViewState
 from ui import state
 from ui.own_digit import own_digit
+from ui.shared import interactive
 
 # Figures depend only on their inputs; repeated views (a class on the same settings) reuse them.
 cached_curve_png = st.cache_data(max_entries=256, show_spinner=False)(curve_png)
 
 
 @st.fragment(key="results")
+@interactive
 def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     """Everything the attack and digit controls change; ``pair`` is None while the models are untrained."""
     view = state.current()
@@ -45,11 +45,18 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
         digit_grid_html(shown.base_images, labels, shown.base_pred, "base model"),
         digit_grid_html(shown.regularized_images, labels, shown.regularized_pred, "adv-regularized model")))
 
-    # Test-set numbers usually come from the manifest or memory; a spinner only when they do not.
-    busy = contextlib.nullcontext() if svc.ready(pair, attack) else st.spinner("Measuring on the test set…")
-    with metrics_slot, busy:
+    # Test-set numbers usually come from the manifest or memory; a progress bar only when they do not.
+    with metrics_slot:
+        bar = None if svc.ready(pair, attack) else st.progress(*text.measuring_progress(0, 0))
         ev = svc.test_metrics(pair, attack)
-        curve = svc.curve(pair, attack)
+
+        def report(done: int, total: int) -> None:
+            if bar is not None:
+                bar.progress(*text.measuring_progress(done, total))
+
+        curve = svc.curve(pair, attack, progress=report)
+        if bar is not None:
+            bar.empty()
         st.html(metrics_html(text.accuracy_figures(ev, view)))
         st.caption(text.accuracy_caption(ev, view))
         worst_case(svc, mnist, pair, view)
@@ -60,7 +67,7 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     st.subheader("Robustness curve")
     worst = svc.strong_curve(pair, view.attack_norm)
     st.image(cached_curve_png(curve, view.strength, text.curve_axis(view), worst))
-    st.caption(text.curve_caption(curve, worst))
+    st.caption(text.curve_caption(curve, worst, len(mnist.test_labels)))
 
     st.subheader("Your own digit")
     own_digit(pair, curve)
@@ -72,13 +79,11 @@ def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState
         return
     bar = None
     if not svc.strong_ready(pair, view.attack_norm, view.strength):
-        fraction, label = text.strong_progress(0, 0)
-        bar = st.progress(fraction, text=label)
+        bar = st.progress(*text.strong_progress(0, 0))
 
     def report(done: int, total: int) -> None:
-        fraction, label = text.strong_progress(done, total)
         if bar is not None:
-            bar.progress(fraction, text=label)
+            bar.progress(*text.strong_progress(done, total))
 
     strong = svc.strong(pair, view.attack_norm, view.strength, progress=report if bar else None)
     if bar:
@@ -90,6 +95,7 @@ def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState
 
 
 @st.fragment
+@interactive
 def detail(images: np.ndarray, labels: np.ndarray, shown: Attacked) -> None:
     """The digit slider and one digit in detail; moving the slider reruns only this."""
     if len(labels) > 1:

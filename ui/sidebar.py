@@ -73,7 +73,6 @@ def model_controls(recipe: HParams) -> HParams:
 
 def attack_controls() -> None:
     """The attack: strength, iterations and mode redraw only the results."""
-    state.keep_hidden_values()
     st.header("Attack")
     st.selectbox("Attack norm", [n.value for n in Norm], key="anorm", on_change=state.on_attack_norm_change,
                  format_func=lambda v: NORM_LABELS[Norm(v)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import streamlit as st
 
 from advdemo import viewstate
@@ -21,10 +23,17 @@ def arrive() -> None:
 
 
 def keep_hidden_values() -> None:
-    """Streamlit forgets a widget's value when it is not drawn in a run; re-setting it keeps the
-    PGD iterations through a spell of FGSM."""
-    if "iters" in st.session_state:
-        st.session_state.iters = st.session_state.iters
+    """Streamlit forgets a widget's value when the widget is not drawn in a run. Re-setting every
+    view widget's value before any is drawn keeps, say, the PGD iterations through a spell of FGSM
+    and the FGSM norm through a spell of robust training."""
+    for key in viewstate.to_widgets(viewstate.DEFAULT):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+def owner() -> str:
+    """This browser session's id for the training queue (one job per session)."""
+    return st.session_state.setdefault("owner", uuid.uuid4().hex)
 
 
 def show(view: ViewState) -> None:
@@ -63,7 +72,7 @@ def on_custom_change() -> None:
 
 def on_training_change() -> None:
     fgsm = TrainingAttack(st.session_state.tattack) is TrainingAttack.FGSM
-    if fgsm and not NORM_SPECS[Norm(st.session_state.norm)].grid_steps:
+    if fgsm and not NORM_SPECS[current().norm].grid_steps:
         st.session_state[CUSTOM] = True  # back to L1, which has no pretrained grid
     on_custom_change()
 

@@ -7,9 +7,10 @@ import streamlit as st
 from advdemo import presentation as text
 from advdemo.config import HParams, TrainingAttack
 from advdemo.data import TRAIN_SIZE, Mnist
-from advdemo.service import JobState, ModelService
+from advdemo.service import JobState, ModelService, QueueError
 from advdemo.storage import StoreError
 from advdemo.training import expected_training_seconds, training_summary
+from ui import state
 
 
 def training_panel(svc: ModelService, mnist: Mnist, hparams: HParams) -> None:
@@ -27,7 +28,7 @@ def training_panel(svc: ModelService, mnist: Mnist, hparams: HParams) -> None:
     st.write(text.training_plan(bounded.adv_total_epochs, n_train, training_summary(bounded),
                                 expected_training_seconds(bounded, n_train)))
     job = svc.job(hparams)
-    can_start = job is None or job.state is JobState.FAILED
+    can_start = job is None or not job.state.active and job.state is not JobState.DONE
     problem = svc.training_data_problem() if can_start else None
     if problem:
         st.button("Train these models", type="primary", key="train", disabled=True, help=problem)
@@ -35,14 +36,16 @@ def training_panel(svc: ModelService, mnist: Mnist, hparams: HParams) -> None:
     elif can_start and st.button("Try training again" if job else "Train these models", type="primary",
                                  key="train"):
         try:
-            svc.request_training(hparams)
-        except StoreError as exc:
-            st.error(str(exc))
-    training_status(svc, hparams)
+            svc.request_training(hparams, state.owner())
+        except (StoreError, QueueError) as exc:
+            st.warning(str(exc), icon="⏳")
+    if svc.job(hparams) is not None:
+        training_status(svc, hparams)
 
 
 @st.fragment(run_every=1.0)
 def training_status(svc: ModelService, hparams: HParams) -> None:
+    """The job's state, redrawn every second; its owner can cancel it."""
     job = svc.job(hparams)
     if job is None:
         return
@@ -51,8 +54,14 @@ def training_status(svc: ModelService, hparams: HParams) -> None:
     if job.state is JobState.FAILED:
         st.error(f"Training failed: {job.error}")
         return
-    if job.state is JobState.QUEUED:
-        st.info(text.queued(job.position), icon="⏳")
+    if job.state is JobState.CANCELLED:
+        st.info(text.CANCELLED, icon="🛑")
         return
-    fraction, label = text.training_progress(job.progress)
-    st.progress(fraction, text=label)
+    if job.state is JobState.QUEUED:
+        st.info(text.queued(job.position, job.wait_seconds), icon="⏳")
+    else:
+        fraction, label = text.training_progress(job.progress)
+        st.progress(fraction, text=label)
+    if job.owner == state.owner() and st.button("Cancel training", key="cancel_training"):
+        svc.cancel_training(hparams, state.owner())
+        st.rerun(scope="fragment")
