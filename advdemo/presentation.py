@@ -31,6 +31,8 @@ TRAINING_LABELS = {
     TrainingAttack.PGD: "PGD (Madry et al.)",
 }
 MODEL_NAMES = {ModelKind.BASE: "Base", ModelKind.REGULARIZED: "Regularized"}
+#: The models' names in figures and their legends (the tutorial's).
+CURVE_NAMES = {ModelKind.BASE: "base", ModelKind.REGULARIZED: "adv-regularized"}
 
 #: ``(label, value, change in percentage points or None)``, as :func:`advdemo.rendering.metrics_html` takes.
 Figure = tuple[str, str, float | None]
@@ -52,7 +54,7 @@ def explanation(hparams_summary: str, strong: StrongEval = StrongEval()) -> str:
 * **FGSM** takes one step. **PGD** takes many small steps, re-reading the gradient each time. The
   **worst case** counts a digit as robust only if no attack fools the model on it: transfer FGSM,
   white-box FGSM and white-box PGD ({strong.iterations} steps, {strong.restarts} random restarts).
-* Red frames mark wrong answers. The tutorial's regularized model resists one FGSM step far better than
+* ✗ and a vermillion frame mark a wrong answer, ✓ and green a right one. The tutorial's regularized model resists one FGSM step far better than
   the base model, but under PGD much of that lead disappears: it learned to resist the step it was trained
   on, not every change of size ε. Models trained on PGD examples (training attack *PGD*) keep most of it.
 """
@@ -188,6 +190,8 @@ CANCELLED = "Training was cancelled; nothing was stored. Start it again whenever
 OWN_DIGIT_INTRO = ("Draw a digit with the mouse (or a finger), or upload a photo of one, and watch both models "
                     "and the attack from the sidebar on it. Your digit stays in this browser tab: it is not part "
                     "of the page's link, and nothing is stored.")
+OWN_DIGIT_CURVE = ("The test set's robustness curve; the triangles mark where each model changes its answer on "
+                   "your digit.")
 EMPTY_CANVAS = "The canvas is empty: draw one digit in the black box, large and centred, as on paper."
 UPLOAD_HELP = ("One digit per image, PNG, JPEG, GIF, BMP or WebP. It is made into a 28×28 MNIST digit: grayscale, "
                "inverted if dark on light, scaled to fit 20×20 and centred by its mass.")

@@ -28,12 +28,12 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from advdemo.results import Curve  # noqa: E402
-
-BASE_COLOR = "#7f7f7f"
-ADV_COLOR = "#1f77b4"
-WRONG_COLOR = "#d62728"
-RIGHT_COLOR = "#2ca02c"
+# Colour-blind-safe (Okabe & Ito): orange for the base model, blue for the regularized one.
+BASE_COLOR = "#E69F00"
+ADV_COLOR = "#0072B2"
+# Right and wrong: Okabe & Ito's bluish green and vermillion, always beside a symbol (✓ / ✗).
+WRONG_COLOR = "#D55E00"
+RIGHT_COLOR = "#009E73"
 
 
 _FIGURE_LOCK = threading.Lock()
@@ -114,7 +114,8 @@ def digit_grid_html(images: np.ndarray, labels: np.ndarray, predictions: np.ndar
                     n_col: int = 8) -> str:
     """A titled grid of digits with their true label and prediction.
 
-    Wrong predictions are red, right ones green; the title carries the count,
+    Wrong predictions are marked ✗ in vermillion, right ones ✓ in bluish green (safe for colour-blind
+    eyes, and never by colour alone); the title carries the count,
     e.g. ``base model: 16 / 32``. Tiles are ``figure.advdemo-tile`` elements in
     order, so a style can ring the ``nth-child``. Returns a self-contained HTML fragment.
     """
@@ -124,10 +125,11 @@ def digit_grid_html(images: np.ndarray, labels: np.ndarray, predictions: np.ndar
         ok = int(p) == int(y)
         tiles.append(
             '<figure class="advdemo-tile" style="margin:0;text-align:center">'
-            + _img(digit_png(image), f"digit {i}",
+            + _img(digit_png(image), f"digit {i}: true {int(y)}, predicted {int(p)} ({'right' if ok else 'wrong'})",
                    f"border:3px solid {RIGHT_COLOR if ok else WRONG_COLOR};border-radius:4px")
             + f'<figcaption style="font-size:0.75rem;line-height:1.1;color:{"inherit" if ok else WRONG_COLOR};'
-            f'font-weight:{"normal" if ok else "bold"}">#{i} true {int(y)}<br/>pred {int(p)}</figcaption>'
+            f'font-weight:{"normal" if ok else "bold"}">#{i} true {int(y)}<br/>{"✓" if ok else "✗"} pred {int(p)}'
+            "</figcaption>"
             "</figure>"
         )
     return (
@@ -232,34 +234,3 @@ def _detail_html(panels: Sequence[tuple[bytes, str]], label: int, base_proba: np
         f'<div style="display:flex;gap:2px;border-bottom:1px solid #999">{columns}</div></div>'
         "</div>"
     )
-
-
-@_serialized
-def curve_png(curve: Curve, current: float | None, xlabel: str, worst: Curve | None = None,
-              flips: tuple[float | None, float | None] | None = None) -> bytes:
-    """Accuracy of both models against attack strength, ``current`` marked.
-
-    ``worst``, if given, adds both models' worst-case curves, dotted. ``flips``
-    marks on the axis the strengths at which the base and the regularized
-    model change their answer on the user's own digit (None: no change).
-    """
-    fig = Figure(figsize=(6.5, 3.2))
-    ax = fig.add_subplot()
-    ax.plot(curve.strengths, curve.base, "o-", color=BASE_COLOR, label="base")
-    ax.plot(curve.strengths, curve.regularized, "o-", color=ADV_COLOR, label="adv-regularized")
-    if worst is not None:
-        ax.plot(worst.strengths, worst.base, "s:", color=BASE_COLOR, markersize=4, label="base, worst case")
-        ax.plot(worst.strengths, worst.regularized, "s:", color=ADV_COLOR, markersize=4,
-                label="adv-regularized, worst case")
-    if current is not None:
-        ax.axvline(current, color=WRONG_COLOR, linestyle="--", linewidth=1, label="current strength")
-    for strength, color, who in zip(flips or (), (BASE_COLOR, ADV_COLOR), ("base", "adv-regularized")):
-        if strength is not None:
-            ax.plot([strength], [0.0], "^", color=color, markersize=10, clip_on=False,
-                    label=f"{who} flips your digit at ε {strength:g}")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    return _png(fig)

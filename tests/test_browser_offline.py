@@ -49,7 +49,7 @@ def test_the_first_page_is_complete_without_any_setup(page, fresh_server):
     assert len(page.locator(".advdemo-metric").all_inner_texts()) == 8  # the tutorial's four, worst case, PGD
     assert page.locator("text=MNIST is not available").count() == 0
     assert page.get_by_text("Robustness curve", exact=True).count() == 1
-    assert page.locator("[data-testid='stImage'] img").count() >= 1  # the curve
+    page.wait_for_selector("[data-testid='stVegaLiteChart']", timeout=60_000)  # the curve
     assert page.locator("[data-testid='stException']").count() == 0
     _, _, home = fresh_server
     assert not any(home.rglob("*.weights.npz"))  # nothing trained or cached: all of it shipped

@@ -13,7 +13,6 @@ from PIL import Image
 from advdemo.rendering import (
     RIGHT_COLOR,
     WRONG_COLOR,
-    curve_png,
     digit_detail_html,
     digit_grid_html,
     digit_png,
@@ -22,7 +21,6 @@ from advdemo.rendering import (
     side_by_side_html,
     tutorial_grid_png,
 )
-from advdemo.results import Curve
 
 
 def decode(png: bytes) -> Image.Image:
@@ -115,8 +113,6 @@ def test_detail_html_without_perturbation_does_not_divide_by_zero(digits):
 
 
 def test_figures_are_pngs(digits):
-    curve = Curve((0.0, 0.1, 0.2), (0.99, 0.8, 0.5), (0.99, 0.97, 0.95), examples=100)
-    assert decode(curve_png(curve, 0.1, "strength")).format == "PNG"
     grid = decode(tutorial_grid_png(digits, np.arange(4), np.arange(4), np.arange(4), n_col=2))
     assert grid.format == "PNG" and grid.size[0] > grid.size[1]  # 2 rows of 2 in a wide figure
 

@@ -12,10 +12,12 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from advdemo import presentation as text
+from advdemo.charts import HEIGHT as CHART_HEIGHT
+from advdemo.charts import curve_chart
 from advdemo.digitize import ImageError, from_bytes
 from advdemo.own_digit import clean_probabilities, examine
 from advdemo.pairs import ModelPair
-from advdemo.rendering import curve_png, digit_detail_html, prediction_html
+from advdemo.rendering import digit_detail_html, prediction_html
 from advdemo.results import Curve
 from advdemo.viewstate import ViewState
 from ui import state
@@ -75,7 +77,7 @@ def own_digit(pair: ModelPair, curve: Curve) -> None:
                                   report.attacked.base_proba[0], report.attacked.regularized_proba[0]))
         st.markdown(f"{text.flip_text('base model', report.base_flip)}  \n"
                     f"{text.flip_text('regularized model', report.regularized_flip)}")
-        st.image(curve_png(curve, view.strength, text.curve_axis(view), None,
-                           (report.base_flip.strength, report.regularized_flip.strength)),
-                 caption="The test set's robustness curve; the triangles mark where each model changes its answer "
-                         "on your digit.")
+        st.altair_chart(curve_chart(curve, view.strength, text.curve_axis(view), text.CURVE_NAMES, None,
+                                    (report.base_flip.strength, report.regularized_flip.strength)),
+                        width="stretch", height=CHART_HEIGHT, alt=text.OWN_DIGIT_CURVE)
+        st.caption(text.OWN_DIGIT_CURVE)

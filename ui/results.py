@@ -11,20 +11,19 @@ import numpy as np
 import streamlit as st
 
 from advdemo import presentation as text
+from advdemo.charts import HEIGHT as CHART_HEIGHT
+from advdemo.charts import curve_chart
 from advdemo.config import NORM_SPECS
 from advdemo.data import Mnist
 from advdemo.evaluation import Attacked
 from advdemo.pairs import ModelPair
-from advdemo.rendering import curve_png, digit_detail_html, digit_grid_html, metrics_html, side_by_side_html
+from advdemo.rendering import digit_detail_html, digit_grid_html, metrics_html, side_by_side_html
 from advdemo.robustness import describe_sign
 from advdemo.service import ModelService
 from advdemo.viewstate import ViewState
 from ui import state
 from ui.own_digit import own_digit
 from ui.shared import interactive
-
-# Figures depend only on their inputs; repeated views (a class on the same settings) reuse them.
-cached_curve_png = st.cache_data(max_entries=256, show_spinner=False)(curve_png)
 
 
 @st.fragment(key="results")
@@ -66,7 +65,8 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
 
     st.subheader("Robustness curve")
     worst = svc.strong_curve(pair, view.attack_norm)
-    st.image(cached_curve_png(curve, view.strength, text.curve_axis(view), worst))
+    st.altair_chart(curve_chart(curve, view.strength, text.curve_axis(view), text.CURVE_NAMES, worst),
+                    width="stretch", height=CHART_HEIGHT, alt=text.curve_caption(curve, worst, len(mnist.test_labels)))
     st.caption(text.curve_caption(curve, worst, len(mnist.test_labels)))
 
     st.subheader("Your own digit")

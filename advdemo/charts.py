@@ -1,0 +1,81 @@
+"""The robustness curve as an interactive chart (Vega-Lite, through Altair).
+
+Values show on hover, the chart follows the page's theme, and its menu saves
+it as PNG or SVG. :func:`curve_rows` is the chart's data, one row per point,
+so the numbers can be checked (and downloaded) without drawing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import altair as alt
+
+from advdemo.config import ModelKind
+from advdemo.rendering import ADV_COLOR, BASE_COLOR
+from advdemo.results import Curve
+
+#: The models' colours, as everywhere on the page.
+COLORS = {ModelKind.BASE: BASE_COLOR, ModelKind.REGULARIZED: ADV_COLOR}
+MARKER = "#D55E00"
+HEIGHT = 280  # pixels
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of a curve: a model's accuracy in [0, 1] at an attack strength, measured on ``examples`` digits."""
+
+    model: ModelKind
+    measure: str  # "attack" (the page's attack) or "worst case"
+    strength: float
+    accuracy: float
+    examples: int
+
+
+def curve_rows(curve: Curve, worst: Curve | None = None) -> list[CurvePoint]:
+    """Every point of ``curve`` (and of the worst-case curves, if given), in order."""
+    rows = []
+    for measure, c in (("attack", curve), ("worst case", worst)):
+        if c is None:
+            continue
+        for kind, values in ((ModelKind.BASE, c.base), (ModelKind.REGULARIZED, c.regularized)):
+            rows += [CurvePoint(kind, measure, s, a, c.examples) for s, a in zip(c.strengths, values)]
+    return rows
+
+
+def curve_chart(curve: Curve, current: float | None, xlabel: str, names: dict[ModelKind, str],
+                worst: Curve | None = None, flips: tuple[float | None, float | None] | None = None,
+                ylabel: str = "test accuracy") -> alt.LayerChart:
+    """Both models' accuracy against attack strength: solid for ``curve``, dotted for ``worst``,
+    a dashed rule at ``current``, and triangles on the axis where each model changes its answer
+    on the user's own digit (``flips``: base, regularized; None where it does not)."""
+    data = [{"model": names[p.model], "measure": p.measure, "strength": p.strength, "accuracy": p.accuracy,
+             "digits": p.examples} for p in curve_rows(curve, worst)]
+    measures: list[str] = list(dict.fromkeys(str(p["measure"]) for p in data))
+    color = alt.Color("model:N", scale=alt.Scale(domain=[names[k] for k in ModelKind],
+                                                 range=[COLORS[k] for k in ModelKind]),
+                      legend=alt.Legend(title=None, orient="bottom"))
+    lines = alt.Chart(alt.Data(values=data)).mark_line(point=True).encode(
+        x=alt.X("strength:Q", title=xlabel),
+        y=alt.Y("accuracy:Q", title=ylabel, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color=color,
+        strokeDash=alt.StrokeDash("measure:N", legend=alt.Legend(title=None, orient="bottom"),
+                                  scale=alt.Scale(domain=measures, range=[[1, 0], [2, 3]][:len(measures)])),
+        tooltip=[alt.Tooltip("model:N"), alt.Tooltip("measure:N"), alt.Tooltip("strength:Q", format="g"),
+                 alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("digits:Q", format=",")],
+    )
+    layers: list[alt.Chart] = [lines]
+    if current is not None:
+        layers.append(alt.Chart(alt.Data(values=[{"strength": current}])).mark_rule(
+            color=MARKER, strokeDash=[4, 3]).encode(x="strength:Q", tooltip=[alt.Tooltip("strength:Q", format="g")]))
+    marks = [{"model": names[k], "strength": s, "accuracy": 0.0} for k, s in zip(ModelKind, flips or ())
+             if s is not None]
+    if marks:
+        layers.append(alt.Chart(alt.Data(values=marks)).mark_point(shape="triangle-up", size=160, filled=True,
+                                                                   opacity=1).encode(
+            x="strength:Q", y="accuracy:Q", color=color,  # on the strength axis
+            tooltip=[alt.Tooltip("model:N"), alt.Tooltip("strength:Q", format="g")]))
+    return alt.LayerChart(layer=layers).properties(height=HEIGHT)
+
+
+__all__ = ["COLORS", "HEIGHT", "CurvePoint", "curve_chart", "curve_rows"]

@@ -1,0 +1,54 @@
+"""The interactive robustness chart shows exactly the stored numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from advdemo.charts import curve_chart, curve_rows
+from advdemo.config import FAST_RECIPE, Attack, ModelKind, Norm
+from advdemo.experiment import stored_fgsm_curve
+from advdemo.presentation import CURVE_NAMES
+from advdemo.report import stored_worst_curves
+from advdemo.results import Curve
+from advdemo.storage import PRETRAINED_DIR, ModelStore, model_id
+
+NAMES = CURVE_NAMES
+
+
+def chart_values(chart) -> list[dict]:
+    """The data of the chart's first layer (its curves), as Vega-Lite receives it."""
+    spec = chart.to_dict()
+    return spec["layer"][0]["data"]["values"]
+
+
+def test_every_point_of_both_curves_is_plotted_once():
+    curve = Curve((0.0, 0.1, 0.2), (0.99, 0.8, 0.5), (0.99, 0.97, 0.95), examples=100)
+    worst = Curve((0.0, 0.1, 0.2), (0.99, 0.5, 0.1), (0.99, 0.9, 0.6), examples=50)
+    values = chart_values(curve_chart(curve, 0.1, "ε", NAMES, worst, flips=(0.1, None)))
+    assert len(values) == 12
+    plotted = {(v["model"], v["measure"], v["strength"]): (v["accuracy"], v["digits"]) for v in values}
+    assert plotted[("adv-regularized", "attack", 0.2)] == (0.95, 100)
+    assert plotted[("base", "worst case", 0.1)] == (0.5, 50)
+    layers = curve_chart(curve, 0.1, "ε", NAMES, worst, flips=(0.1, None)).to_dict()["layer"]
+    assert layers[1]["data"]["values"] == [{"strength": 0.1}]  # the current strength
+    assert layers[2]["data"]["values"] == [{"model": "base", "strength": 0.1, "accuracy": 0.0}]  # only one flips
+    json.dumps(curve_chart(curve, None, "ε", NAMES).to_dict())  # a plain JSON spec, no current strength
+
+
+@pytest.mark.skipif(not (PRETRAINED_DIR / "manifest.json").exists(), reason="no pretrained models")
+def test_the_chart_of_the_default_page_matches_the_manifest():
+    store = ModelStore(PRETRAINED_DIR, writable=False)
+    base = store.entry(model_id(FAST_RECIPE, ModelKind.BASE))
+    reg = store.entry(model_id(FAST_RECIPE, ModelKind.REGULARIZED))
+    curve = stored_fgsm_curve(base, reg, Attack(), 10_000)
+    worst = stored_worst_curves(base, reg, Norm.INFINITY)
+    values = chart_values(curve_chart(curve, 0.2, "ε", NAMES, worst))
+    stored = reg["metrics"]["curves"]["transfer"]
+    for kind, key in ((ModelKind.BASE, "base"), (ModelKind.REGULARIZED, "adv")):
+        shown = [v["accuracy"] for v in values if v["model"] == NAMES[kind] and v["measure"] == "attack"]
+        assert shown == stored[key]  # exactly the manifest's numbers, in order of strength
+    worst_shown = [v for v in values if v["measure"] == "worst case"]
+    assert worst_shown and all(v["digits"] == 1000 for v in worst_shown)
+    assert len(curve_rows(curve, worst)) == len(values)
