@@ -35,45 +35,13 @@ from advdemo.config import (
     default_of,
     robust_hparams,
 )
+from advdemo.terminal import TerminalProgress
 
 RECIPES = {"tutorial": TUTORIAL, "fast": FAST_RECIPE}
 #: The recipe of the pretrained models, and so of every command but ``reproduce``.
 PRETRAINED_RECIPE = "fast"
 #: How tables and messages name the two models (the tutorial's words).
 KIND_NAMES = {ModelKind.BASE: "base", ModelKind.REGULARIZED: "adv-regularized"}
-
-
-class _Progress:
-    """Progress on stderr: one rewritten line on a terminal, a line per epoch otherwise."""
-
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.tty = stream.isatty()
-        self._printed: tuple[str, int] | None = None
-
-    def log(self, message: str) -> None:
-        self.stream.write(("\r\033[K" if self.tty else "") + message + "\n")
-        self.stream.flush()
-
-    def status(self, line: str, *, final: bool = False) -> None:
-        """A progress line: rewritten in place on a terminal; elsewhere only the final one is written."""
-        if self.tty:
-            self.stream.write("\r\033[K" + line + ("\n" if final else ""))
-        elif final:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def __call__(self, p) -> None:
-        metrics = "  ".join(f"{k} {v:.4f}" for k, v in sorted(p.metrics.items()))
-        line = f"{p.model.value:>4} epoch {p.epoch}/{p.epochs}  step {p.step}/{p.steps}  {metrics}"
-        if self.tty:
-            self.stream.write("\r\033[K" + line)
-            if p.step == p.steps and p.epoch == p.epochs:
-                self.stream.write("\n")
-        elif p.step == p.steps and self._printed != (p.model, p.epoch):
-            self._printed = (p.model, p.epoch)  # the last batch and the epoch's end both report
-            self.stream.write(line + "\n")
-        self.stream.flush()
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
@@ -218,7 +186,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     hp = hparams_from_args(args)
     out = Path(args.out)
-    progress = _Progress()
+    progress = TerminalProgress()
     from advdemo.experiment import reproduce  # noqa: PLC0415
     from advdemo.storage import ModelStore, atomic_write  # noqa: PLC0415
 
@@ -241,7 +209,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _find_pair(hp: HParams, args: argparse.Namespace, progress: _Progress) -> dict:
+def _find_pair(hp: HParams, args: argparse.Namespace, progress: TerminalProgress) -> dict:
     """Both stored models for ``hp``: ``{ModelKind: (keras.Model, entry, store)}``; StoreError if one is missing."""
     from advdemo.experiment import find_model  # noqa: PLC0415
     from advdemo.storage import StoreError, model_id  # noqa: PLC0415
@@ -257,7 +225,7 @@ def _find_pair(hp: HParams, args: argparse.Namespace, progress: _Progress) -> di
 
 def cmd_train(args: argparse.Namespace) -> int:
     hp = hparams_from_args(args)
-    progress = _Progress()
+    progress = TerminalProgress()
     from advdemo.experiment import obtain_model  # noqa: PLC0415
 
     mnist = _load(args)
@@ -275,7 +243,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     hp = hparams_from_args(args)
     attack = attack_from_args(args, hp)
-    progress = _Progress()
+    progress = TerminalProgress()
     from advdemo.evaluation import evaluate  # noqa: PLC0415
 
     found = _find_pair(hp, args, progress)
@@ -283,7 +251,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     mnist = _load(args, training=False)
     progress.log(f"{len(mnist.test_labels):,} test digits from {mnist.source}")
     start = time.perf_counter()
-    evaluation = evaluate(base, regularized, mnist.test_images, mnist.test_labels, attack)
+    evaluation = evaluate(base, regularized, mnist.test_images, mnist.test_labels, attack,
+                          progress=progress.steps("evaluation", "parts"))
     result: dict[str, Any] = {**evaluation.to_json(), "eval_seconds": round(time.perf_counter() - start, 2)}
     label = f"{attack.method.value} {attack.norm.value} {attack.strength:g} ({attack.mode.value})"
     print(_table([("model", "clean", label)]
@@ -294,25 +263,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         rows = honest_table(base, regularized, None, None, mnist.test_images, mnist.test_labels,
                             attack.norm, [attack.strength], strong_from_args(args),
-                            progress=_count_progress(progress, "strong evaluation"))
+                            progress=progress.steps("strong evaluation", "PGD restarts"))
         print(_honest_text(rows))
         result["strong"] = [_honest_json(r) for r in rows]
     if args.json:
         print(json.dumps(result))
     return 0
-
-
-def _count_progress(progress: _Progress, what: str):
-    """A strong-evaluation progress callback that writes through ``progress``."""
-    started = time.monotonic()
-
-    def report(done: int, total: int) -> None:
-        elapsed = time.monotonic() - started
-        eta = elapsed / done * (total - done) if done else float("nan")
-        progress.status(f"{what}: {done}/{total} PGD restarts, {elapsed:.0f} s, about {eta:.0f} s left",
-                        final=done == total)
-
-    return report
 
 
 _ATTACK_COLUMNS = (("clean", "clean"), ("transfer_fgsm", "transfer FGSM"), ("whitebox_fgsm", "white-box FGSM"),
@@ -352,13 +308,13 @@ def cmd_honest(args: argparse.Namespace) -> int:
     cfg = strong_from_args(args)
     norm = Norm(args.attack_norm) if args.attack_norm else hp.adv_grad_norm
     strengths = _strengths(args.strengths, norm)
-    progress = _Progress()
+    progress = TerminalProgress()
     from advdemo.report import honest_table  # noqa: PLC0415
 
     (base, base_entry, _), (reg, reg_entry, _) = _find_pair(hp, args, progress).values()
     mnist = _load(args, training=False)
     rows = honest_table(base, reg, base_entry, reg_entry, mnist.test_images, mnist.test_labels, norm, strengths, cfg,
-                        progress=_count_progress(progress, "strong evaluation"))
+                        progress=progress.steps("strong evaluation", "PGD restarts"))
     print(f"{hp.training_attack.value} training, {reg_entry['id']}; attack norm {norm.value}")
     print(_honest_text(rows))
     if args.json:
@@ -401,7 +357,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    progress = _Progress()
+    progress = TerminalProgress()
     from advdemo.robustness import STRONG_FULL_KEY  # noqa: PLC0415
     from advdemo.storage import (
         ModelStore,  # noqa: PLC0415

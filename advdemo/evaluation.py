@@ -19,6 +19,9 @@ from advdemo.compat import keras, tf
 from advdemo.config import Attack, AttackMethod, EvalMode
 from advdemo.results import Curve, Evaluation, PairAccuracy
 
+#: Progress of a measurement: steps done, steps in all.
+StepProgressFn = Callable[[int, int], None]
+
 
 @tf.function(reduce_retracing=True)
 def _probabilities(model, x):
@@ -75,14 +78,19 @@ def attack_pair(base: keras.Model, regularized: keras.Model, images: np.ndarray,
 
 
 def evaluate(base: keras.Model, regularized: keras.Model, images: np.ndarray, labels: np.ndarray,
-             attack: Attack) -> Evaluation:
-    """Clean and attacked accuracy of both models on ``images`` ``(N, 28, 28, 1)``."""
-    clean = PairAccuracy(accuracy(base, images, labels), accuracy(regularized, images, labels))
-    return Evaluation(clean, evaluate_attacked(base, regularized, images, labels, attack), len(labels))
+             attack: Attack, progress: StepProgressFn | None = None) -> Evaluation:
+    """Clean and attacked accuracy of both models on ``images`` ``(N, 28, 28, 1)``.
 
-
-#: Progress of a measurement: steps done, steps in all.
-StepProgressFn = Callable[[int, int], None]
+    ``progress(done, 3)`` after each part: the base model clean, the regularized model clean, both attacked.
+    """
+    report = progress or (lambda done, total: None)
+    base_clean = accuracy(base, images, labels)
+    report(1, 3)
+    clean = PairAccuracy(base_clean, accuracy(regularized, images, labels))
+    report(2, 3)
+    attacked = evaluate_attacked(base, regularized, images, labels, attack)
+    report(3, 3)
+    return Evaluation(clean, attacked, len(labels))
 
 
 def fgsm_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, directions: np.ndarray,

@@ -54,9 +54,10 @@ def explanation(hparams_summary: str, strong: StrongEval = StrongEval()) -> str:
 * **FGSM** takes one step. **PGD** takes many small steps, re-reading the gradient each time. The
   **worst case** counts a digit as robust only if no attack fools the model on it: transfer FGSM,
   white-box FGSM and white-box PGD ({strong.iterations} steps, {strong.restarts} random restarts).
-* ✗ and a vermillion frame mark a wrong answer, ✓ and green a right one. The tutorial's regularized model resists one FGSM step far better than
-  the base model, but under PGD much of that lead disappears: it learned to resist the step it was trained
-  on, not every change of size ε. Models trained on PGD examples (training attack *PGD*) keep most of it.
+* ✗ and a vermillion frame mark a wrong answer, ✓ and green a right one. The tutorial's regularized
+  model resists one FGSM step far better than the base model, but under PGD much of that lead
+  disappears: it learned to resist the step it was trained on, not every change of size ε. Models
+  trained on PGD examples (training attack *PGD*) keep most of it.
 """
 
 
