@@ -191,6 +191,12 @@ CANCELLED = "Training was cancelled; nothing was stored. Start it again whenever
 OWN_DIGIT_INTRO = ("Draw a digit with the mouse (or a finger), or upload a photo of one, and watch both models "
                     "and the attack from the sidebar on it. Your digit stays in this browser tab: it is not part "
                     "of the page's link, and nothing is stored.")
+DOWNLOAD_GRIDS = "Grids (PNG)"
+DOWNLOAD_CSV = "Numbers (CSV)"
+DOWNLOAD_JSON = "Numbers (JSON)"
+RESET = "Reset to the tutorial's settings"
+COPY_LINK = "Copy link"
+COPY_LINK_HELP = "This link opens the page exactly as it is now (your own digit stays private)."
 OWN_DIGIT_CURVE = ("The test set's robustness curve; the triangles mark where each model changes its answer on "
                    "your digit.")
 EMPTY_CANVAS = "The canvas is empty: draw one digit in the black box, large and centred, as on paper."

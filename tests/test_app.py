@@ -231,3 +231,22 @@ def test_switching_training_attacks_keeps_a_valid_view(app_env):
     at.selectbox(key="tattack").set_value("fgsm").run()
     assert not at.exception, at.exception
     assert at.checkbox(key="custom").value  # L1 again, which only trains on demand
+
+
+def test_reset_returns_every_control_to_the_tutorials_settings_and_the_link_keeps_the_view(app_env):
+    at = run_app({"eps": "0.1", "mode": "white-box", "batch": "3", "mult": "1"})
+    assert [c.value for c in at.get("code")] and "eps=0.1" in at.get("code")[0].value  # the share link
+    at.button(key="reset").click().run()
+    assert not at.exception, at.exception
+    def get(key, default):
+        return at.session_state[key] if key in at.session_state else default
+
+    assert viewstate.from_widgets(get) == viewstate.DEFAULT
+    assert dict(at.query_params) == {}  # the tutorial's view needs no parameters
+    assert len(grids(at)) == 2
+
+
+def test_the_numbers_download_as_csv_and_json_with_their_digit_counts(app_env):
+    at = run_app()
+    buttons = [b for b in at.get("download_button")]
+    assert len(buttons) == 3  # the grids (PNG), and the numbers as CSV and JSON

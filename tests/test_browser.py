@@ -39,7 +39,7 @@ def test_shared_link_then_slider_move_updates_grids_and_metrics(server, browser,
     assert len(before["counts"]) == 2 and all(c.endswith("/32") for c in before["counts"])
     assert len(before["metrics"]) == 8  # the tutorial's four figures, then the worst case and PGD of both
     assert "eps=0.1" in before["url"] and "batch=2" in before["url"]
-    assert page.locator("text=Attack strength").count() == 1
+    assert page.locator("[data-testid='stSlider']").filter(has_text="Attack strength").count() == 1
 
     thumb = page.locator("[data-testid='stSlider']").filter(has_text="Attack strength").get_by_role("slider")
     thumb.focus()

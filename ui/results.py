@@ -11,14 +11,17 @@ import numpy as np
 import streamlit as st
 
 from advdemo import presentation as text
+from advdemo import viewstate
 from advdemo.charts import HEIGHT as CHART_HEIGHT
 from advdemo.charts import curve_chart
 from advdemo.config import NORM_SPECS
 from advdemo.data import Mnist
 from advdemo.evaluation import Attacked
+from advdemo.export import results_csv, results_json
 from advdemo.pairs import ModelPair
-from advdemo.rendering import digit_detail_html, digit_grid_html, metrics_html, side_by_side_html
-from advdemo.robustness import describe_sign
+from advdemo.rendering import digit_detail_html, digit_grid_html, metrics_html, side_by_side_html, tutorial_grid_png
+from advdemo.results import Curve, Evaluation
+from advdemo.robustness import PairAccuracies, describe_sign
 from advdemo.service import ModelService
 from advdemo.viewstate import ViewState
 from ui import state
@@ -31,6 +34,13 @@ from ui.shared import interactive
 def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     """Everything the attack and digit controls change; ``pair`` is None while the models are untrained."""
     view = state.current()
+    reset, link, _ = st.columns([2, 1, 3])
+    reset.button(text.RESET, key="reset", icon="↩️", on_click=state.reset)
+    if st.session_state.pop(state.REDRAW_PAGE, False):
+        st.rerun()  # the model controls sit outside this fragment: the whole page redraws
+    with link.popover(text.COPY_LINK, icon="🔗"):
+        st.code(state.share_url(), language=None, wrap_lines=True)  # its copy button puts the link on the clipboard
+        st.caption(text.COPY_LINK_HELP)
     if pair is None:
         state.write_url()  # otherwise the detail view below does it
         return
@@ -58,7 +68,7 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
             bar.empty()
         st.html(metrics_html(text.accuracy_figures(ev, view)))
         st.caption(text.accuracy_caption(ev, view))
-        worst_case(svc, mnist, pair, view)
+        strong = worst_case(svc, mnist, pair, view)
 
     st.subheader("One digit in detail")
     detail(images, labels, shown)
@@ -68,15 +78,31 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     st.altair_chart(curve_chart(curve, view.strength, text.curve_axis(view), text.CURVE_NAMES, worst),
                     width="stretch", height=CHART_HEIGHT, alt=text.curve_caption(curve, worst, len(mnist.test_labels)))
     st.caption(text.curve_caption(curve, worst, len(mnist.test_labels)))
+    downloads(view, ev, curve, worst, strong, labels, shown)
 
     st.subheader("Your own digit")
     own_digit(pair, curve)
 
 
-def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState) -> None:
+def downloads(view: ViewState, ev: Evaluation, curve: Curve, worst: Curve | None, strong: PairAccuracies | None,
+              labels: np.ndarray, shown: Attacked) -> None:
+    """The grids as PNG (drawn only when asked for), the numbers as CSV and JSON."""
+    name = f"advdemo-{view.attack.value}-{view.attack_norm.value}-{view.strength:g}-{view.mode.value}"
+    grids, table, data = st.columns(3)
+    grids.download_button(text.DOWNLOAD_GRIDS, lambda: tutorial_grid_png(
+        shown.base_images, labels, shown.base_pred, shown.regularized_pred), f"{name}.png", "image/png",
+        on_click="ignore", icon="🖼️")
+    table.download_button(text.DOWNLOAD_CSV, results_csv(ev, view.strength, curve, worst, strong), f"{name}.csv",
+                          "text/csv", on_click="ignore", icon="📄")
+    data.download_button(text.DOWNLOAD_JSON, results_json(viewstate.to_query(view), ev, view.strength, curve, worst,
+                                                          strong), f"{name}.json", "application/json",
+                         on_click="ignore", icon="📄")
+
+
+def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState) -> PairAccuracies | None:
     """Both models' worst case at the current strength, with intervals and any masking warning."""
     if not NORM_SPECS[view.attack_norm].supports_pgd or view.strength == 0:
-        return
+        return None
     bar = None
     if not svc.strong_ready(pair, view.attack_norm, view.strength):
         bar = st.progress(*text.strong_progress(0, 0))
@@ -92,6 +118,7 @@ def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState
     st.caption(text.worst_case_caption(strong, len(mnist.test_labels)))
     for sign in strong.signs():
         st.warning(describe_sign(sign), icon="⚠️")
+    return strong
 
 
 @st.fragment

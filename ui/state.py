@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
@@ -82,6 +83,24 @@ def on_attack_norm_change() -> None:
     st.session_state.eps = spec.default_step
     if not spec.supports_pgd:
         st.session_state.attack = AttackMethod.FGSM.value
+
+
+#: Set by a callback inside a fragment whose change reaches beyond it: the whole page must redraw.
+REDRAW_PAGE = "redraw_page"
+
+
+def reset() -> None:
+    """Every control back to the tutorial's configuration and attack (a callback: it runs before any widget)."""
+    show(viewstate.DEFAULT)
+    st.session_state.lesson = None
+    st.session_state[REDRAW_PAGE] = True
+
+
+def share_url() -> str:
+    """The page's address with the current view: opens it as it is now (never the user's own digit)."""
+    parts = urlsplit(st.context.url or "")
+    query = urlencode(viewstate.to_query(current()))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
 
 
 def start_lesson_step(i: int) -> None:
