@@ -233,18 +233,23 @@ def train_in_child(hparams: HParams, progress: ProgressFn, cancel: threading.Eve
     finally:
         if gate is not None:
             gate.detach(proc.pid)  # a stopped child would not even see SIGTERM
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
     if outcome is None:
         raise TrainingFailed(f"the training process stopped unexpectedly (exit code {proc.returncode})")
     if "error" in outcome:
         LOGGER.error("training in a child process failed:\n%s", outcome.get("traceback", ""))
         raise TrainingFailed(outcome["error"])
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """End ``proc`` if it still runs: SIGTERM, then SIGKILL after ``timeout`` seconds; reap it either way."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _send(message: dict[str, Any]) -> None:

@@ -16,6 +16,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from advdemo.training_process import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CHROMIUM = "/usr/bin/chromium"
@@ -74,9 +76,4 @@ def streamlit_server(env: dict[str, str], timeout_s: float = 120.0) -> Iterator[
             raise RuntimeError("streamlit did not start:\n" + proc.communicate()[0]) from None
         yield url, started
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_process(proc)
