@@ -9,14 +9,16 @@ is left. The child writes its models through
 :class:`advdemo.storage.ModelStore`, which writes atomically, so a child
 killed at any moment (a cancel, a crash, a restart) leaves no partial model.
 
-Lower priority alone is not enough on a small VM: measured, a slider move
-still took 1.5x as long while a child trained at the lowest priority (the
-training's use of caches and memory slows the server's own TensorFlow work),
-and 1.2x with the child stopped. So the page runs its reruns inside
-:meth:`ForegroundGate.interactive`, which stops the children (SIGSTOP) while
-any page is rerunning and lets them go on (SIGCONT) as soon as none is.
-Training then takes the time between clicks. On Windows, which has neither
-signal, the children only run at low priority.
+Lower priority alone is not enough on a small VM: measured
+(``bench/bench_isolation.py``), a slider move's p95 was still 1.5-2x its idle
+value while a child trained at the lowest priority, because the training's
+use of caches and memory slows the server's own TensorFlow work. So the page
+runs its reruns inside :meth:`ForegroundGate.interactive`, which stops the
+children (SIGSTOP) while any page reruns and lets them go on (SIGCONT) 1 s
+after the last one ends; the p95 ratio is then 1.0. Training takes the time
+between clicks (in a busy class, that can be much longer than it would take
+alone). On Windows, which has neither signal, the children only run at low
+priority.
 
 The request goes to the child's stdin as JSON; progress, the end and any
 failure come back on its stdout as JSON lines. Its stderr (TensorFlow's log)
@@ -153,7 +155,7 @@ class ForegroundGate:
                 self._active -= 1
                 if self._active == 0:
                     self._generation += 1
-                    if self.linger > 0:
+                    if self.linger > 0 and self._children:  # no timer at all while nothing trains
                         timer = threading.Timer(self.linger, self._resume, args=(self._generation,))
                         timer.daemon = True
                         timer.start()
