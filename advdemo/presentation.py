@@ -34,7 +34,7 @@ MODEL_NAMES = {ModelKind.BASE: "Base", ModelKind.REGULARIZED: "Regularized"}
 #: The models' names in figures and their legends (the tutorial's).
 CURVE_NAMES = {ModelKind.BASE: "base", ModelKind.REGULARIZED: "adv-regularized"}
 
-#: ``(label, value, change in percentage points or None)``, as :func:`advdemo.rendering.metrics_html` takes.
+#: ``(label, value, change in percentage points or None)``: one figure of the page.
 Figure = tuple[str, str, float | None]
 
 

@@ -146,27 +146,6 @@ def side_by_side_html(*fragments: str, min_width: str = "20rem") -> str:
             f'grid-template-columns:repeat(auto-fit,minmax({min_width},1fr))">{"".join(fragments)}</div>')
 
 
-def metrics_html(metrics: Sequence[tuple[str, str, float | None]]) -> str:
-    """A row of labelled figures, e.g. ``("Base, clean", "99.1%", None)``.
-
-    The third item, if given, is a change in percentage points, shown signed
-    with an arrow: green when it is positive, red when negative.
-    """
-    cells = []
-    for label, value, delta in metrics:
-        change = ""
-        if delta is not None:
-            color = RIGHT_COLOR if delta >= 0 else WRONG_COLOR
-            change = (f'<div class="advdemo-delta" style="color:{color};font-size:0.9rem">'
-                      f'{"↑" if delta >= 0 else "↓"} {delta:+.1f} pts</div>')
-        cells.append(
-            f'<div class="advdemo-metric" data-label="{html.escape(label)}" data-value="{html.escape(value)}">'
-            f'<div style="font-size:0.875rem;opacity:0.8">{html.escape(label)}</div>'
-            f'<div style="font-size:2rem;line-height:1.3">{html.escape(value)}</div>{change}</div>')
-    return (f'<div class="advdemo-metrics" style="display:grid;gap:0.5rem 1rem;'
-            f'grid-template-columns:repeat(auto-fit,minmax(10rem,1fr))">{"".join(cells)}</div>')
-
-
 def digit_detail_html(original: np.ndarray, base_image: np.ndarray, reg_image: np.ndarray, label: int,
                       base_proba: np.ndarray, reg_proba: np.ndarray) -> str:
     """One digit in detail: original, perturbation, perturbed image(s) and class probabilities.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 import time
 
@@ -41,9 +40,7 @@ def grids(at: AppTest) -> list[str]:
 
 def metrics(at: AppTest) -> dict[str, str]:
     """The figures above the grids, label: value."""
-    return {html.unescape(label): value for h in at.get("html")
-            for label, value in re.findall(r'class="advdemo-metric" data-label="([^"]*)" data-value="([^"]*)"',
-                                           h.proto.body)}
+    return {m.label: m.value for m in at.metric}
 
 
 def details(at: AppTest) -> list[str]:
@@ -250,3 +247,13 @@ def test_the_numbers_download_as_csv_and_json_with_their_digit_counts(app_env):
     at = run_app()
     buttons = [b for b in at.get("download_button")]
     assert len(buttons) == 3  # the grids (PNG), and the numbers as CSV and JSON
+
+
+def test_figures_are_metrics_with_the_fall_under_attack_in_points(app_env):
+    at = run_app({"eps": "0.1"})
+    figures = {m.label: m for m in at.metric}
+    clean, attacked = figures["Base, clean"], figures["Base, FGSM ε=0.1"]
+    assert not clean.delta
+    fall = float(clean.value.rstrip("%")) - float(attacked.value.rstrip("%"))
+    assert attacked.delta.endswith(" pts") and attacked.delta.startswith("-")
+    assert abs(float(attacked.delta.split()[0]) + fall) <= 0.11  # the drop in points (the figures are rounded)

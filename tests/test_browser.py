@@ -22,7 +22,7 @@ def _view(page) -> dict:
     counts = page.locator(".advdemo-grid").evaluate_all(
         "els => els.map(e => e.dataset.correct + '/' + e.dataset.total)")
     pixels = page.locator(".advdemo-grid img").evaluate_all("els => els.map(e => e.src.length + e.src.slice(-40))")
-    metrics = page.locator(".advdemo-metric").all_inner_texts()
+    metrics = page.locator("[data-testid='stMetric']").all_inner_texts()
     return {"counts": counts, "pixels": pixels, "metrics": metrics, "url": page.url}
 
 
@@ -47,7 +47,7 @@ def test_shared_link_then_slider_move_updates_grids_and_metrics(server, browser,
         thumb.press("ArrowRight")  # 0.1 -> 0.35 through the standard strengths
     page.wait_for_url(re.compile(r"eps=0\.35"), timeout=30_000)
     page.wait_for_function(
-        "before => document.querySelectorAll('.advdemo-metric')[1]?.innerText !== before",
+        "before => document.querySelectorAll(\"[data-testid='stMetric']\")[1]?.innerText !== before",
         arg=before["metrics"][1], timeout=60_000)
     _settle(page)
     after = _view(page)

@@ -46,7 +46,7 @@ def page(fresh_server, browser):
 
 def test_the_first_page_is_complete_without_any_setup(page, fresh_server):
     assert page.locator(".advdemo-grid").count() == 2
-    assert len(page.locator(".advdemo-metric").all_inner_texts()) == 8  # the tutorial's four, worst case, PGD
+    assert len(page.locator("[data-testid='stMetric']").all_inner_texts()) == 8  # the tutorial's four, worst case, PGD
     assert page.locator("text=MNIST is not available").count() == 0
     assert page.get_by_text("Robustness curve", exact=True).count() == 1
     page.wait_for_selector("[data-testid='stVegaLiteChart']", timeout=60_000)  # the curve

@@ -19,7 +19,7 @@ from advdemo.data import Mnist
 from advdemo.evaluation import Attacked
 from advdemo.export import results_csv, results_json
 from advdemo.pairs import ModelPair
-from advdemo.rendering import digit_detail_html, digit_grid_html, metrics_html, side_by_side_html, tutorial_grid_png
+from advdemo.rendering import digit_detail_html, digit_grid_html, side_by_side_html, tutorial_grid_png
 from advdemo.results import Curve, Evaluation
 from advdemo.robustness import PairAccuracies, describe_sign
 from advdemo.service import ModelService
@@ -66,7 +66,7 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
         curve = svc.curve(pair, attack, progress=report)
         if bar is not None:
             bar.empty()
-        st.html(metrics_html(text.accuracy_figures(ev, view)))
+        show_figures(text.accuracy_figures(ev, view))
         st.caption(text.accuracy_caption(ev, view))
         strong = worst_case(svc, mnist, pair, view)
 
@@ -82,6 +82,12 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
 
     st.subheader("Your own digit")
     own_digit(pair, curve)
+
+
+def show_figures(figures: list[text.Figure]) -> None:
+    """A row of figures as ``st.metric``: label, value, and the change in points (a fall shows red, with ↓)."""
+    for column, (label, value, change) in zip(st.columns(len(figures)), figures):
+        column.metric(label, value, None if change is None else f"{change:+.1f} pts")
 
 
 def downloads(view: ViewState, ev: Evaluation, curve: Curve, worst: Curve | None, strong: PairAccuracies | None,
@@ -114,7 +120,7 @@ def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState
     strong = svc.strong(pair, view.attack_norm, view.strength, progress=report if bar else None)
     if bar:
         bar.empty()
-    st.html(metrics_html(text.worst_case_figures(strong)))
+    show_figures(text.worst_case_figures(strong))
     st.caption(text.worst_case_caption(strong, len(mnist.test_labels)))
     for sign in strong.signs():
         st.warning(describe_sign(sign), icon="⚠️")
