@@ -359,37 +359,42 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     progress = TerminalProgress()
     from advdemo.robustness import STRONG_FULL_KEY  # noqa: PLC0415
-    from advdemo.storage import (
-        ModelStore,  # noqa: PLC0415
-        model_id,  # noqa: PLC0415
-    )
-    from advdemo.sweep import (  # noqa: PLC0415
-        full_test_set_jobs,
-        grid_hparams,
-        robust_grid_hparams,
-        run_strong_evaluation,
-        run_sweep,  # noqa: PLC0415
-        strong_jobs,
-    )
+    from advdemo.storage import ModelStore, model_id  # noqa: PLC0415
+    from advdemo.sweep import GRIDS, full_test_set_jobs, run_strong_evaluation, run_sweep, strong_jobs  # noqa: PLC0415
 
-    recipe = RECIPES[args.recipe]
-    points = list(robust_grid_hparams(recipe) if args.grid == "robust" else grid_hparams(recipe))
+    seeds = _seeds(args.seeds)
     mnist = _load(args)
     store = ModelStore(args.out, writable=True)
-    done = run_sweep(store, mnist, recipe, progress=progress, log=progress.log, limit=args.limit, points=points)
-    print(f"{done} models of the {args.grid} grid in {args.out}")
     cfg = strong_from_args(args)
-    base = model_id(recipe, "base")
-    if args.strong:
-        first = [model_id(hp, ModelKind.REGULARIZED) for hp in points]
-        n = run_strong_evaluation(store, mnist, base, strong_jobs(store, base, first), cfg=cfg, log=progress.log)
-        print(f"{n} strong-evaluation curves added ({cfg.examples} digits, PGD-{cfg.iterations} x {cfg.restarts})")
-    if args.full_test_set:
-        full = dataclasses.replace(cfg, examples=len(mnist.test_labels))
-        n = run_strong_evaluation(store, mnist, base, full_test_set_jobs(store, recipe), cfg=full,
-                                  strengths={Norm.INFINITY: ROBUST_EPSILONS}, key=STRONG_FULL_KEY, log=progress.log)
-        print(f"{n} whole-test-set evaluations added ({full.examples} digits)")
+    for seed in seeds:  # each seed is a grid of its own, base model included
+        recipe = dataclasses.replace(RECIPES[args.recipe], seed=seed)
+        points = list(GRIDS[args.grid](recipe))
+        done = run_sweep(store, mnist, recipe, progress=progress, log=progress.log, limit=args.limit, points=points)
+        print(f"{done} models of the {args.grid} grid (seed {seed}) in {args.out}")
+        base = model_id(recipe, ModelKind.BASE)
+        if args.strong:
+            first = [model_id(hp, ModelKind.REGULARIZED) for hp in points]
+            n = run_strong_evaluation(store, mnist, base, strong_jobs(store, base, first), cfg=cfg, log=progress.log)
+            print(f"{n} strong-evaluation curves added ({cfg.examples} digits, PGD-{cfg.iterations} x "
+                  f"{cfg.restarts})")
+        if args.full_test_set:
+            full = dataclasses.replace(cfg, examples=len(mnist.test_labels))
+            n = run_strong_evaluation(store, mnist, base, full_test_set_jobs(store, recipe), cfg=full,
+                                      strengths={Norm.INFINITY: ROBUST_EPSILONS}, key=STRONG_FULL_KEY,
+                                      log=progress.log)
+            print(f"{n} whole-test-set evaluations added ({full.examples} digits)")
     return 0
+
+
+def _seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; ConfigError for anything else."""
+    try:
+        seeds = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds={text!r} is invalid: expected whole numbers separated by commas") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"--seeds={text!r} is invalid: expected distinct whole numbers >= 0")
+    return seeds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -455,9 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(p)
     p.add_argument("--out", default="pretrained", metavar="DIR")
     p.add_argument("--recipe", choices=sorted(RECIPES), default=PRETRAINED_RECIPE)
-    p.add_argument("--grid", choices=["tutorial", "robust"], default="tutorial",
+    p.add_argument("--grid", choices=["tutorial", "robust", "spread"], default="tutorial",
                    help="'tutorial': the 48 FGSM-regularized models; 'robust': PGD and random-start FGSM "
-                        "training at each epsilon (default %(default)s)")
+                        "training at each epsilon; 'spread': the tutorial's configuration and three others, "
+                        "for --seeds (default %(default)s)")
+    p.add_argument("--seeds", default=str(default_of(HParams, "seed")), metavar="LIST",
+                   help="train every configuration once per seed, e.g. 0,1,2 (default %(default)s)")
     p.add_argument("--limit", type=int, help="stop after this many newly trained models")
     p.add_argument("--strong", action="store_true",
                    help="then add strong-evaluation curves to every model that lacks them (resumable)")

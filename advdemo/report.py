@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from advdemo.config import NORM_SPECS, EvalMode, HParams, ModelKind, Norm, StrongEval, TrainingAttack, robust_hparams
-from advdemo.results import Curve
+from advdemo.results import Curve, FgsmMetrics
 from advdemo.robustness import (
     STORED_KEYS_BEST_FIRST,
     STRONG_FULL_KEY,
@@ -177,11 +178,68 @@ def compare_methods(stores: Sequence[ModelStore], recipe: HParams, epsilon: floa
     return rows
 
 
+@dataclass(frozen=True)
+class Spread:
+    """A number measured once per seed: its mean, sample standard deviation (0 for one seed) and the seeds."""
+
+    mean: float
+    std: float
+    seeds: tuple[int, ...]
+
+    @classmethod
+    def of(cls, values: Sequence[float], seeds: Sequence[int]) -> Spread:
+        array = np.asarray(values, dtype=np.float64)
+        return cls(float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0, tuple(seeds))
+
+    def text(self) -> str:
+        """``"93.4% ± 1.3"``: the mean and the standard deviation in points."""
+        return f"{self.mean:.1%} ± {self.std * 100:.1f}"
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """One configuration's regularized model across seeds: clean, transfer-FGSM and white-box-FGSM
+    accuracy (at its own step, on the whole test set), and the base model's clean accuracy."""
+
+    hparams: HParams  # the configuration, seed aside
+    clean: Spread
+    transfer: Spread
+    whitebox: Spread
+    base_clean: Spread
+
+
+def _spread(found: Sequence[tuple[int, FgsmMetrics]], name: str,
+            kind: ModelKind = ModelKind.REGULARIZED) -> Spread:
+    return Spread.of([getattr(m, name).of(kind) for _, m in found], [seed for seed, _ in found])
+
+
+def seed_spread(stores: Sequence[ModelStore], points: Sequence[HParams], seeds: Sequence[int]) -> list[SeedSpread]:
+    """The spread across ``seeds`` of each of ``points``, from the stores' manifests.
+
+    A seed whose model is not stored (or not yet evaluated) is left out; a
+    point with no stored seed at all is left out of the result.
+    """
+    rows = []
+    for hp in points:
+        found: list[tuple[int, FgsmMetrics]] = []
+        for seed in seeds:
+            entry = _entry(stores, model_id(dataclasses.replace(hp, seed=seed), ModelKind.REGULARIZED))
+            try:
+                found.append((seed, FgsmMetrics.from_json((entry or {}).get("metrics", {}))))
+            except KeyError:
+                continue
+        if not found:
+            continue
+        rows.append(SeedSpread(hp, clean=_spread(found, "clean"), transfer=_spread(found, "transfer"),
+                               whitebox=_spread(found, "whitebox"), base_clean=_spread(found, "clean", ModelKind.BASE)))
+    return rows
+
+
 def interval_text(rate: Rate) -> str:
     """``"88.1% ± 0.6"``-style text: the value and the larger half-width of its 95% interval, in points."""
     half = max(rate.value - rate.low, rate.high - rate.value) * 100
     return f"{rate.value:.1%} ± {half:.1f}"
 
 
-__all__ = ["STRONG_FULL_KEY", "MethodRow", "best_stored_pair", "compare_methods", "honest_table", "interval_text",
-           "stored_pair", "stored_worst_curves"]
+__all__ = ["MethodRow", "STRONG_FULL_KEY", "SeedSpread", "Spread", "best_stored_pair", "compare_methods",
+           "honest_table", "interval_text", "seed_spread", "stored_pair", "stored_worst_curves"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from advdemo import training
 from advdemo.attacks import fgsm_directions
@@ -43,6 +43,16 @@ def grid_hparams(recipe: HParams) -> Iterator[HParams]:
                 yield dataclasses.replace(recipe, adv_grad_norm=norm, adv_step_size=step, adv_multiplier=multiplier)
 
 
+def spread_grid_hparams(recipe: HParams) -> Iterator[HParams]:
+    """The grid points whose spread across seeds is measured: the tutorial's configuration, a small step,
+    a large multiplier, and the L2 norm's default (4 points)."""
+    for norm, step, multiplier in ((Norm.INFINITY, recipe.adv_step_size, recipe.adv_multiplier),
+                                   (Norm.INFINITY, NORM_SPECS[Norm.INFINITY].grid_steps[0], recipe.adv_multiplier),
+                                   (Norm.INFINITY, recipe.adv_step_size, GRID_MULTIPLIERS[-1]),
+                                   (Norm.L2, NORM_SPECS[Norm.L2].default_step, recipe.adv_multiplier)):
+        yield dataclasses.replace(recipe, adv_grad_norm=norm, adv_step_size=step, adv_multiplier=multiplier)
+
+
 def robust_grid_hparams(recipe: HParams) -> Iterator[HParams]:
     """The robust models: PGD and random-start FGSM training at each L-infinity epsilon (6 by default).
 
@@ -52,6 +62,11 @@ def robust_grid_hparams(recipe: HParams) -> Iterator[HParams]:
     for attack in (TrainingAttack.PGD, TrainingAttack.FGSM_RS):
         for epsilon in sorted(ROBUST_EPSILONS, reverse=True):
             yield robust_hparams(recipe, attack, epsilon)
+
+
+#: The grids ``advdemo sweep --grid`` trains, by name.
+GRIDS: dict[str, Callable[[HParams], Iterator[HParams]]] = {
+    "tutorial": grid_hparams, "robust": robust_grid_hparams, "spread": spread_grid_hparams}
 
 
 def is_stored(store: ModelStore, mid: str) -> bool:

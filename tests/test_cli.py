@@ -24,6 +24,8 @@ def advdemo(*args, env=None, timeout=300):
     (["reproduce", "--norm", "l3"], "invalid choice: 'l3'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["reproduce", "--test-examples", "0"], "--test-examples=0 is invalid"),
+    (["sweep", "--seeds", "0,x"], "--seeds='0,x' is invalid: expected whole numbers"),
+    (["sweep", "--seeds", "1,1"], "expected distinct whole numbers"),
 ])
 def test_bad_arguments_exit_nonzero_with_a_message_and_no_traceback(args, message):
     result = advdemo(*args)

@@ -114,3 +114,31 @@ def test_strong_evaluation_is_stored_and_resumable(tmp_path, tiny_mnist, monkeyp
         assert all(w <= min(t, f, p) for w, t, f, p in
                    zip(curve.worst_case, curve.transfer_fgsm, curve.whitebox_fgsm, curve.whitebox_pgd))
         assert StrongCurve.from_json(curve.to_json()) == curve
+
+
+def test_seeds_train_models_of_their_own_and_their_spread_is_the_manifests_mean_and_std(tmp_path, tiny_mnist):
+    from advdemo.config import ModelKind
+    from advdemo.report import seed_spread
+    from advdemo.results import FgsmMetrics
+
+    store = ModelStore(tmp_path, writable=True)
+    point = dataclasses.replace(TINY, adv_step_size=0.15)
+    for seed in (0, 1, 2):
+        recipe = dataclasses.replace(TINY, seed=seed)
+        sweep.run_sweep(store, tiny_mnist, recipe, points=[dataclasses.replace(point, seed=seed)])
+    ids = {model_id(dataclasses.replace(point, seed=s), kind) for s in (0, 1, 2) for kind in ModelKind}
+    assert ids == set(store.entries())  # three seeds: three base and three regularized models
+    [row] = seed_spread([store], [point], seeds=(0, 1, 2, 3))  # seed 3 is not stored: left out
+    metrics = [FgsmMetrics.from_json(store.entry(model_id(dataclasses.replace(point, seed=s), ModelKind.REGULARIZED))
+                                     ["metrics"]) for s in (0, 1, 2)]
+    transfer = [m.transfer.regularized for m in metrics]
+    assert row.transfer.seeds == (0, 1, 2)
+    assert row.transfer.mean == pytest.approx(np.mean(transfer))
+    assert row.transfer.std == pytest.approx(np.std(transfer, ddof=1))
+    assert row.base_clean.mean == pytest.approx(np.mean([m.clean.base for m in metrics]))
+
+
+def test_the_spread_grid_is_the_tutorials_configuration_and_three_others():
+    points = list(sweep.spread_grid_hparams(TUTORIAL))
+    assert points[0] == TUTORIAL and len(set(points)) == 4
+    assert set(points) <= set(sweep.grid_hparams(TUTORIAL))  # all on the pretrained grid
