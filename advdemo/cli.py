@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import os
 import sys
@@ -363,14 +364,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from advdemo.sweep import GRIDS, full_test_set_jobs, run_strong_evaluation, run_sweep, strong_jobs  # noqa: PLC0415
 
     seeds = _seeds(args.seeds)
+    if args.engine == "ray":
+        _ray_sweep(args, seeds, progress)
+        if not (args.strong or args.full_test_set):
+            return 0
     mnist = _load(args)
     store = ModelStore(args.out, writable=True)
     cfg = strong_from_args(args)
     for seed in seeds:  # each seed is a grid of its own, base model included
         recipe = dataclasses.replace(RECIPES[args.recipe], seed=seed)
         points = list(GRIDS[args.grid](recipe))
-        done = run_sweep(store, mnist, recipe, progress=progress, log=progress.log, limit=args.limit, points=points)
-        print(f"{done} models of the {args.grid} grid (seed {seed}) in {args.out}")
+        if args.engine == "local":
+            done = run_sweep(store, mnist, recipe, progress=progress, log=progress.log, limit=args.limit,
+                             points=points)
+            print(f"{done} models of the {args.grid} grid (seed {seed}) in {args.out}")
         base = model_id(recipe, ModelKind.BASE)
         if args.strong:
             first = [model_id(hp, ModelKind.REGULARIZED) for hp in points]
@@ -384,6 +391,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                                       log=progress.log)
             print(f"{n} whole-test-set evaluations added ({full.examples} digits)")
     return 0
+
+
+def _ray_sweep(args: argparse.Namespace, seeds: list[int], progress: TerminalProgress) -> None:
+    """The grid for each seed as Ray tasks (the strong evaluation, if asked for, then runs locally)."""
+    from advdemo.data import resolve_data_dir  # noqa: PLC0415
+    from advdemo.ray_sweep import run_sweep_ray  # noqa: PLC0415 - imports Ray
+    from advdemo.sweep import GRIDS  # noqa: PLC0415
+
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError("--engine ray needs Ray: pip install -e '.[cluster]'")
+    folder = resolve_data_dir(args.data_dir)
+    for seed in seeds:
+        recipe = dataclasses.replace(RECIPES[args.recipe], seed=seed)
+        result = run_sweep_ray(str(Path(args.out).resolve()), str(folder.resolve()) if folder else None, recipe,
+                               list(GRIDS[args.grid](recipe)), address=args.address, num_cpus=args.ray_cpus,
+                               cpus_per_task=args.cpus_per_task, log=progress.log)
+        print(f"{result.stored} models of the {args.grid} grid (seed {seed}) in {args.out}; {result.tasks} Ray "
+              f"tasks in {result.seconds:.0f} s" + (f", {len(result.failed)} failed (run again to finish)"
+                                                   if result.failed else ""))
 
 
 def _seeds(text: str) -> list[int]:
@@ -466,6 +492,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "for --seeds (default %(default)s)")
     p.add_argument("--seeds", default=str(default_of(HParams, "seed")), metavar="LIST",
                    help="train every configuration once per seed, e.g. 0,1,2 (default %(default)s)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="'local': one model at a time in this process; 'ray': one Ray task per configuration "
+                        "(pip install -e '.[cluster]'; default %(default)s)")
+    p.add_argument("--address", help="with --engine ray: a running Ray cluster ('auto', or ray://HOST:10001); "
+                                     "default: start a local Ray instance")
+    p.add_argument("--ray-cpus", type=int, metavar="N", help="with --engine ray and no --address: the local "
+                                                             "instance's CPUs (default: all)")
+    p.add_argument("--cpus-per-task", type=float, default=1.0, metavar="N",
+                   help="with --engine ray: CPUs each training task declares (default %(default)s)")
     p.add_argument("--limit", type=int, help="stop after this many newly trained models")
     p.add_argument("--strong", action="store_true",
                    help="then add strong-evaluation curves to every model that lacks them (resumable)")

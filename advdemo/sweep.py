@@ -80,55 +80,88 @@ def is_stored(store: ModelStore, mid: str) -> bool:
         return False
 
 
+def base_model(store: ModelStore, mnist: Mnist, recipe: HParams, progress: ProgressFn | None = None,
+               log: LogFn = log_info):
+    """The recipe's base model from ``store``, trained and stored first if it is not there."""
+    base_mid = model_id(recipe, ModelKind.BASE)
+    if is_stored(store, base_mid):
+        return store.load(base_mid)[0]
+    log(f"training the base model {base_mid}")
+    result = training.train_base(recipe, mnist.train_images, mnist.train_labels, progress)
+    metrics = {**base_entry_metrics(accuracy(result.model, mnist.test_images, mnist.test_labels),
+                                    len(mnist.test_labels)), "train_history": result.history}
+    store.put(recipe, ModelKind.BASE, result.model.get_weights(), train_seconds=result.seconds, metrics=metrics)
+    return result.model
+
+
+def is_done(store: ModelStore, hp: HParams) -> bool:
+    """Whether grid point ``hp``'s regularized model is stored and evaluated."""
+    mid = model_id(hp, ModelKind.REGULARIZED)
+    return is_stored(store, mid) and "curves" in (store.entry(mid) or {}).get("metrics", {})
+
+
+def point_label(hp: HParams) -> str:
+    return f"{hp.adv_grad_norm.value} step {hp.adv_step_size:g} x{hp.adv_multiplier:g} seed {hp.seed}"
+
+
+def train_point(store: ModelStore, mnist: Mnist, hp: HParams, base, base_cache: dict | None = None,
+                progress: ProgressFn | None = None, log: LogFn = log_info) -> bool:
+    """Train (unless stored) and evaluate grid point ``hp`` into ``store``; returns whether it trained.
+
+    The model is stored before its evaluation, so a failure in the
+    evaluation never costs the training. Both engines run exactly this.
+    """
+    mid = model_id(hp, ModelKind.REGULARIZED)
+    trained = False
+    if is_stored(store, mid):  # trained, but stopped before its evaluation
+        model, entry = store.load(mid)
+    else:
+        log(f"{point_label(hp)}: training {mid}")
+        result = training.train_adversarial(hp, mnist.train_images, mnist.train_labels, progress)
+        entry = store.put(hp, ModelKind.REGULARIZED, result.model.get_weights(), train_seconds=result.seconds,
+                          metrics={"base_model": model_id(hp, ModelKind.BASE), "train_history": result.history,
+                                   "train_cpu_seconds": round(result.cpu_seconds, 1)})
+        model, trained = result.model, True
+    metrics = pair_metrics(base, model, hp, mnist, base_cache)
+    store.update_metrics(mid, metrics)
+    fgsm = FgsmMetrics.from_json(metrics)
+    log(f"{point_label(hp)}: clean {fgsm.clean.regularized:.4f}, transfer {fgsm.transfer.regularized:.4f}, "
+        f"white-box {fgsm.whitebox.regularized:.4f} ({entry['train_seconds']:.0f} s)")
+    return trained
+
+
+def check_shared_base(recipe: HParams, points: Sequence[HParams]) -> None:
+    if any(model_id(hp, ModelKind.BASE) != model_id(recipe, ModelKind.BASE) for hp in points):
+        raise ValueError("every grid point must share the recipe's base model")
+
+
+def count_stored(store: ModelStore, recipe: HParams, points: Sequence[HParams]) -> int:
+    """How many of the grid's models (its regularized models and the base) ``store`` holds."""
+    return (sum(is_stored(store, model_id(hp, ModelKind.REGULARIZED)) for hp in points)
+            + is_stored(store, model_id(recipe, ModelKind.BASE)))
+
+
 def run_sweep(store: ModelStore, mnist: Mnist, recipe: HParams, *, progress: ProgressFn | None = None,
               log: LogFn = log_info, limit: int | None = None, points: list[HParams] | None = None) -> int:
-    """Train whatever of the grid ``store`` lacks; returns how many grid models it then holds.
+    """Train whatever of the grid ``store`` lacks, one model at a time in this process (the local engine);
+    returns how many grid models it then holds.
 
     ``limit`` stops after that many newly trained models; ``points`` replaces
     the default grid (tests use a tiny one).
     """
     points = list(grid_hparams(recipe)) if points is None else points
-    base_mid = model_id(recipe, ModelKind.BASE)
-    if is_stored(store, base_mid):
-        base, _ = store.load(base_mid)
-    else:
-        log(f"training the base model {base_mid}")
-        result = training.train_base(recipe, mnist.train_images, mnist.train_labels, progress)
-        base = result.model
-        metrics = {**base_entry_metrics(accuracy(base, mnist.test_images, mnist.test_labels), len(mnist.test_labels)),
-                   "train_history": result.history}
-        store.put(recipe, ModelKind.BASE, base.get_weights(), train_seconds=result.seconds, metrics=metrics)
+    check_shared_base(recipe, points)
+    base = base_model(store, mnist, recipe, progress, log)
     trained = 0
     base_cache: dict = {}  # the base model's FGSM directions and curve, shared by every grid point
     for i, hp in enumerate(points, 1):
-        if model_id(hp, ModelKind.BASE) != base_mid:
-            raise ValueError("every grid point must share the recipe's base model")
-        mid = model_id(hp, ModelKind.REGULARIZED)
-        label = f"[{i}/{len(points)}] {hp.adv_grad_norm.value} step {hp.adv_step_size:g} x{hp.adv_multiplier:g}"
-        if is_stored(store, mid) and "curves" in (store.entry(mid) or {}).get("metrics", {}):
-            log(f"{label}: already stored, skipped")
+        if is_done(store, hp):
+            log(f"[{i}/{len(points)}] {point_label(hp)}: already stored, skipped")
             continue
         if limit is not None and trained >= limit:
             break
-        if is_stored(store, mid):  # trained, but stopped before its evaluation
-            model, entry = store.load(mid)
-        else:
-            log(f"{label}: training {mid}")
-            result = training.train_adversarial(hp, mnist.train_images, mnist.train_labels, progress)
-            # Stored at once, so a failure in the evaluation below never costs the training.
-            entry = store.put(hp, ModelKind.REGULARIZED, result.model.get_weights(), train_seconds=result.seconds,
-                              metrics={"base_model": base_mid, "train_history": result.history,
-                                       "train_cpu_seconds": round(result.cpu_seconds, 1)})
-            model = result.model
-            trained += 1
-        metrics = pair_metrics(base, model, hp, mnist, base_cache)
-        store.update_metrics(mid, metrics)
-        fgsm = FgsmMetrics.from_json(metrics)
-        log(f"{label}: clean {fgsm.clean.regularized:.4f}, transfer {fgsm.transfer.regularized:.4f}, "
-            f"white-box {fgsm.whitebox.regularized:.4f} ({entry['train_seconds']:.0f} s)")
-    return sum(is_stored(store, model_id(hp, ModelKind.REGULARIZED)) for hp in points) + is_stored(store, base_mid)
-
-
+        trained += train_point(store, mnist, hp, base, base_cache, progress, log)
+    return count_stored(store, recipe, points)
 
 
 def strong_jobs(store: ModelStore, base_mid: str, first: Sequence[str] = ()) -> list[tuple[str, Norm]]:

@@ -1,0 +1,121 @@
+"""The sweep on Ray: the same store as the local engine, and a killed worker costs nothing but a rerun.
+
+Needs Ray (``pip install -e ".[cluster]"``); skipped without it, except where
+``ADVDEMO_REQUIRE_RAY`` is set (CI installs the extra and sets it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+
+import pytest
+from conftest import TINY, write_mnist_subset
+
+from advdemo.config import ModelKind
+from advdemo.data import load_mnist
+from advdemo.storage import ModelStore, model_id
+from advdemo.sweep import run_sweep
+
+if os.environ.get("ADVDEMO_REQUIRE_RAY"):
+    import ray  # noqa: F401 - fails loudly where Ray must be there
+ray = pytest.importorskip("ray")
+
+from advdemo.ray_sweep import run_sweep_ray  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+#: Metrics of the two engines may differ by this much: one of the 64 test digits (TensorFlow's
+#: reductions on another thread count can round differently).
+TOLERANCE = 1 / 64
+TIMINGS = {"train_seconds", "train_cpu_seconds", "train_history", "created", "seconds"}
+
+
+def grid(seed: int) -> tuple:
+    recipe = dataclasses.replace(TINY, seed=seed)
+    return recipe, [dataclasses.replace(recipe, adv_multiplier=m) for m in (0.2, 1.0)]
+
+
+def comparable(entry: dict) -> dict:
+    """A manifest entry without its timings."""
+    out = {k: v for k, v in entry.items() if k not in TIMINGS}
+    out["metrics"] = {k: v for k, v in entry.get("metrics", {}).items() if k not in TIMINGS}
+    return out
+
+
+def numbers(value, path=""):
+    """Every number in a JSON value, by its path."""
+    if isinstance(value, dict):
+        return {p: n for k, v in value.items() for p, n in numbers(v, f"{path}/{k}").items()}
+    if isinstance(value, list):
+        return {p: n for i, v in enumerate(value) for p, n in numbers(v, f"{path}/{i}").items()}
+    return {path: value} if isinstance(value, (int, float)) and not isinstance(value, bool) else {}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mnist")
+    write_mnist_subset(folder, n_train=256, n_test=64)
+    return folder
+
+
+def test_ray_and_local_engines_write_the_same_store(tmp_path, data):
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    mnist = load_mnist(data)
+    for seed in (0, 1):  # 2 configurations x 2 seeds
+        recipe, points = grid(seed)
+        run_sweep(ModelStore(local, writable=True), mnist, recipe, points=points)
+        result = run_sweep_ray(str(on_ray), str(data), recipe, points, num_cpus=2)
+        assert result.stored == 3 and not result.failed
+    a, b = ModelStore(local, writable=False).entries(), ModelStore(on_ray, writable=False).entries()
+    assert set(a) == set(b) and len(a) == 6  # the same model ids: 2 bases, 4 regularized models
+    for mid in a:
+        left, right = comparable(a[mid]), comparable(b[mid])
+        assert {k: v for k, v in left.items() if k not in ("metrics", "sha256", "size_bytes", "versions")} == \
+            {k: v for k, v in right.items() if k not in ("metrics", "sha256", "size_bytes", "versions")}
+        x, y = numbers(left["metrics"]), numbers(right["metrics"])
+        assert set(x) == set(y), mid
+        assert all(abs(x[p] - y[p]) <= TOLERANCE for p in x), mid
+    again = run_sweep_ray(str(on_ray), str(data), *grid(0), num_cpus=2)  # resuming: nothing left to do
+    assert again.tasks == 0 and again.stored == 3
+
+
+def _task_processes():
+    import psutil
+
+    return [p for p in psutil.process_iter(["cmdline"]) if "ray::_task" in " ".join(p.info["cmdline"] or [])]
+
+
+def test_a_killed_worker_leaves_no_partial_model_and_a_rerun_finishes(tmp_path):
+    data = tmp_path / "mnist"
+    write_mnist_subset(data, n_train=2048, n_test=64)
+    store_dir = tmp_path / "store"
+    recipe = dataclasses.replace(TINY, epochs=1)
+    slow = dataclasses.replace(recipe, adv_multiplier=0.5, adv_epochs=20)  # longer than the wait below
+    outcome = {}
+
+    def sweep():
+        outcome["result"] = run_sweep_ray(str(store_dir), str(data), recipe, [slow], num_cpus=2, retries=0)
+
+    thread = threading.Thread(target=sweep)
+    thread.start()
+    store = ModelStore(store_dir, writable=False)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not (store.entry(model_id(recipe, ModelKind.BASE)) and _task_processes()):
+        time.sleep(0.5)  # the base model is stored and the slow point's task has started
+    time.sleep(3)
+    victims = _task_processes()
+    assert victims, "the slow task never started"
+    for p in victims:
+        p.kill()
+    thread.join(180)
+    result = outcome["result"]
+    assert len(result.failed) == 1 and result.stored == 1  # the base only
+    assert store.entry(model_id(slow, ModelKind.REGULARIZED)) is None
+    assert not [p for p in store_dir.iterdir() if p.name.startswith(".") and p.name != ".lock" or ".tmp" in p.name]
+    base_entry = store.entry(model_id(recipe, ModelKind.BASE))
+    finished = run_sweep_ray(str(store_dir), str(data), recipe, [slow], num_cpus=2)  # the rerun
+    assert not finished.failed and finished.stored == 2
+    assert store.entry(model_id(recipe, ModelKind.BASE)) == base_entry  # the base model was kept, not retrained
