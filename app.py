@@ -14,6 +14,7 @@ from advdemo.config import ROBUST_EPSILONS
 from advdemo.data import DataError
 from advdemo.lesson import LESSON
 from advdemo.report import compare_methods
+from advdemo.training import training_summary
 from ui import sidebar, state
 from ui.results import results
 from ui.shared import get_devices, get_service, interactive
@@ -36,16 +37,15 @@ def page() -> None:
         sidebar.digit_controls()
 
     st.title(text.TITLE)
-    st.caption("The TensorFlow Neural Structured Learning tutorial *Adversarial regularization for image "
-               "classification*, on MNIST: a base CNN next to a copy trained with adversarial regularization.")
+    st.caption(text.SUBTITLE)
     for notice in st.session_state.url_notices:
         st.warning(notice, icon="🔗")
     st.session_state.url_notices = []  # shown on arrival; gone once the user moves on
 
-    with st.expander("What am I looking at?", expanded=False):
-        st.markdown(text.explanation(text.training_summary(hparams)))
+    with st.expander(text.WHAT, expanded=False):
+        st.markdown(text.explanation(training_summary(hparams)))
 
-    with st.expander("A five-step lesson: is the regularized model really robust?",
+    with st.expander(text.LESSON,
                      expanded=st.session_state.lesson is not None):
         for column, (i, step) in zip(st.columns(len(LESSON)), enumerate(LESSON)):
             column.button(step.title, key=f"lesson{i}", on_click=state.start_lesson_step, args=(i,),
@@ -56,10 +56,10 @@ def page() -> None:
     try:
         mnist = svc.mnist()
     except DataError as exc:
-        st.error(f"MNIST is not available, so there is nothing to show yet.\n\n{exc}", icon="📂")
+        st.error(text.no_data(str(exc)), icon="📂")
         return
 
-    with st.spinner("Loading models…"):
+    with st.spinner(text.LOADING):
         pair = svc.pair(hparams)
     for note in svc.notes:  # e.g. a corrupt model file that was skipped
         st.info(note, icon="🧹")
@@ -70,17 +70,17 @@ def page() -> None:
         training_panel(svc, mnist, hparams)
         return
 
-    st.subheader("Compare training methods")
-    compare_eps = st.select_slider("ε ball (L∞) of the comparison", options=list(ROBUST_EPSILONS),
+    st.subheader(text.COMPARE)
+    compare_eps = st.select_slider(text.COMPARE_EPSILON, options=list(ROBUST_EPSILONS),
                                    value=ROBUST_EPSILONS[1], key="compare_eps")
     table = text.compare_table(compare_methods(svc.stores, svc.recipe, compare_eps), compare_eps)
     st.table(table.rows)
     st.caption(table.caption)
 
-    with st.expander("Where these numbers come from"):
+    with st.expander(text.PROVENANCE):
         for line in text.provenance(pair):
             st.markdown(line)
-        st.markdown(f"**Computing on:** {', '.join(get_devices())}")
+        st.markdown(text.devices(get_devices()))
 
 
 page()

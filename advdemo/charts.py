@@ -7,6 +7,7 @@ so the numbers can be checked (and downloaded) without drawing anything.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import altair as alt
@@ -43,12 +44,25 @@ def curve_rows(curve: Curve, worst: Curve | None = None) -> list[CurvePoint]:
     return rows
 
 
+def seed_ranges(curves: Sequence[Curve]) -> list[dict]:
+    """Per model and strength, the lowest and highest accuracy over ``curves`` (one per seed, same strengths)."""
+    rows = []
+    for kind in ModelKind:
+        values = [c.base if kind is ModelKind.BASE else c.regularized for c in curves]
+        for i, strength in enumerate(curves[0].strengths):
+            column = [v[i] for v in values]
+            rows.append({"model": kind, "strength": strength, "low": min(column), "high": max(column),
+                         "seeds": len(curves)})
+    return rows
+
+
 def curve_chart(curve: Curve, current: float | None, xlabel: str, names: dict[ModelKind, str],
                 worst: Curve | None = None, flips: tuple[float | None, float | None] | None = None,
-                ylabel: str = "test accuracy") -> alt.LayerChart:
+                ylabel: str = "test accuracy", seeds: Sequence[Curve] = ()) -> alt.LayerChart:
     """Both models' accuracy against attack strength: solid for ``curve``, dotted for ``worst``,
     a dashed rule at ``current``, and triangles on the axis where each model changes its answer
-    on the user's own digit (``flips``: base, regularized; None where it does not)."""
+    on the user's own digit (``flips``: base, regularized; None where it does not). ``seeds``, the
+    same configuration's curves from several seeds, adds bars from their lowest to highest value."""
     data = [{"model": names[p.model], "measure": p.measure, "strength": p.strength, "accuracy": p.accuracy,
              "digits": p.examples} for p in curve_rows(curve, worst)]
     measures: list[str] = list(dict.fromkeys(str(p["measure"]) for p in data))
@@ -65,6 +79,13 @@ def curve_chart(curve: Curve, current: float | None, xlabel: str, names: dict[Mo
                  alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("digits:Q", format=",")],
     )
     layers: list[alt.Chart] = [lines]
+    if len(seeds) > 1:
+        ranges = [{**r, "model": names[r["model"]]} for r in seed_ranges(seeds)]
+        layers.append(alt.Chart(alt.Data(values=ranges)).mark_errorbar(ticks=True).encode(
+            x="strength:Q", y=alt.Y("low:Q"), y2="high:Q", color=color,
+            tooltip=[alt.Tooltip("model:N"), alt.Tooltip("strength:Q", format="g"),
+                     alt.Tooltip("low:Q", format=".1%"), alt.Tooltip("high:Q", format=".1%"),
+                     alt.Tooltip("seeds:Q")]))
     if current is not None:
         layers.append(alt.Chart(alt.Data(values=[{"strength": current}])).mark_rule(
             color=MARKER, strokeDash=[4, 3]).encode(x="strength:Q", tooltip=[alt.Tooltip("strength:Q", format="g")]))
@@ -78,4 +99,4 @@ def curve_chart(curve: Curve, current: float | None, xlabel: str, names: dict[Mo
     return alt.LayerChart(layer=layers).properties(height=HEIGHT)
 
 
-__all__ = ["COLORS", "HEIGHT", "CurvePoint", "curve_chart", "curve_rows"]
+__all__ = ["COLORS", "HEIGHT", "CurvePoint", "curve_chart", "curve_rows", "seed_ranges"]

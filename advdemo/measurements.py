@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from advdemo.config import NORM_SPECS, Attack, AttackMethod, Norm, StrongEval
+from advdemo.config import NORM_SPECS, Attack, AttackMethod, ModelKind, Norm, StrongEval
 from advdemo.data import Mnist
 from advdemo.evaluation import Attacked, StepProgressFn, attack_pair, evaluate, robustness_curve
 from advdemo.experiment import stored_fgsm_curve
@@ -23,6 +23,7 @@ from advdemo.pairs import ModelPair
 from advdemo.report import best_stored_pair, stored_worst_curves
 from advdemo.results import Curve, Evaluation
 from advdemo.robustness import EvalProgressFn, PairAccuracies, strong_at
+from advdemo.storage import ModelStore, model_id
 
 #: PGD costs a gradient per iteration per image, so its test-set numbers use
 #: the first this many test images (the page says so), and its curves fewer still.
@@ -35,6 +36,10 @@ CURVE_EXAMPLES = 2000
 MEMO_SIZE = 256
 #: Attacked grids kept for other sessions (about 0.2 MB each): a class looks at the same views.
 ATTACKED_MEMO_SIZE = 64
+
+
+def _first_entry(stores: Sequence[ModelStore], mid: str) -> dict | None:
+    return next((e for e in (s.entry(mid) for s in stores) if e is not None), None)
 
 
 class Measurements:
@@ -129,6 +134,28 @@ class Measurements:
                 return evaluate(pair.base, pair.regularized, mnist.test_images[:n], mnist.test_labels[:n], attack)
 
         return self._memo.get_or_compute(self._metrics_key(pair, attack), compute)
+
+    def seed_curves(self, pair: ModelPair, attack: Attack, stores: Sequence[ModelStore]) -> list[Curve]:
+        """The stored curves of ``pair``'s configuration trained from every seed the stores hold
+        (``pair``'s own included), in seed order; fewer than two: no spread to show, an empty list."""
+        hp = pair.hparams
+        if hp is None:
+            return []
+
+        def compute() -> list[Curve]:
+            seeds = sorted({e["hparams"].get("seed", 0) for store in stores for e in store.entries().values()
+                            if e.get("kind") == ModelKind.REGULARIZED.value})
+            curves = []
+            for seed in seeds:
+                sibling = dataclasses.replace(hp, seed=seed)
+                base = _first_entry(stores, model_id(sibling, ModelKind.BASE))
+                reg = _first_entry(stores, model_id(sibling, ModelKind.REGULARIZED))
+                curve = stored_fgsm_curve(base, reg, attack, self._test_size()) if base and reg else None
+                if curve is not None:
+                    curves.append(curve)
+            return curves if len(curves) > 1 else []
+
+        return self._memo.get_or_compute(("seeds", pair.key, dataclasses.replace(attack, strength=0.0)), compute)
 
     def strong_curve(self, pair: ModelPair, norm: Norm) -> Curve | None:
         """Both models' stored worst-case curves under ``norm`` attacks, or None."""

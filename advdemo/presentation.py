@@ -15,10 +15,25 @@ from advdemo.pairs import ModelPair
 from advdemo.report import MethodRow, interval_text
 from advdemo.results import Curve, Evaluation
 from advdemo.robustness import PairAccuracies, wilson_interval
-from advdemo.training import Progress, training_summary
+from advdemo.training import Progress
 from advdemo.viewstate import ViewState
 
 TITLE = "Adversarial regularization, live"
+SUBTITLE = ("The TensorFlow Neural Structured Learning tutorial *Adversarial regularization for image "
+            "classification*, on MNIST: a base CNN next to a copy trained with adversarial regularization.")
+WHAT = "What am I looking at?"
+LESSON = "A five-step lesson: is the regularized model really robust?"
+LOADING = "Loading models…"
+COMPARE_EPSILON = "ε ball (L∞) of the comparison"
+PROVENANCE = "Where these numbers come from"
+DETAIL = "One digit in detail"
+CURVE = "Robustness curve"
+OWN_DIGIT = "Your own digit"
+COMPARE = "Compare training methods"
+UNTRAINED = "These models are not trained yet"
+DIGIT_SLIDER = "Digit"
+#: The two grids' titles (the tutorial's names).
+GRID_TITLES = {ModelKind.BASE: "base model", ModelKind.REGULARIZED: "adv-regularized model"}
 NORM_LABELS = {Norm.INFINITY: "L∞ (infinity)", Norm.L2: "L2", Norm.L1: "L1"}
 HOW_FAR = {
     Norm.INFINITY: "every pixel moves by up to ε",
@@ -108,16 +123,19 @@ def curve_axis(view: ViewState) -> str:
             f"{view.attack.value.upper()}, {view.mode.value})")
 
 
-def curve_caption(curve: Curve, worst: Curve | None, test_size: int) -> str:
-    """What the curve shows; a curve on part of the test set says how far its points may be off."""
+def curve_caption(curve: Curve, worst: Curve | None, test_size: int, seeds: int = 0) -> str:
+    """What the curve shows; a curve on part of the test set says how far its points may be off, and
+    ``seeds`` (the number of seeds with stored curves, if more than one) that the bars are their range."""
     if curve.examples < test_size:
         low, high = wilson_interval(curve.examples // 2, curve.examples)  # the widest interval, at 50%
         solid = (f"Solid: accuracy on the first {curve.examples:,} test digits at each strength "
                  f"(measured now; each point within ±{(high - low) * 50:.1f} points, 95%). ")
     else:
         solid = f"Solid: accuracy on all {curve.examples:,} test digits at each strength. "
+    bars = (f"Bars: the lowest to the highest accuracy of this configuration trained from {seeds} seeds, "
+            "the noise of one training run. " if seeds > 1 else "")
     return (solid + (f"Dotted: the worst case over every attack, on the first {worst.examples:,} digits. "
-                     if worst else "") + "The dashed line is the current strength.")
+                     if worst else "") + bars + "The dashed line is the current strength.")
 
 
 def measuring_progress(done: int, total: int) -> tuple[float, str]:
@@ -204,6 +222,14 @@ UPLOAD_HELP = ("One digit per image, PNG, JPEG, GIF, BMP or WebP. It is made int
                "inverted if dark on light, scaled to fit 20×20 and centred by its mass.")
 
 
+def no_data(reason: str) -> str:
+    return f"MNIST is not available, so there is nothing to show yet.\n\n{reason}"
+
+
+def devices(names: list[str]) -> str:
+    return f"**Computing on:** {', '.join(names)}"
+
+
 def flip_text(name: str, flip: Flip) -> str:
     """How far the attack has to go before ``name``'s answer changes, with the search's resolution."""
     if flip.strength is None:
@@ -217,8 +243,3 @@ ROBUST_ONLY_PRETRAINED = ("This server offers only the pretrained robust models 
                           f"{', '.join(map(str, ROBUST_EPSILONS))}). Untick *Custom values* to pick one.")
 TRAINING_OFF = ("Training on demand is switched off on this server. Untick *Custom values* to pick a "
                 "pretrained configuration.")
-
-__all__ = ["HOW_FAR", "NORM_LABELS", "TITLE", "TRAINING_LABELS", "CompareTable", "accuracy_caption",
-           "accuracy_figures", "compare_table", "curve_axis", "curve_caption", "explanation", "provenance",
-           "queued", "strong_progress", "training_plan", "training_progress", "training_summary",
-           "worst_case_caption", "worst_case_figures"]

@@ -116,6 +116,7 @@ class ModelService:
         self.ready, self.attack_digits, self.examples_for = m.ready, m.attack_digits, m.examples_for
         self.curve, self.test_metrics = m.curve, m.test_metrics
         self.strong, self.strong_ready, self.strong_curve = m.strong, m.strong_ready, m.strong_curve
+        self.seed_curves = m.seed_curves
 
     @property
     def notes(self) -> list[str]:

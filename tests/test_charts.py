@@ -52,3 +52,19 @@ def test_the_chart_of_the_default_page_matches_the_manifest():
     worst_shown = [v for v in values if v["measure"] == "worst case"]
     assert worst_shown and all(v["digits"] == 1000 for v in worst_shown)
     assert len(curve_rows(curve, worst)) == len(values)
+
+
+def test_seed_bars_span_the_lowest_to_the_highest_seed():
+    from advdemo.charts import seed_ranges
+
+    seeds = [Curve((0.0, 0.2), (0.99, 0.40), (0.98, 0.92), 100), Curve((0.0, 0.2), (0.98, 0.45), (0.99, 0.95), 100),
+             Curve((0.0, 0.2), (0.99, 0.42), (0.99, 0.93), 100)]
+    ranges = {(r["model"], r["strength"]): (r["low"], r["high"]) for r in seed_ranges(seeds)}
+    assert ranges[(ModelKind.BASE, 0.2)] == (0.40, 0.45)
+    assert ranges[(ModelKind.REGULARIZED, 0.0)] == (0.98, 0.99)
+    layers = curve_chart(seeds[0], 0.2, "ε", NAMES, seeds=seeds).to_dict()["layer"]
+    bars = next(layer for layer in layers if layer["mark"]["type"] == "errorbar")
+    assert {(v["model"], v["strength"], v["low"], v["high"]) for v in bars["data"]["values"]} >= {
+        ("base", 0.2, 0.40, 0.45), ("adv-regularized", 0.2, 0.92, 0.95)}
+    assert not any(layer["mark"]["type"] == "errorbar"
+                   for layer in curve_chart(seeds[0], 0.2, "ε", NAMES, seeds=seeds[:1]).to_dict()["layer"])

@@ -142,3 +142,23 @@ def test_the_spread_grid_is_the_tutorials_configuration_and_three_others():
     points = list(sweep.spread_grid_hparams(TUTORIAL))
     assert points[0] == TUTORIAL and len(set(points)) == 4
     assert set(points) <= set(sweep.grid_hparams(TUTORIAL))  # all on the pretrained grid
+
+
+def test_the_page_finds_the_stored_curves_of_every_seed_of_a_configuration(tmp_path, tiny_mnist):
+    from advdemo.config import Attack, ModelKind
+    from advdemo.measurements import Measurements
+    from advdemo.pairs import PairLoader
+
+    store = ModelStore(tmp_path, writable=True)
+    point = dataclasses.replace(TINY, adv_step_size=0.15)
+    for seed in (0, 2):
+        sweep.run_sweep(store, tiny_mnist, dataclasses.replace(TINY, seed=seed),
+                        points=[dataclasses.replace(point, seed=seed)])
+    pair = PairLoader([store]).load(point)
+    curves = Measurements(lambda: tiny_mnist).seed_curves(pair, Attack(norm=point.adv_grad_norm), [store])
+    stored = [store.entry(model_id(dataclasses.replace(point, seed=s), ModelKind.REGULARIZED))["metrics"]["curves"]
+              ["transfer"]["adv"] for s in (0, 2)]
+    assert [list(c.regularized) for c in curves] == stored  # seed 0's (the pair's own), then seed 2's
+    other = dataclasses.replace(point, adv_multiplier=0.5)  # only one seed of it is stored: no spread
+    sweep.run_sweep(store, tiny_mnist, TINY, points=[other])
+    assert Measurements(lambda: tiny_mnist).seed_curves(PairLoader([store]).load(other), Attack(), [store]) == []

@@ -14,7 +14,7 @@ from advdemo import presentation as text
 from advdemo import viewstate
 from advdemo.charts import HEIGHT as CHART_HEIGHT
 from advdemo.charts import curve_chart
-from advdemo.config import NORM_SPECS
+from advdemo.config import NORM_SPECS, ModelKind
 from advdemo.data import Mnist
 from advdemo.evaluation import Attacked
 from advdemo.export import results_csv, results_json
@@ -51,8 +51,9 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     metrics_slot = st.container()
     shown = svc.attack_digits(pair, images, labels, attack)
     st.html(side_by_side_html(
-        digit_grid_html(shown.base_images, labels, shown.base_pred, "base model"),
-        digit_grid_html(shown.regularized_images, labels, shown.regularized_pred, "adv-regularized model")))
+        digit_grid_html(shown.base_images, labels, shown.base_pred, text.GRID_TITLES[ModelKind.BASE]),
+        digit_grid_html(shown.regularized_images, labels, shown.regularized_pred,
+                        text.GRID_TITLES[ModelKind.REGULARIZED])))
 
     # Test-set numbers usually come from the manifest or memory; a progress bar only when they do not.
     with metrics_slot:
@@ -70,17 +71,19 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
         st.caption(text.accuracy_caption(ev, view))
         strong = worst_case(svc, mnist, pair, view)
 
-    st.subheader("One digit in detail")
+    st.subheader(text.DETAIL)
     detail(images, labels, shown)
 
-    st.subheader("Robustness curve")
+    st.subheader(text.CURVE)
     worst = svc.strong_curve(pair, view.attack_norm)
-    st.altair_chart(curve_chart(curve, view.strength, text.curve_axis(view), text.CURVE_NAMES, worst),
-                    width="stretch", height=CHART_HEIGHT, alt=text.curve_caption(curve, worst, len(mnist.test_labels)))
-    st.caption(text.curve_caption(curve, worst, len(mnist.test_labels)))
+    seeds = svc.seed_curves(pair, attack, svc.stores)
+    caption = text.curve_caption(curve, worst, len(mnist.test_labels), len(seeds))
+    st.altair_chart(curve_chart(curve, view.strength, text.curve_axis(view), text.CURVE_NAMES, worst, seeds=seeds),
+                    width="stretch", height=CHART_HEIGHT, alt=caption)
+    st.caption(caption)
     downloads(view, ev, curve, worst, strong, labels, shown)
 
-    st.subheader("Your own digit")
+    st.subheader(text.OWN_DIGIT)
     own_digit(pair, curve)
 
 
@@ -132,7 +135,7 @@ def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState
 def detail(images: np.ndarray, labels: np.ndarray, shown: Attacked) -> None:
     """The digit slider and one digit in detail; moving the slider reruns only this."""
     if len(labels) > 1:
-        st.slider("Digit", 0, len(labels) - 1, key="pick")
+        st.slider(text.DIGIT_SLIDER, 0, len(labels) - 1, key="pick")
     # Every run of the results ends here too, so this one write keeps the URL current for both.
     state.write_url()
     pick = min(int(st.session_state.pick), len(labels) - 1)

@@ -16,7 +16,8 @@ from advdemo.config import (
     Norm,
     TrainingAttack,
 )
-from advdemo.presentation import NORM_LABELS, TRAINING_LABELS, training_summary
+from advdemo.presentation import NORM_LABELS, TRAINING_LABELS
+from advdemo.training import training_summary
 from advdemo.viewstate import CUSTOM, GRID_SIZE, MAX_BATCH, MAX_PGD_ITERATIONS, ViewState
 from ui import state
 

@@ -15,7 +15,7 @@ from ui import state
 
 def training_panel(svc: ModelService, mnist: Mnist, hparams: HParams) -> None:
     """Offer to train ``hparams`` (within the server's limits) and follow the job."""
-    st.subheader("These models are not trained yet")
+    st.subheader(text.UNTRAINED)
     limits = svc.limits
     if not limits.enabled:
         st.error(text.TRAINING_OFF, icon="🚫")
