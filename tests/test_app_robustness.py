@@ -83,3 +83,13 @@ def test_method_comparison_lists_all_three_methods_with_numbers():
     rows = table.value
     assert len(rows) == 4
     assert not (rows["worst case"] == "–").any()
+
+
+def test_the_default_curve_shows_the_range_over_the_shipped_seeds():
+    import json
+
+    at = run_app()
+    [chart] = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")][:1]
+    bars = [layer for layer in chart["layer"] if layer["mark"]["type"] == "errorbar"]
+    assert bars and {v["seeds"] for v in bars[0]["data"]["values"]} == {3}
+    assert any("trained from 3 seeds" in c.value for c in at.caption)
