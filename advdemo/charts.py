@@ -7,6 +7,8 @@ so the numbers can be checked (and downloaded) without drawing anything.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -99,4 +101,22 @@ def curve_chart(curve: Curve, current: float | None, xlabel: str, names: dict[Mo
     return alt.LayerChart(layer=layers).properties(height=HEIGHT)
 
 
-__all__ = ["COLORS", "HEIGHT", "CurvePoint", "curve_chart", "curve_rows", "seed_ranges"]
+@functools.lru_cache(maxsize=512)
+def _spec_json(curve: Curve, current: float | None, xlabel: str, names: tuple[tuple[ModelKind, str], ...],
+               worst: Curve | None, flips: tuple[float | None, float | None] | None,
+               seeds: tuple[Curve, ...]) -> str:
+    return json.dumps(curve_chart(curve, current, xlabel, dict(names), worst, flips, seeds=seeds).to_dict())
+
+
+def curve_spec(curve: Curve, current: float | None, xlabel: str, names: dict[ModelKind, str],
+               worst: Curve | None = None, flips: tuple[float | None, float | None] | None = None,
+               seeds: Sequence[Curve] = ()) -> dict:
+    """:func:`curve_chart` as a Vega-Lite spec (a fresh dict), built once per distinct view.
+
+    Building an Altair chart costs about 20 ms of CPU, more than the rest of a
+    slider move; a class shares a few dozen views, so the page keeps the specs.
+    """
+    return json.loads(_spec_json(curve, current, xlabel, tuple(names.items()), worst, flips, tuple(seeds)))
+
+
+__all__ = ["COLORS", "HEIGHT", "CurvePoint", "curve_chart", "curve_rows", "curve_spec", "seed_ranges"]

@@ -13,7 +13,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from advdemo import presentation as text
 from advdemo.charts import HEIGHT as CHART_HEIGHT
-from advdemo.charts import curve_chart
+from advdemo.charts import curve_spec
 from advdemo.digitize import ImageError, from_bytes
 from advdemo.own_digit import clean_probabilities, examine
 from advdemo.pairs import ModelPair
@@ -77,7 +77,7 @@ def own_digit(pair: ModelPair, curve: Curve) -> None:
                                   report.attacked.base_proba[0], report.attacked.regularized_proba[0]))
         st.markdown(f"{text.flip_text('base model', report.base_flip)}  \n"
                     f"{text.flip_text('regularized model', report.regularized_flip)}")
-        st.altair_chart(curve_chart(curve, view.strength, text.curve_axis(view), text.CURVE_NAMES, None,
-                                    (report.base_flip.strength, report.regularized_flip.strength)),
-                        width="stretch", height=CHART_HEIGHT, alt=text.OWN_DIGIT_CURVE)
+        st.vega_lite_chart(spec=curve_spec(curve, view.strength, text.curve_axis(view), text.CURVE_NAMES, None,
+                                           (report.base_flip.strength, report.regularized_flip.strength)),
+                           width="stretch", height=CHART_HEIGHT, alt=text.OWN_DIGIT_CURVE)
         st.caption(text.OWN_DIGIT_CURVE)

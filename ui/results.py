@@ -13,7 +13,7 @@ import streamlit as st
 from advdemo import presentation as text
 from advdemo import viewstate
 from advdemo.charts import HEIGHT as CHART_HEIGHT
-from advdemo.charts import curve_chart
+from advdemo.charts import curve_spec
 from advdemo.config import NORM_SPECS, ModelKind
 from advdemo.data import Mnist
 from advdemo.evaluation import Attacked
@@ -78,8 +78,8 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     worst = svc.strong_curve(pair, view.attack_norm)
     seeds = svc.seed_curves(pair, attack, svc.stores)
     caption = text.curve_caption(curve, worst, len(mnist.test_labels), len(seeds))
-    st.altair_chart(curve_chart(curve, view.strength, text.curve_axis(view), text.CURVE_NAMES, worst, seeds=seeds),
-                    width="stretch", height=CHART_HEIGHT, alt=caption)
+    st.vega_lite_chart(spec=curve_spec(curve, view.strength, text.curve_axis(view), text.CURVE_NAMES, worst,
+                                       seeds=seeds), width="stretch", height=CHART_HEIGHT, alt=caption)
     st.caption(caption)
     downloads(view, ev, curve, worst, strong, labels, shown)
 
@@ -98,13 +98,14 @@ def downloads(view: ViewState, ev: Evaluation, curve: Curve, worst: Curve | None
     """The grids as PNG (drawn only when asked for), the numbers as CSV and JSON."""
     name = f"advdemo-{view.attack.value}-{view.attack_norm.value}-{view.strength:g}-{view.mode.value}"
     grids, table, data = st.columns(3)
+    # Each file is made only when asked for: most slider moves download nothing.
     grids.download_button(text.DOWNLOAD_GRIDS, lambda: tutorial_grid_png(
         shown.base_images, labels, shown.base_pred, shown.regularized_pred), f"{name}.png", "image/png",
         on_click="ignore", icon="🖼️")
-    table.download_button(text.DOWNLOAD_CSV, results_csv(ev, view.strength, curve, worst, strong), f"{name}.csv",
-                          "text/csv", on_click="ignore", icon="📄")
-    data.download_button(text.DOWNLOAD_JSON, results_json(viewstate.to_query(view), ev, view.strength, curve, worst,
-                                                          strong), f"{name}.json", "application/json",
+    table.download_button(text.DOWNLOAD_CSV, lambda: results_csv(ev, view.strength, curve, worst, strong),
+                          f"{name}.csv", "text/csv", on_click="ignore", icon="📄")
+    data.download_button(text.DOWNLOAD_JSON, lambda: results_json(viewstate.to_query(view), ev, view.strength, curve,
+                                                                  worst, strong), f"{name}.json", "application/json",
                          on_click="ignore", icon="📄")
 
 
