@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from advdemo import environment
 from advdemo.config import FAST_RECIPE, HParams, ModelKind, TrainingAttack
 from advdemo.data import TRAIN_SIZE, Mnist, load_mnist, training_data_problem
 from advdemo.jobs import Cancelled, JobState, JobView, QueueError, TrainingQueue
@@ -65,14 +66,9 @@ class Limits:
     def from_env(cls, environ=None) -> Limits:
         """Limits from ``ADVDEMO_HOSTED``, ``ADVDEMO_TRAINING`` and ``ADVDEMO_QUEUE_CAPACITY`` (a whole number)."""
         env = os.environ if environ is None else environ
-        enabled = env.get(TRAINING_ENV, "on").strip().lower() not in {"off", "0", "false", "no"}
-        hosted = env.get(HOSTED_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-        capacity = HOSTED_QUEUE_CAPACITY if hosted else None
-        raw = env.get(QUEUE_ENV, "").strip()
-        if raw:
-            if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
-                raise ValueError(f"{QUEUE_ENV}={raw!r} is invalid: expected a whole number >= 1")
-            capacity = int(raw)
+        enabled = environment.switch(env, TRAINING_ENV, default=True)
+        hosted = environment.switch(env, HOSTED_ENV, default=False)
+        capacity = environment.whole(env, QUEUE_ENV, 1, 10_000) or (HOSTED_QUEUE_CAPACITY if hosted else None)
         if hosted:
             # PGD training costs several times FGSM's: a shared server offers the pretrained robust models only.
             return cls(enabled=enabled, max_epochs=HOSTED_EPOCHS, train_examples=HOSTED_TRAIN_EXAMPLES, robust=False,

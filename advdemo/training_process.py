@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from advdemo import environment
 from advdemo.config import HParams, ModelKind, from_dict, to_dict
 from advdemo.jobs import Cancelled
 from advdemo.logs import LOGGER
@@ -71,21 +72,9 @@ class ChildSettings:
     @classmethod
     def from_env(cls, environ=None) -> ChildSettings:
         env = os.environ if environ is None else environ
-
-        def whole(name: str, low: int, high: int) -> int | None:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return None
-            if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):
-                raise ValueError(f"{name}={raw!r} is invalid: expected a whole number in {low}..{high}")
-            return int(raw)
-
-        def switch(name: str) -> bool:
-            return env.get(name, "1").strip().lower() not in {"0", "off", "false", "no"}
-
-        niceness = whole(NICE_ENV, 0, 19)
-        return cls(NICENESS if niceness is None else niceness, whole(THREADS_ENV, 1, 256), switch(IDLE_ENV),
-                   switch(PAUSE_ENV))
+        niceness = environment.whole(env, NICE_ENV, 0, 19)
+        return cls(NICENESS if niceness is None else niceness, environment.whole(env, THREADS_ENV, 1, 256),
+                   environment.switch(env, IDLE_ENV, default=True), environment.switch(env, PAUSE_ENV, default=True))
 
 
 class TrainingFailed(RuntimeError):
