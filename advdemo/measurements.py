@@ -19,6 +19,7 @@ from advdemo.data import Mnist
 from advdemo.evaluation import Attacked, StepProgressFn, attack_pair, evaluate, robustness_curve
 from advdemo.experiment import stored_fgsm_curve
 from advdemo.memo import LruCache
+from advdemo.own_digit import OwnDigitReport, examine
 from advdemo.pairs import ModelPair
 from advdemo.report import best_stored_pair, stored_worst_curves
 from advdemo.results import Curve, Evaluation
@@ -102,6 +103,13 @@ class Measurements:
             return attacked
 
         return self._attacked.get_or_compute(key, compute)
+
+    def own_digit(self, pair: ModelPair, image: np.ndarray, label: int, attack: Attack) -> OwnDigitReport:
+        """:func:`advdemo.own_digit.examine`, kept per digit and attack: a student who drew a digit
+        reruns the whole results section with every slider move, and the digit has not changed."""
+        digest = hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest()
+        return self._memo.get_or_compute(("own", pair.key, digest, label, attack),
+                                         lambda: examine(pair, image, label, attack))
 
     def curve(self, pair: ModelPair, attack: Attack, progress: StepProgressFn | None = None) -> Curve:
         """Both models' accuracy at the standard strengths of ``attack.norm`` (``attack.strength`` is ignored).

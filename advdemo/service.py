@@ -112,7 +112,7 @@ class ModelService:
         self.ready, self.attack_digits, self.examples_for = m.ready, m.attack_digits, m.examples_for
         self.curve, self.test_metrics = m.curve, m.test_metrics
         self.strong, self.strong_ready, self.strong_curve = m.strong, m.strong_ready, m.strong_curve
-        self.seed_curves = m.seed_curves
+        self.seed_curves, self.own_digit = m.seed_curves, m.own_digit
 
     @property
     def notes(self) -> list[str]:

@@ -135,11 +135,10 @@ def from_widgets(get: Callable[[str, Any], Any]) -> ViewState:
     say) has no value left, and counts as its default. PGD training steps
     count only for custom values (on the grid they are the recipe's).
     """
-    defaults = to_widgets(DEFAULT)
     fields: dict[str, Any] = {}
     for name, field in PARAMS.items():
         kind = type(getattr(DEFAULT, field))
-        raw = get(name, defaults[name])
+        raw = get(name, WIDGET_DEFAULTS[name])
         if name == "digit":
             fields[field] = None if raw == _ALL_DIGITS else int(raw)
         elif name == "titers":
@@ -153,6 +152,10 @@ def from_widgets(get: Callable[[str, Any], Any]) -> ViewState:
     custom_pgd = fields["train_attack"] is TrainingAttack.PGD and get(CUSTOM, False)
     fields["train_iters"] = int(get("titers", 0)) or None if custom_pgd else None
     return ViewState(**fields)
+
+
+#: Every widget key of the view and its default value (computed once: the page reads it on every rerun).
+WIDGET_DEFAULTS: dict[str, Any] = to_widgets(DEFAULT)
 
 
 def nearest_on_grid(view: ViewState) -> ViewState:

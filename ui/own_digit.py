@@ -15,13 +15,13 @@ from advdemo import presentation as text
 from advdemo.charts import HEIGHT as CHART_HEIGHT
 from advdemo.charts import curve_spec
 from advdemo.digitize import ImageError, from_bytes
-from advdemo.own_digit import clean_probabilities, examine
+from advdemo.own_digit import clean_probabilities
 from advdemo.pairs import ModelPair
 from advdemo.rendering import digit_detail_html, prediction_html
 from advdemo.results import Curve
 from advdemo.viewstate import ViewState
 from ui import state
-from ui.shared import interactive
+from ui.shared import get_service, interactive
 
 CANVAS_SIDE = 280  # ten screen pixels per MNIST pixel
 STROKE = 20  # about MNIST's stroke width at that scale
@@ -68,7 +68,7 @@ def own_digit(pair: ModelPair, curve: Curve) -> None:
         # A new digit starts from the base model's answer; the user corrects it if the model is wrong.
         label = st.selectbox("Which digit is it?", range(10), index=int(base_clean.argmax()),
                              key=f"own_label_{digest}")
-    report = examine(pair, digit.image, int(label), view.to_attack())
+    report = get_service().own_digit(pair, digit.image, int(label), view.to_attack())
     with right:
         st.html(prediction_html(report.image, report.label, report.base_clean_proba, report.regularized_clean_proba))
         st.markdown(f"**Under the sidebar's attack** ({text.attack_label(view)}, {view.mode.value})")

@@ -27,7 +27,7 @@ def keep_hidden_values() -> None:
     """Streamlit forgets a widget's value when the widget is not drawn in a run. Re-setting every
     view widget's value before any is drawn keeps, say, the PGD iterations through a spell of FGSM
     and the FGSM norm through a spell of robust training."""
-    for key in viewstate.to_widgets(viewstate.DEFAULT):
+    for key in viewstate.WIDGET_DEFAULTS:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
 
