@@ -20,46 +20,45 @@ from ui.results import results
 from ui.shared import get_devices, get_service, interactive
 from ui.training import training_panel
 
-st.set_page_config(page_title=text.TITLE, page_icon="🛡️", layout="wide")
-
-
 svc = get_service()
 state.arrive()
 state.keep_hidden_values()
+st.set_page_config(page_title=state.tr()("page.title"), page_icon="🛡️", layout="wide")
 
 
 @interactive
 def page() -> None:
     """The whole page; training on demand waits while it runs."""
+    tr = state.tr()
     with st.sidebar:
+        sidebar.language_control()
         hparams = sidebar.model_controls(svc.recipe)
         sidebar.attack_controls()
         sidebar.digit_controls()
 
-    st.title(text.TITLE)
-    st.caption(text.SUBTITLE)
+    st.title(tr("page.title"))
+    st.caption(tr("page.subtitle"))
     for notice in st.session_state.url_notices:
-        st.warning(notice, icon="🔗")
+        st.warning(tr(notice), icon="🔗")
     st.session_state.url_notices = []  # shown on arrival; gone once the user moves on
 
-    with st.expander(text.WHAT, expanded=False):
-        st.markdown(text.explanation(training_summary(hparams)))
+    with st.expander(tr("page.what"), expanded=False):
+        st.markdown(text.explanation(tr, training_summary(hparams, tr)))
 
-    with st.expander(text.LESSON,
-                     expanded=st.session_state.lesson is not None):
+    with st.expander(tr("page.lesson"), expanded=st.session_state.lesson is not None):
         for column, (i, step) in zip(st.columns(len(LESSON)), enumerate(LESSON)):
-            column.button(step.title, key=f"lesson{i}", on_click=state.start_lesson_step, args=(i,),
+            column.button(tr(step.title), key=f"lesson{i}", on_click=state.start_lesson_step, args=(i,),
                           use_container_width=True, type="primary" if st.session_state.lesson == i else "secondary")
         if st.session_state.lesson is not None:
-            st.info(LESSON[st.session_state.lesson].text, icon="🎓")
+            st.info(tr(LESSON[st.session_state.lesson].text), icon="🎓")
 
     try:
         mnist = svc.mnist()
     except DataError as exc:
-        st.error(text.no_data(str(exc)), icon="📂")
+        st.error(f"{tr('page.no_data')}\n\n{exc}", icon="📂")
         return
 
-    with st.spinner(text.LOADING):
+    with st.spinner(tr("page.loading")):
         pair = svc.pair(hparams)
     for note in svc.notes:  # e.g. a corrupt model file that was skipped
         st.info(note, icon="🧹")
@@ -70,17 +69,17 @@ def page() -> None:
         training_panel(svc, mnist, hparams)
         return
 
-    st.subheader(text.COMPARE)
-    compare_eps = st.select_slider(text.COMPARE_EPSILON, options=list(ROBUST_EPSILONS),
+    st.subheader(tr("page.compare"))
+    compare_eps = st.select_slider(tr("page.compare_epsilon"), options=list(ROBUST_EPSILONS),
                                    value=ROBUST_EPSILONS[1], key="compare_eps")
-    table = text.compare_table(compare_methods(svc.stores, svc.recipe, compare_eps), compare_eps)
+    table = text.compare_table(tr, compare_methods(svc.stores, svc.recipe, compare_eps), compare_eps)
     st.table(table.rows)
     st.caption(table.caption)
 
-    with st.expander(text.PROVENANCE):
-        for line in text.provenance(pair):
+    with st.expander(tr("page.provenance")):
+        for line in text.provenance(tr, pair):
             st.markdown(line)
-        st.markdown(text.devices(get_devices()))
+        st.markdown(text.devices(tr, get_devices()))
 
 
 page()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import altair as alt
 
 from advdemo.config import ModelKind
+from advdemo.i18n import Catalogue, english
 from advdemo.rendering import ADV_COLOR, BASE_COLOR
 from advdemo.results import Curve
 
@@ -58,57 +59,71 @@ def seed_ranges(curves: Sequence[Curve]) -> list[dict]:
     return rows
 
 
-def curve_chart(curve: Curve, current: float | None, xlabel: str, names: dict[ModelKind, str],
+#: The catalogue keys of the models' names in the legend (the tutorial's names).
+NAME_KEYS = {ModelKind.BASE: "model.base_curve", ModelKind.REGULARIZED: "model.regularized_curve"}
+_MEASURE_KEYS = {"attack": "curve.attack", "worst case": "curve.worst_case"}
+
+
+def curve_chart(curve: Curve, current: float | None, xlabel: str, tr: Catalogue | None = None,
                 worst: Curve | None = None, flips: tuple[float | None, float | None] | None = None,
-                ylabel: str = "test accuracy", seeds: Sequence[Curve] = ()) -> alt.LayerChart:
+                seeds: Sequence[Curve] = ()) -> alt.LayerChart:
     """Both models' accuracy against attack strength: solid for ``curve``, dotted for ``worst``,
     a dashed rule at ``current``, and triangles on the axis where each model changes its answer
     on the user's own digit (``flips``: base, regularized; None where it does not). ``seeds``, the
-    same configuration's curves from several seeds, adds bars from their lowest to highest value."""
-    data = [{"model": names[p.model], "measure": p.measure, "strength": p.strength, "accuracy": p.accuracy,
-             "digits": p.examples} for p in curve_rows(curve, worst)]
+    same configuration's curves from several seeds, adds bars from their lowest to highest value.
+    Legends and tooltips speak ``tr``'s language (default English)."""
+    tr = tr or english()
+    names = {kind: tr(key) for kind, key in NAME_KEYS.items()}
+
+    def tip(field: str, key: str, format: str | None = None) -> alt.Tooltip:  # noqa: A002 (Vega-Lite's name)
+        return alt.Tooltip(field, title=tr(key)) if format is None else alt.Tooltip(field, title=tr(key), format=format)
+
+    data = [{"model": names[p.model], "measure": tr(_MEASURE_KEYS[p.measure]), "strength": p.strength,
+             "accuracy": p.accuracy, "digits": p.examples} for p in curve_rows(curve, worst)]
     measures: list[str] = list(dict.fromkeys(str(p["measure"]) for p in data))
     color = alt.Color("model:N", scale=alt.Scale(domain=[names[k] for k in ModelKind],
                                                  range=[COLORS[k] for k in ModelKind]),
                       legend=alt.Legend(title=None, orient="bottom"))
     lines = alt.Chart(alt.Data(values=data)).mark_line(point=True).encode(
         x=alt.X("strength:Q", title=xlabel),
-        y=alt.Y("accuracy:Q", title=ylabel, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        y=alt.Y("accuracy:Q", title=tr("curve.accuracy_axis"), scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
         color=color,
         strokeDash=alt.StrokeDash("measure:N", legend=alt.Legend(title=None, orient="bottom"),
                                   scale=alt.Scale(domain=measures, range=[[1, 0], [2, 3]][:len(measures)])),
-        tooltip=[alt.Tooltip("model:N"), alt.Tooltip("measure:N"), alt.Tooltip("strength:Q", format="g"),
-                 alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("digits:Q", format=",")],
+        tooltip=[tip("model:N", "curve.model"), tip("measure:N", "curve.measure"),
+                 tip("strength:Q", "curve.strength", format="g"), tip("accuracy:Q", "curve.accuracy", format=".1%"),
+                 tip("digits:Q", "curve.digits", format=",")],
     )
     layers: list[alt.Chart] = [lines]
     if len(seeds) > 1:
         ranges = [{**r, "model": names[r["model"]]} for r in seed_ranges(seeds)]
         layers.append(alt.Chart(alt.Data(values=ranges)).mark_errorbar(ticks=True).encode(
             x="strength:Q", y=alt.Y("low:Q"), y2="high:Q", color=color,
-            tooltip=[alt.Tooltip("model:N"), alt.Tooltip("strength:Q", format="g"),
-                     alt.Tooltip("low:Q", format=".1%"), alt.Tooltip("high:Q", format=".1%"),
-                     alt.Tooltip("seeds:Q")]))
+            tooltip=[tip("model:N", "curve.model"), tip("strength:Q", "curve.strength", format="g"),
+                     tip("low:Q", "curve.low", format=".1%"), tip("high:Q", "curve.high", format=".1%"),
+                     tip("seeds:Q", "curve.seeds")]))
     if current is not None:
         layers.append(alt.Chart(alt.Data(values=[{"strength": current}])).mark_rule(
-            color=MARKER, strokeDash=[4, 3]).encode(x="strength:Q", tooltip=[alt.Tooltip("strength:Q", format="g")]))
+            color=MARKER, strokeDash=[4, 3]).encode(x="strength:Q",
+                                                    tooltip=[tip("strength:Q", "curve.strength", format="g")]))
     marks = [{"model": names[k], "strength": s, "accuracy": 0.0} for k, s in zip(ModelKind, flips or ())
              if s is not None]
     if marks:
         layers.append(alt.Chart(alt.Data(values=marks)).mark_point(shape="triangle-up", size=160, filled=True,
                                                                    opacity=1).encode(
             x="strength:Q", y="accuracy:Q", color=color,  # on the strength axis
-            tooltip=[alt.Tooltip("model:N"), alt.Tooltip("strength:Q", format="g")]))
+            tooltip=[tip("model:N", "curve.model"), tip("strength:Q", "curve.strength", format="g")]))
     return alt.LayerChart(layer=layers).properties(height=HEIGHT)
 
 
 @functools.lru_cache(maxsize=512)
-def _spec_json(curve: Curve, current: float | None, xlabel: str, names: tuple[tuple[ModelKind, str], ...],
-               worst: Curve | None, flips: tuple[float | None, float | None] | None,
-               seeds: tuple[Curve, ...]) -> str:
-    return json.dumps(curve_chart(curve, current, xlabel, dict(names), worst, flips, seeds=seeds).to_dict())
+def _spec_json(curve: Curve, current: float | None, xlabel: str, tr: Catalogue, worst: Curve | None,
+               flips: tuple[float | None, float | None] | None, seeds: tuple[Curve, ...]) -> str:
+    return json.dumps(curve_chart(curve, current, xlabel, tr, worst, flips, seeds=seeds).to_dict())
 
 
-def curve_spec(curve: Curve, current: float | None, xlabel: str, names: dict[ModelKind, str],
+def curve_spec(curve: Curve, current: float | None, xlabel: str, tr: Catalogue,
                worst: Curve | None = None, flips: tuple[float | None, float | None] | None = None,
                seeds: Sequence[Curve] = ()) -> dict:
     """:func:`curve_chart` as a Vega-Lite spec (a fresh dict), built once per distinct view.
@@ -116,7 +131,7 @@ def curve_spec(curve: Curve, current: float | None, xlabel: str, names: dict[Mod
     Building an Altair chart costs about 20 ms of CPU, more than the rest of a
     slider move; a class shares a few dozen views, so the page keeps the specs.
     """
-    return json.loads(_spec_json(curve, current, xlabel, tuple(names.items()), worst, flips, tuple(seeds)))
+    return json.loads(_spec_json(curve, current, xlabel, tr, worst, flips, tuple(seeds)))
 
 
 __all__ = ["COLORS", "HEIGHT", "CurvePoint", "curve_chart", "curve_rows", "curve_spec", "seed_ranges"]

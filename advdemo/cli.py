@@ -344,7 +344,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rows = compare_methods(_stores(args.models), RECIPES[args.recipe], args.epsilon)
     lines = [("training", "clean", "transfer FGSM", "white-box PGD", "worst case", "training time")]
     for r in rows:
-        lines.append((r.name, "–" if r.clean is None else f"{r.clean:.1%}",
+        lines.append((str(r.name), "–" if r.clean is None else f"{r.clean:.1%}",
                       "–" if r.transfer_fgsm is None else f"{r.transfer_fgsm:.1%}",
                       "–" if r.whitebox_pgd is None else interval_text(r.whitebox_pgd),
                       "–" if r.worst_case is None else interval_text(r.worst_case),

@@ -78,6 +78,17 @@ class EvalMode(str, enum.Enum):
     WHITEBOX = "white-box"
 
 
+class Language(str, enum.Enum):
+    """The page's languages (:mod:`advdemo.i18n`); the value is the URL's ``lang`` and the catalogue's name."""
+
+    EN = "en"
+    ZH = "zh"
+
+
+#: The page's language when neither the URL nor the browser names one of :class:`Language`.
+DEFAULT_LANGUAGE = Language.EN
+
+
 @dataclass(frozen=True)
 class NormSpec:
     """What step sizes mean for one norm.

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from advdemo.i18n import Message, message
+
 ENV_VAR = "ADVDEMO_MNIST_DIR"
 
 FILES = {
@@ -269,15 +271,17 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None, *, training: bool
         return _cache[key]
 
 
-def training_data_problem(data_dir: str | os.PathLike[str] | None = None) -> str | None:
-    """Why the training set cannot be loaded, in one sentence, or None when it can (or may).
+def training_data_problem(data_dir: str | os.PathLike[str] | None = None) -> Message | None:
+    """Why the training set cannot be loaded, in one sentence (``str()`` for English), or None when it can (or may).
 
     Cheap enough for a page: a local folder is only checked for existence, and
     tensorflow_datasets' download server is probed at most once a minute.
     """
     folder = resolve_data_dir(data_dir)
     if folder is not None:
-        return None if folder.is_dir() else f"The MNIST folder {folder} does not exist. {HOW_TO_USE_LOCAL}"
+        return None if folder.is_dir() else message(
+            "training.no_folder", folder=str(folder), variable=ENV_VAR,
+            files=", ".join(f + "[.gz]" for f in FILES.values()))
     if "tfds" in _cache or _tfds_prepared():
         return None
     now = time.monotonic()
@@ -285,8 +289,7 @@ def training_data_problem(data_dir: str | os.PathLike[str] | None = None) -> str
         _probe.update(at=now, ok=can_reach())
     if _probe["ok"]:
         return None
-    return ("Training needs the MNIST training set, and this machine has neither local files nor a network: "
-            f"download the four MNIST IDX files and point {ENV_VAR} at their folder.")
+    return message("training.no_training_data", variable=ENV_VAR)
 
 
 _PROBE_TTL = 60.0

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from advdemo.i18n import LocalizedError, Message, message
+
 #: The largest upload, in bytes. ``.streamlit/config.toml`` sets Streamlit's
 #: own limit (``server.maxUploadSize``, in megabytes) to the same value.
 MAX_UPLOAD_BYTES = 2 * 2**20
@@ -31,8 +33,8 @@ INK_THRESHOLD = 0.1
 MIN_CONTRAST = 0.15
 
 
-class ImageError(ValueError):
-    """The image cannot be made into a digit; the message says why, in one sentence."""
+class ImageError(LocalizedError, ValueError):
+    """The image cannot be made into a digit; the message says why, in one sentence (``.message``: any language)."""
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,10 @@ class Digit:
     """
 
     image: np.ndarray
-    notes: tuple[str, ...] = ()
+    notes: tuple[Message, ...] = ()
 
 
-def decode(data: bytes) -> tuple[np.ndarray, list[str]]:
+def decode(data: bytes) -> tuple[np.ndarray, list[Message]]:
     """Image file bytes -> grayscale ``(H, W)`` float32 in [0, 1] (1 = white), and notes.
 
     Accepts what Pillow reads: PNG, JPEG, GIF, BMP, WebP, TIFF, in any mode
@@ -55,29 +57,28 @@ def decode(data: bytes) -> tuple[np.ndarray, list[str]]:
     orientation. Transparent pixels count as white paper.
     """
     if not data:
-        raise ImageError("The file is empty.")
+        raise ImageError("image.empty")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise ImageError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MB.")
-    notes: list[str] = []
+        raise ImageError("image.too_large", megabytes=len(data) / 2**20, limit=MAX_UPLOAD_BYTES / 2**20)
+    notes: list[Message] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image: Image.Image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise ImageError(f"The image is {width}×{height} pixels; the limit is {MAX_PIXELS:,} pixels "
-                                 "(for example 4096×4096).")
+                raise ImageError("image.too_many_pixels", width=width, height=height, limit=MAX_PIXELS)
             if getattr(image, "n_frames", 1) > 1:
-                notes.append("The image is animated; its first frame is used.")
+                notes.append(message("image.animated"))
                 image.seek(0)
             image.load()
             image = ImageOps.exif_transpose(image)
     except ImageError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError("This file is not an image that can be read (PNG, JPEG, GIF, BMP or WebP).") from None
+        raise ImageError("image.unreadable") from None
     except (OSError, SyntaxError, ValueError, EOFError):
-        raise ImageError("The image file is damaged or incomplete.") from None
+        raise ImageError("image.damaged") from None
     return _grayscale(image), notes
 
 
@@ -105,17 +106,16 @@ def to_mnist(gray: np.ndarray) -> Digit:
     """
     gray = np.asarray(gray, dtype=np.float32)
     if gray.ndim != 2 or min(gray.shape) < 1:
-        raise ImageError("The image has no pixels.")
-    notes: list[str] = []
+        raise ImageError("image.no_pixels")
+    notes: list[Message] = []
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     ground = float(np.median(border))
     if ground > 0.5:
         gray, ground = 1.0 - gray, 1.0 - ground
-        notes.append("Dark ink on a light ground: inverted, as MNIST digits are light on dark.")
+        notes.append(message("image.inverted"))
     contrast = float(gray.max()) - ground
     if contrast < MIN_CONTRAST:
-        raise ImageError("No digit found: the image is one flat colour." if gray.max() - gray.min() < MIN_CONTRAST
-                         else "No digit found: the image has too little contrast.")
+        raise ImageError("image.flat" if gray.max() - gray.min() < MIN_CONTRAST else "image.low_contrast")
     ink = np.clip((gray - ground) / contrast, 0.0, 1.0)
     rows, cols = np.nonzero(ink > INK_THRESHOLD)
     crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]

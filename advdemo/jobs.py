@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from advdemo.config import HParams
+from advdemo.i18n import LocalizedError, minutes
 from advdemo.logs import LOGGER
 from advdemo.training import Progress, ProgressFn
 
@@ -40,7 +41,7 @@ class JobState(str, enum.Enum):
         return self in (JobState.QUEUED, JobState.RUNNING)
 
 
-class QueueError(RuntimeError):
+class QueueError(LocalizedError, RuntimeError):
     """A request the queue refuses; the message says why and what to do, in one sentence."""
 
 
@@ -112,13 +113,11 @@ class TrainingQueue:
                 return self._view(job)
             mine = [j for j in self._jobs.values() if j.state.active and owner is not None and j.owner == owner]
             if mine:
-                raise QueueError("You already have a model in training; cancel it or wait for it before "
-                                 "starting another.")
+                raise QueueError("training.one_per_session")
             active = [j for j in self._jobs.values() if j.state.active]
             if self._capacity is not None and len(active) >= self._capacity:
-                minutes = max(1, round(self._wait(len(self._waiting)) / 60))
-                raise QueueError(f"The training queue is full ({self._capacity} models); try again in about "
-                                 f"{minutes} minute{'s' if minutes > 1 else ''}.")
+                raise QueueError("training.queue_full", capacity=self._capacity,
+                                 wait=minutes(self._wait(len(self._waiting))))
             job = _Job(key, hparams, owner, self._estimate(hparams))
             self._jobs[key] = job
             self._waiting.append(job)

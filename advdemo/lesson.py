@@ -2,8 +2,8 @@
 
 Each step is a whole view of the page (:class:`advdemo.viewstate.ViewState`),
 so one click sets every control, and a link to the step reproduces it. The
-texts state no numbers of their own: the page shows the measured ones next to
-them.
+texts (catalogue keys ``lesson.step<N>_title`` / ``_text``, :mod:`advdemo.i18n`)
+state no measured numbers: the page shows those next to them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from advdemo.config import ROBUST_EPSILONS, AttackMethod, EvalMode, Norm, TrainingAttack
+from advdemo.i18n import Message, message
 from advdemo.viewstate import DEFAULT, MAX_PGD_ITERATIONS, ViewState
 
 #: The strongest attack the page's PGD control offers: the strong evaluation's step count.
@@ -23,49 +24,29 @@ _PGD: dict[str, Any] = dict(attack=AttackMethod.PGD, iterations=MAX_PGD_ITERATIO
 class LessonStep:
     """One step: a short title for its button, one or two sentences, and the view it sets."""
 
-    title: str
-    text: str
+    title: Message
+    text: Message
     view: ViewState
 
 
+def _step(n: int, view: ViewState, **fields: Any) -> LessonStep:
+    return LessonStep(message(f"lesson.step{n}_title"), message(f"lesson.step{n}_text", **fields), view)
+
+
+_MASKING = dataclasses.replace(DEFAULT, norm=Norm.INFINITY, step=0.3, multiplier=0.2, strength=0.3,
+                               mode=EvalMode.WHITEBOX)
+_ROBUST = dataclasses.replace(DEFAULT, train_attack=TrainingAttack.PGD, train_eps=ROBUST_EPSILONS[-1],
+                              strength=ROBUST_EPSILONS[-1], **_PGD)
+
 LESSON: tuple[LessonStep, ...] = (
-    LessonStep(
-        "1 · The tutorial's result",
-        f"Both models see the same digits, pushed by one FGSM step of ε {DEFAULT.strength:g} crafted against "
-        "the *base* "
-        "model, as in the tutorial. The base model falls to about half; the regularized model keeps "
-        "almost all. Now read the worst-case row beside it.",
-        DEFAULT,
-    ),
-    LessonStep(
-        "2 · Its own gradient",
-        "White-box: each model is now attacked through its own gradient. The regularized model still "
-        "looks strong against one FGSM step.",
-        dataclasses.replace(DEFAULT, mode=EvalMode.WHITEBOX),
-    ),
-    LessonStep(
-        "3 · Under PGD",
-        f"PGD takes {MAX_PGD_ITERATIONS} small steps within the same budget, reading the gradient again at each "
-        "one. The "
-        "regularized model falls to under half: training on one FGSM step taught it to resist that "
-        "step, not every change of size ε.",
-        dataclasses.replace(DEFAULT, **_PGD),
-    ),
-    LessonStep(
-        "4 · The masking sign",
-        "This model (step 0.3, multiplier 0.2) resists an FGSM step built from its own gradient better "
-        "than one built from the base model's. A model's own gradient should make the strongest step: "
-        "its gradient points the wrong way near the digits. That is gradient masking; the warning "
-        "below spells out the numbers. Switch the mode to transfer to compare.",
-        dataclasses.replace(DEFAULT, norm=Norm.INFINITY, step=0.3, multiplier=0.2, strength=0.3,
-                            mode=EvalMode.WHITEBOX),
-    ),
-    LessonStep(
-        "5 · The fix: PGD training",
-        "This model was trained by NSL on PGD examples (pgd_iterations, pgd_epsilon and random_init in "
-        "its adversarial config) within ε 0.3. The same small network now keeps most digits even in "
-        "the worst case over every attack.",
-        dataclasses.replace(DEFAULT, train_attack=TrainingAttack.PGD, train_eps=ROBUST_EPSILONS[-1],
-                            strength=ROBUST_EPSILONS[-1], **_PGD),
-    ),
+    # The tutorial's result; the base model falls to about half.
+    _step(1, DEFAULT, strength=DEFAULT.strength),
+    # White-box: each model through its own gradient.
+    _step(2, dataclasses.replace(DEFAULT, mode=EvalMode.WHITEBOX)),
+    # PGD: the regularized model falls to under half.
+    _step(3, dataclasses.replace(DEFAULT, **_PGD), iterations=MAX_PGD_ITERATIONS),
+    # A model whose own gradient makes a weaker step than the base model's: gradient masking.
+    _step(4, _MASKING, step=_MASKING.step, multiplier=_MASKING.multiplier),
+    # The fix: NSL's PGD training.
+    _step(5, _ROBUST, epsilon=_ROBUST.train_eps),
 )

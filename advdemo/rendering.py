@@ -17,6 +17,7 @@ import base64
 import functools
 import html
 import io
+import os
 import threading
 from collections.abc import Sequence
 
@@ -25,8 +26,12 @@ import matplotlib
 matplotlib.use("Agg")  # no display; must precede any backend use
 
 import numpy as np  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from advdemo.config import Language  # noqa: E402
+from advdemo.i18n import Catalogue, english  # noqa: E402
 
 # Colour-blind-safe (Okabe & Ito): orange for the base model, blue for the regularized one.
 BASE_COLOR = "#E69F00"
@@ -54,16 +59,45 @@ def _png(fig: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+#: Font files with Chinese glyphs, by the start of their file name, most wanted first.
+CJK_FONT_FILES = ("NotoSansCJK", "NotoSansSC", "SourceHanSans", "wqy-zenhei", "wqy-microhei", "DroidSansFallback",
+                  "NotoSerifCJK", "msyh", "simhei", "PingFang")
+
+
+@functools.cache
+def cjk_font() -> str | None:
+    """The path of an installed font that has Chinese glyphs (Debian: ``fonts-noto-cjk``), or None."""
+    files = sorted(font_manager.findSystemFonts(), key=lambda f: ("bold" in f.lower(), os.path.basename(f)))
+    for prefix in CJK_FONT_FILES:
+        for path in files:
+            if os.path.basename(path).lower().startswith(prefix.lower()):
+                return path
+    return None
+
+
+def needs_font_fallback(tr: Catalogue) -> bool:
+    """True when ``tr``'s language needs a font this machine lacks: pictures then use English titles."""
+    return tr.language is Language.ZH and cjk_font() is None
+
+
 @_serialized
 def tutorial_grid_png(images: np.ndarray, labels: np.ndarray, base_pred: np.ndarray,
-                      regularized_pred: np.ndarray, n_col: int = 4) -> bytes:
+                      regularized_pred: np.ndarray, n_col: int = 4, tr: Catalogue | None = None) -> bytes:
     """The tutorial's figure: perturbed digits, 4 columns, each titled
-    ``true: t, base: b, adv: a`` (``adv``: the regularized model, in the tutorial's words). Returns PNG bytes."""
+    ``true: t, base: b, adv: a`` (``adv``: the regularized model, in the tutorial's words) in ``tr``'s
+    language; in English where that language's font is missing (:func:`needs_font_fallback`). Returns PNG bytes."""
+    tr = tr or english()
+    font = None
+    if needs_font_fallback(tr):
+        tr = english()
+    elif tr.language is Language.ZH:
+        font = font_manager.FontProperties(fname=cjk_font(), size=12)
     n_row = -(-len(images) // n_col)
     fig = Figure(figsize=(15, 15 * n_row / 8))
     for i, (image, y) in enumerate(zip(images, labels)):
         ax = fig.add_subplot(n_row, n_col, i + 1)
-        ax.set_title(f"true: {int(y)}, base: {int(base_pred[i])}, adv: {int(regularized_pred[i])}")
+        ax.set_title(tr("grid.png_title", label=int(y), base=int(base_pred[i]), regularized=int(regularized_pred[i])),
+                     fontproperties=font)
         ax.imshow(np.squeeze(image, -1), cmap="gray", vmin=0.0, vmax=1.0)
         ax.axis("off")
     return _png(fig, dpi=72)
@@ -111,30 +145,35 @@ def _img(png: bytes, alt: str, style: str = "") -> str:
 
 
 def digit_grid_html(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray, title: str,
-                    n_col: int = 8) -> str:
+                    n_col: int = 8, tr: Catalogue | None = None) -> str:
     """A titled grid of digits with their true label and prediction.
 
     Wrong predictions are marked ✗ in vermillion, right ones ✓ in bluish green (safe for colour-blind
     eyes, and never by colour alone); the title carries the count,
     e.g. ``base model: 16 / 32``. Tiles are ``figure.advdemo-tile`` elements in
-    order, so a style can ring the ``nth-child``. Returns a self-contained HTML fragment.
+    order, so a style can ring the ``nth-child``. Words in ``tr``'s language (default English).
+    Returns a self-contained HTML fragment.
     """
+    tr = tr or english()
     correct = int(np.sum(predictions == labels))
     tiles = []
     for i, (image, y, p) in enumerate(zip(images, labels, predictions)):
         ok = int(p) == int(y)
         tiles.append(
             '<figure class="advdemo-tile" style="margin:0;text-align:center">'
-            + _img(digit_png(image), f"digit {i}: true {int(y)}, predicted {int(p)} ({'right' if ok else 'wrong'})",
+            + _img(digit_png(image), tr("grid.alt", index=i, label=int(y), predicted=int(p),
+                                        verdict=tr("grid.right" if ok else "grid.wrong")),
                    f"border:3px solid {RIGHT_COLOR if ok else WRONG_COLOR};border-radius:4px")
             + f'<figcaption style="font-size:0.75rem;line-height:1.1;color:{"inherit" if ok else WRONG_COLOR};'
-            f'font-weight:{"normal" if ok else "bold"}">#{i} true {int(y)}<br/>{"✓" if ok else "✗"} pred {int(p)}'
+            f'font-weight:{"normal" if ok else "bold"}">{html.escape(tr("grid.caption", index=i, label=int(y)))}<br/>'
+            f'{"✓" if ok else "✗"} {html.escape(tr("grid.predicted", predicted=int(p)))}'
             "</figcaption>"
             "</figure>"
         )
     return (
         f'<div class="advdemo-grid" data-correct="{correct}" data-total="{len(labels)}">'
-        f'<div style="font-weight:600;margin-bottom:0.3rem">{html.escape(title)}: {correct} / {len(labels)}</div>'
+        f'<div style="font-weight:600;margin-bottom:0.3rem">'
+        f'{html.escape(tr("grid.title", title=title, correct=correct, total=len(labels)))}</div>'
         f'<div style="display:grid;grid-template-columns:repeat({n_col},1fr);gap:4px">{"".join(tiles)}</div>'
         "</div>"
     )
@@ -147,7 +186,7 @@ def side_by_side_html(*fragments: str, min_width: str = "20rem") -> str:
 
 
 def digit_detail_html(original: np.ndarray, base_image: np.ndarray, reg_image: np.ndarray, label: int,
-                      base_proba: np.ndarray, reg_proba: np.ndarray) -> str:
+                      base_proba: np.ndarray, reg_proba: np.ndarray, tr: Catalogue | None = None) -> str:
     """One digit in detail: original, perturbation, perturbed image(s) and class probabilities.
 
     Images are ``(28, 28, 1)`` float32 in [0, 1]; ``base_image`` / ``reg_image``
@@ -155,61 +194,68 @@ def digit_detail_html(original: np.ndarray, base_image: np.ndarray, reg_image: n
     once). The perturbation is scaled to its own largest change (red adds ink,
     blue removes it). Probabilities are ``(10,)`` and sum to 1. Returns a
     self-contained HTML fragment (plain HTML and CSS, so the browser draws it
-    cheaply and no figure is rendered on the server).
+    cheaply and no figure is rendered on the server). Words in ``tr``'s language (default English).
     """
+    tr = tr or english()
     same = np.array_equal(base_image, reg_image)
     delta = np.squeeze(base_image - original)
     largest = float(np.max(np.abs(delta)))
-    panels = [(digit_png(original), f"original (true {int(label)})"),
+    panels = [(digit_png(original), tr("grid.original", label=int(label))),
               (perturbation_png(delta, largest or 1.0),
-               f"perturbation (±{largest:.2f})" if largest else "no perturbation")]
+               tr("grid.perturbation", largest=largest) if largest else tr("grid.no_perturbation"))]
     if same:
-        panels.append((digit_png(base_image), "perturbed"))
+        panels.append((digit_png(base_image), tr("grid.perturbed")))
     else:
-        panels += [(digit_png(base_image), "attack on base"), (digit_png(reg_image), "attack on regularized")]
-    return _detail_html(panels, label, base_proba, reg_proba, "advdemo-detail")
+        panels += [(digit_png(base_image), tr("grid.attack_on_base")),
+                   (digit_png(reg_image), tr("grid.attack_on_regularized"))]
+    return _detail_html(panels, label, base_proba, reg_proba, "advdemo-detail", tr)
 
 
-def prediction_html(image: np.ndarray, label: int, base_proba: np.ndarray, reg_proba: np.ndarray) -> str:
+def prediction_html(image: np.ndarray, label: int, base_proba: np.ndarray, reg_proba: np.ndarray,
+                    tr: Catalogue | None = None) -> str:
     """A digit ``(28, 28, 1)`` in [0, 1] as the models see it, and both models' ``(10,)`` probabilities.
 
     ``label`` is the class the user says it is (set in bold). An
     ``advdemo-prediction`` HTML fragment with the same data attributes as
     :func:`digit_detail_html`.
     """
-    return _detail_html([(digit_png(image), "what the models see (28×28)")], label, base_proba, reg_proba,
-                        "advdemo-prediction")
+    tr = tr or english()
+    return _detail_html([(digit_png(image), tr("grid.model_sees"))], label, base_proba, reg_proba,
+                        "advdemo-prediction", tr)
 
 
 def _detail_html(panels: Sequence[tuple[bytes, str]], label: int, base_proba: np.ndarray, reg_proba: np.ndarray,
-                 css_class: str) -> str:
+                 css_class: str, tr: Catalogue) -> str:
     """Image panels ``(png, caption)`` beside both models' probability bars for the 10 classes."""
     figures = "".join(
         f'<figure style="margin:0;flex:0 0 7.5rem;text-align:center">{_img(png, caption, "border:1px solid #ccc")}'
         f'<figcaption style="font-size:0.8rem">{html.escape(caption)}</figcaption></figure>'
         for png, caption in panels)
     base_pred, reg_pred = int(np.argmax(base_proba)), int(np.argmax(reg_proba))
+    base, regularized = tr("model.base_short"), tr("model.regularized_short")
 
     def bar(p: float, color: str, who: str, k: int) -> str:
-        return (f'<div title="{who}: P({k}) = {p:.3f}" style="width:40%;height:{100 * p:.1f}%;'
+        title = html.escape(tr("grid.probability", model=who, digit=k, probability=p))
+        return (f'<div title="{title}" style="width:40%;height:{100 * p:.1f}%;'
                 f'min-height:1px;background:{color}"></div>')
 
     columns = "".join(
         f'<div style="flex:1;display:flex;flex-direction:column;align-items:stretch">'
         f'<div style="height:6rem;display:flex;align-items:flex-end;justify-content:center;gap:2px">'
-        f'{bar(float(base_proba[k]), BASE_COLOR, "base", k)}{bar(float(reg_proba[k]), ADV_COLOR, "regularized", k)}'
+        f'{bar(float(base_proba[k]), BASE_COLOR, base, k)}{bar(float(reg_proba[k]), ADV_COLOR, regularized, k)}'
         f'</div><div style="text-align:center;font-size:0.8rem;'
         f'{"font-weight:bold;" if k == int(label) else ""}">{k}</div></div>'
         for k in range(len(base_proba)))
-    legend = (f'<span style="color:{BASE_COLOR}">■</span> base says {base_pred} '
-              f'({float(base_proba[base_pred]):.0%}) &nbsp; <span style="color:{ADV_COLOR}">■</span> regularized '
-              f'says {reg_pred} ({float(reg_proba[reg_pred]):.0%})')
+    says = [html.escape(tr("grid.says", model=who, predicted=pred, probability=float(proba[pred])))
+            for who, pred, proba in ((base, base_pred, base_proba), (regularized, reg_pred, reg_proba))]
+    legend = (f'<span style="color:{BASE_COLOR}">■</span> {says[0]} &nbsp; '
+              f'<span style="color:{ADV_COLOR}">■</span> {says[1]}')
     return (
         f'<div class="{css_class}" data-label="{int(label)}" data-base-pred="{base_pred}" '
         f'data-adv-pred="{reg_pred}" style="display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start">'
         f'{figures}'
         f'<div style="flex:1 1 16rem;min-width:16rem"><div style="font-size:0.8rem;margin-bottom:0.2rem">'
-        f'class probabilities · {legend}</div>'
+        f'{html.escape(tr("grid.probabilities"))} · {legend}</div>'
         f'<div style="display:flex;gap:2px;border-bottom:1px solid #999">{columns}</div></div>'
         "</div>"
     )

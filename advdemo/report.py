@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advdemo.config import NORM_SPECS, EvalMode, HParams, ModelKind, Norm, StrongEval, TrainingAttack, robust_hparams
+from advdemo.i18n import Catalogue, Message, english, message
 from advdemo.results import Curve, FgsmMetrics
 from advdemo.robustness import (
     STORED_KEYS_BEST_FIRST,
@@ -103,7 +104,7 @@ class MethodRow:
     worst case carry their own digit counts and intervals.
     """
 
-    name: str
+    name: Message  # str() gives the English name
     model_id: str
     training: TrainingAttack | None  # None: the base model, no adversarial training
     clean: float | None
@@ -115,12 +116,15 @@ class MethodRow:
     #: CPU time of the training (all threads), where it was recorded.
     train_cpu_seconds: float | None = None
 
-    def training_time(self) -> str:
-        """E.g. ``"21 min (CPU 38 min), 20 epochs"``, or ``"–"`` if unknown."""
+    def training_time(self, tr: Catalogue | None = None) -> str:
+        """E.g. ``"21 min (CPU 38 min), 20 epochs"`` (in ``tr``'s language, default English), or ``"–"`` if unknown."""
+        tr = tr or english()
         if self.train_seconds is None:
             return "–"
-        cpu = f" (CPU {self.train_cpu_seconds / 60:.0f} min)" if self.train_cpu_seconds else ""
-        return f"{self.train_seconds / 60:.0f} min{cpu}, {self.epochs} epochs"
+        if self.train_cpu_seconds:
+            return tr("compare.time_cpu", minutes=self.train_seconds / 60, cpu_minutes=self.train_cpu_seconds / 60,
+                      epochs=self.epochs)
+        return tr("compare.time", minutes=self.train_seconds / 60, epochs=self.epochs)
 
 
 def _entry(stores: Sequence[ModelStore], mid: str) -> dict | None:
@@ -149,12 +153,13 @@ def compare_methods(stores: Sequence[ModelStore], recipe: HParams, epsilon: floa
     """
     fgsm_strengths = list(NORM_SPECS[Norm.INFINITY].strengths)
     methods = [
-        ("Base model (no regularization)", recipe, None),
-        (f"Tutorial: FGSM regularization (step {recipe.adv_step_size:g}, multiplier {recipe.adv_multiplier:g})",
+        (message("compare.base"), recipe, None),
+        (message("compare.tutorial", step=recipe.adv_step_size, multiplier=recipe.adv_multiplier),
          recipe, TrainingAttack.FGSM),
-        (f"FGSM with random start, ε {epsilon:g}", robust_hparams(recipe, TrainingAttack.FGSM_RS, epsilon),
+        (message("compare.fgsm-rs", epsilon=epsilon), robust_hparams(recipe, TrainingAttack.FGSM_RS, epsilon),
          TrainingAttack.FGSM_RS),
-        (f"PGD training, ε {epsilon:g}", robust_hparams(recipe, TrainingAttack.PGD, epsilon), TrainingAttack.PGD),
+        (message("compare.pgd", epsilon=epsilon), robust_hparams(recipe, TrainingAttack.PGD, epsilon),
+         TrainingAttack.PGD),
     ]
     rows = []
     for name, hp, training in methods:

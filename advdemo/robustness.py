@@ -38,6 +38,7 @@ from advdemo.attacks import fgsm_directions, perturb
 from advdemo.compat import keras
 from advdemo.config import Attack, AttackMethod, Norm, StrongEval
 from advdemo.evaluation import predict
+from advdemo.i18n import Catalogue, english, message
 
 #: Progress of a strong evaluation: units done and units in all (one unit is
 #: one PGD restart over the digits still standing at one strength).
@@ -304,17 +305,11 @@ def masking_signs(accuracies: Accuracies, strength: float, norm: Norm) -> list[M
 _NORM_NAMES = {Norm.INFINITY: "L∞", Norm.L2: "L2", Norm.L1: "L1"}
 
 
-def describe_sign(sign: MaskingSign) -> str:
-    """One or two plain sentences about ``sign``, with its numbers."""
-    where = f"at {_NORM_NAMES[sign.norm]} ε = {sign.strength:g} (on {sign.n:,} test digits)"
-    if sign.kind == "whitebox-above-transfer":
-        return (f"Gradient masking {where}: the model keeps {sign.stronger:.1%} of the digits against an attack "
-                f"built from its own gradient, but only {sign.weaker:.1%} against one built from the base "
-                "model's. A model's own gradient should make the strongest single step, so its gradient "
-                "points the wrong way near the digits: it hides the weakness instead of removing it.")
-    return (f"Gradient masking {where}: the model keeps {sign.stronger:.1%} of the digits against one FGSM step, "
-            f"but only {sign.weaker:.1%} against PGD, which takes many small steps. It learned to resist the "
-            "single step it was trained on, not the perturbation budget.")
+def describe_sign(sign: MaskingSign, tr: Catalogue | None = None) -> str:
+    """One or two plain sentences about ``sign``, with its numbers, in ``tr``'s language (default English)."""
+    tr = tr or english()
+    where = message("masking.where", norm=_NORM_NAMES[sign.norm], strength=sign.strength, examples=sign.n)
+    return tr(f"masking.{sign.kind}", where=where, stronger=sign.stronger, weaker=sign.weaker)
 
 
 # -- stored curves -------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any
 from advdemo import environment
 from advdemo.config import FAST_RECIPE, HParams, ModelKind, TrainingAttack
 from advdemo.data import TRAIN_SIZE, Mnist, load_mnist, training_data_problem
+from advdemo.i18n import Message
 from advdemo.jobs import Cancelled, JobState, JobView, QueueError, TrainingQueue
 from advdemo.measurements import Measurements
 from advdemo.pairs import ModelPair, PairLoader
@@ -127,7 +128,7 @@ class ModelService:
         """
         return load_mnist(self.data_dir, training=False)
 
-    def training_data_problem(self) -> str | None:
+    def training_data_problem(self) -> Message | None:
         """Why training cannot get its data, in one sentence, or None (:func:`advdemo.data.training_data_problem`)."""
         return training_data_problem(self.data_dir)
 

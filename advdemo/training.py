@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from advdemo.compat import keras, nsl, tf
-from advdemo.config import HParams, ModelKind, TrainingAttack
+from advdemo.config import HParams, ModelKind
+from advdemo.i18n import Catalogue, english
 from advdemo.kernels import with_fast_pool_gradients
 from advdemo.model import IMAGE_KEY, LABEL_KEY, build_base_model
 
@@ -223,17 +224,12 @@ def expected_training_seconds(hparams: HParams, n_train: int, *, with_base: bool
     return adv + (base if with_base else 0.0)
 
 
-def training_summary(hparams: HParams) -> str:
-    """How the regularized model trains, in one line, e.g. "PGD, 10 steps of 0.075 within L∞ ε 0.3, ..."."""
-    attack = hparams.training_attack
+def training_summary(hparams: HParams, tr: Catalogue | None = None) -> str:
+    """How the regularized model trains, in one line, e.g. "PGD, 10 steps of 0.075 within L∞ ε 0.3, ...",
+    in ``tr``'s language (default English)."""
+    tr = tr or english()
     norm = {"infinity": "L∞", "l2": "L2", "l1": "L1"}[hparams.adv_grad_norm.value]
-    if attack is TrainingAttack.FGSM:
-        how = f"FGSM, {norm} step {hparams.adv_step_size:g}"
-    elif attack is TrainingAttack.FGSM_RS:
-        how = f"FGSM from a random start, {norm} step {hparams.adv_step_size:g} within ε {hparams.adv_epsilon:g}"
-    else:
-        how = (f"PGD, {hparams.adv_pgd_iterations} steps of {hparams.adv_step_size:g} from a random start "
-               f"within {norm} ε {hparams.adv_epsilon:g}")
-    clip = ", clipped to [0, 1]" if hparams.adv_clip else ""
-    return f"{how}{clip}, multiplier {hparams.adv_multiplier:g}, {hparams.adv_total_epochs} epochs"
-
+    how = tr(f"summary.{hparams.training_attack.value}", norm=norm, step=hparams.adv_step_size,
+             epsilon=hparams.adv_epsilon, iterations=hparams.adv_pgd_iterations)
+    return tr("summary.rest", how=how, clip=tr("summary.clipped") if hparams.adv_clip else "",
+              multiplier=hparams.adv_multiplier, epochs=hparams.adv_total_epochs)

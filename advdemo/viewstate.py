@@ -37,6 +37,7 @@ from advdemo.config import (
     robust_hparams,
     robust_pgd_iterations,
 )
+from advdemo.i18n import LANG_PARAM, Message, message
 
 #: Digits shown per grid, as in the tutorial's batch of 32.
 GRID_SIZE = 32
@@ -170,7 +171,8 @@ def nearest_on_grid(view: ViewState) -> ViewState:
     return dataclasses.replace(view, step=step, multiplier=multiplier, train_eps=epsilon, train_iters=None)
 
 
-def _show(raw: str) -> str:
+def quote(raw: str) -> str:
+    """A URL value as a notice quotes it: in quotes, cut short when long."""
     text = raw if len(raw) <= _MAX_SHOWN else raw[:_MAX_SHOWN] + "…"
     return repr(text)
 
@@ -199,57 +201,61 @@ def _choice(raw: str, enum_cls):
     return enum_cls(raw.strip().lower())
 
 
-def parse_query(params: Mapping[str, str | Sequence[str]]) -> tuple[ViewState, list[str]]:
+def parse_query(params: Mapping[str, str | Sequence[str]]) -> tuple[ViewState, list[Message]]:
     """The view a URL's query parameters describe, and notices about what was ignored.
 
     ``params`` maps names to a value or a list of values (repeated
-    parameters). Never raises.
+    parameters). The page's language (``lang``) is not part of the view and is
+    passed over here. Never raises.
     """
-    notices: list[str] = []
+    notices: list[Message] = []
     values: dict[str, str] = {}
     for name, raw in params.items():
+        if name == LANG_PARAM:
+            continue
         if name not in PARAMS:
-            notices.append(f"Ignored the unknown URL parameter {_show(str(name))}.")
+            notices.append(message("url.unknown", name=quote(str(name))))
             continue
         if not isinstance(raw, str):
             raw = list(raw)
             if len(raw) != 1:
-                notices.append(f"The URL parameter '{name}' was given {len(raw)} times; using the default.")
+                notices.append(message("url.repeated", name=name, count=len(raw)))
                 continue
             raw = raw[0]
         values[name] = str(raw)
 
     fields: dict[str, Any] = {}
 
-    def take(name: str, parse, describe: str) -> None:
+    def take(name: str, parse, describe: Message) -> None:
         if name not in values:
             return
         try:
             fields[PARAMS[name]] = parse(values[name])
         except (ValueError, ConfigError, OverflowError):
-            notices.append(f"The URL value {name}={_show(values[name])} is not {describe}; using the default.")
+            notices.append(message("url.invalid", name=name, value=quote(values[name]), expected=describe))
 
-    norms = ", ".join(n.value for n in Norm)
-    take("norm", lambda r: _choice(r, Norm), f"one of {norms}")
+    norms = message("url.one_of", choices=", ".join(n.value for n in Norm))
+    take("norm", lambda r: _choice(r, Norm), norms)
     norm = fields.get("norm", DEFAULT.norm)
     take("step", lambda r: _checked_step(norm, _number(r)),
-         f"a step in (0, {NORM_SPECS[norm].max_step:g}] for norm {norm.value}")
-    take("mult", lambda r: _checked_multiplier(_number(r)), f"a multiplier in (0, {MAX_MULTIPLIER:g}]")
-    take("attack", lambda r: _choice(r, AttackMethod), "fgsm or pgd")
-    take("anorm", lambda r: _choice(r, Norm), f"one of {norms}")
+         message("url.step", maximum=NORM_SPECS[norm].max_step, norm=norm.value))
+    take("mult", lambda r: _checked_multiplier(_number(r)), message("url.multiplier", maximum=MAX_MULTIPLIER))
+    take("attack", lambda r: _choice(r, AttackMethod), message("url.one_of", choices="fgsm, pgd"))
+    take("anorm", lambda r: _choice(r, Norm), norms)
     attack_norm = fields.get("attack_norm", DEFAULT.attack_norm)
     take("eps", lambda r: _checked_strength(attack_norm, _number(r)),
-         f"a strength in [0, {NORM_SPECS[attack_norm].max_step:g}] for norm {attack_norm.value}")
-    take("iters", lambda r: _whole(r, 1, MAX_PGD_ITERATIONS), f"a whole number in 1..{MAX_PGD_ITERATIONS}")
-    take("mode", lambda r: _choice(r, EvalMode), "transfer or white-box")
-    take("batch", lambda r: _whole(r, 0, MAX_BATCH), f"a whole number in 0..{MAX_BATCH}")
-    take("digit", lambda r: _whole(r, 0, 9), "a digit 0..9")
-    take("pick", lambda r: _whole(r, 0, GRID_SIZE - 1), f"a whole number in 0..{GRID_SIZE - 1}")
-    take("tattack", lambda r: _choice(r, TrainingAttack), ", ".join(t.value for t in TrainingAttack))
+         message("url.strength", maximum=NORM_SPECS[attack_norm].max_step, norm=attack_norm.value))
+    take("iters", lambda r: _whole(r, 1, MAX_PGD_ITERATIONS), message("url.whole", low=1, high=MAX_PGD_ITERATIONS))
+    take("mode", lambda r: _choice(r, EvalMode), message("url.one_of", choices=", ".join(m.value for m in EvalMode)))
+    take("batch", lambda r: _whole(r, 0, MAX_BATCH), message("url.whole", low=0, high=MAX_BATCH))
+    take("digit", lambda r: _whole(r, 0, 9), message("url.digit"))
+    take("pick", lambda r: _whole(r, 0, GRID_SIZE - 1), message("url.whole", low=0, high=GRID_SIZE - 1))
+    take("tattack", lambda r: _choice(r, TrainingAttack),
+         message("url.one_of", choices=", ".join(t.value for t in TrainingAttack)))
     take("teps", lambda r: _checked_strength(Norm.INFINITY, _number(r), positive=True),
-         f"an epsilon in (0, {NORM_SPECS[Norm.INFINITY].max_step:g}]")
+         message("url.epsilon", maximum=NORM_SPECS[Norm.INFINITY].max_step))
     take("titers", lambda r: _whole(r, 2, MAX_TRAINING_PGD_ITERATIONS),
-         f"a whole number in 2..{MAX_TRAINING_PGD_ITERATIONS}")
+         message("url.whole", low=2, high=MAX_TRAINING_PGD_ITERATIONS))
 
     # Values that are fine alone can still clash: the step belongs to the norm.
     if "norm" in fields and "step" not in fields:
@@ -257,7 +263,7 @@ def parse_query(params: Mapping[str, str | Sequence[str]]) -> tuple[ViewState, l
     if "attack_norm" in fields and "strength" not in fields:
         fields["strength"] = NORM_SPECS[fields["attack_norm"]].default_step
     if fields.get("attack") is AttackMethod.PGD and not NORM_SPECS[attack_norm].supports_pgd:
-        notices.append(f"PGD is not available for the {attack_norm.value} norm; using FGSM.")
+        notices.append(message("url.no_pgd", norm=attack_norm.value))
         fields["attack"] = AttackMethod.FGSM
     return ViewState(**fields), notices
 

@@ -195,7 +195,7 @@ def test_without_training_data_the_train_button_says_how_to_get_it(app_env, monk
     at = run_app({"mult": "1"})
     assert any("not trained yet" in s.value for s in at.subheader)
     assert at.button(key="train").disabled
-    assert [w.value for w in at.warning if "training set" in w.value] == [data.training_data_problem()]
+    assert [w.value for w in at.warning if "training set" in w.value] == [str(data.training_data_problem())]
 
 
 def test_robust_training_controls_and_expected_time(app_env):
@@ -257,3 +257,32 @@ def test_figures_are_metrics_with_the_fall_under_attack_in_points(app_env):
     fall = float(clean.value.rstrip("%")) - float(attacked.value.rstrip("%"))
     assert attacked.delta.endswith(" pts") and attacked.delta.startswith("-")
     assert abs(float(attacked.delta.split()[0]) + fall) <= 0.11  # the drop in points (the figures are rounded)
+
+
+def test_the_page_in_chinese_has_the_same_numbers(app_env):
+    english, chinese = run_app(), run_app({"lang": "zh"})
+    assert chinese.title[0].value == "对抗正则化，实时演示" and chinese.session_state["language"] == "zh"
+    assert list(metrics(chinese)) == ["基础模型，干净", "基础模型，FGSM ε=0.2", "正则化模型，干净", "正则化模型，FGSM ε=0.2",
+                                      "基础模型，最坏情况", "基础模型，白盒 PGD", "正则化模型，最坏情况", "正则化模型，白盒 PGD"]
+    assert list(metrics(chinese).values()) == list(metrics(english).values())
+    shown = grids(chinese)
+    assert "基础模型：" in shown[0] and "对抗性正则化模型：" in shown[1] and "pred" not in shown[0]
+    assert [m.delta for m in chinese.metric if m.delta][0].endswith(" 个百分点")
+    assert chinese.query_params == {"lang": "zh"}  # the link keeps the language
+
+
+def test_the_language_selector_redraws_the_page_and_reset_keeps_the_language(app_env):
+    at = run_app({"eps": "0.1"})
+    assert at.title[0].value == "Adversarial regularization, live"
+    at.selectbox(key="language").set_value("zh").run()
+    assert not at.exception and at.title[0].value == "对抗正则化，实时演示"
+    assert at.query_params == {"eps": "0.1", "lang": "zh"}
+    at.button(key="reset").click().run()
+    assert at.title[0].value == "对抗正则化，实时演示" and at.query_params == {"lang": "zh"}
+
+
+def test_an_unknown_language_gives_a_notice_and_english(app_env):
+    at = run_app({"lang": "klingon"})
+    assert at.title[0].value == "Adversarial regularization, live"
+    assert [w.value for w in at.warning if "lang=" in w.value] == [
+        "The URL value lang='klingon' is not one of en, zh; using the default."]

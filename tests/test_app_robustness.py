@@ -74,7 +74,7 @@ def test_each_lesson_step_is_one_click_to_a_pretrained_view():
         assert not at.exception, at.exception
         assert at.query_params == viewstate.to_query(step.view)
         assert not any("not trained yet" in s.value for s in at.subheader), step.title
-        assert step.text in [i.value for i in at.info]
+        assert str(step.text) in [i.value for i in at.info]
 
 
 def test_method_comparison_lists_all_three_methods_with_numbers():

@@ -7,14 +7,16 @@ import json
 import pytest
 
 from advdemo.charts import curve_chart, curve_rows
-from advdemo.config import FAST_RECIPE, Attack, ModelKind, Norm
+from advdemo.config import FAST_RECIPE, Attack, Language, ModelKind, Norm
 from advdemo.experiment import stored_fgsm_curve
-from advdemo.presentation import CURVE_NAMES
+from advdemo.i18n import catalogue, english
 from advdemo.report import stored_worst_curves
 from advdemo.results import Curve
 from advdemo.storage import PRETRAINED_DIR, ModelStore, model_id
 
-NAMES = CURVE_NAMES
+NAMES = english()
+#: The models' names in the English legend (the tutorial's).
+MODEL_NAMES = {ModelKind.BASE: "base", ModelKind.REGULARIZED: "adv-regularized"}
 
 
 def chart_values(chart) -> list[dict]:
@@ -47,7 +49,7 @@ def test_the_chart_of_the_default_page_matches_the_manifest():
     values = chart_values(curve_chart(curve, 0.2, "ε", NAMES, worst))
     stored = reg["metrics"]["curves"]["transfer"]
     for kind, key in ((ModelKind.BASE, "base"), (ModelKind.REGULARIZED, "adv")):
-        shown = [v["accuracy"] for v in values if v["model"] == NAMES[kind] and v["measure"] == "attack"]
+        shown = [v["accuracy"] for v in values if v["model"] == MODEL_NAMES[kind] and v["measure"] == "attack"]
         assert shown == stored[key]  # exactly the manifest's numbers, in order of strength
     worst_shown = [v for v in values if v["measure"] == "worst case"]
     assert worst_shown and all(v["digits"] == 1000 for v in worst_shown)
@@ -68,3 +70,17 @@ def test_seed_bars_span_the_lowest_to_the_highest_seed():
         ("base", 0.2, 0.40, 0.45), ("adv-regularized", 0.2, 0.92, 0.95)}
     assert not any(layer["mark"]["type"] == "errorbar"
                    for layer in curve_chart(seeds[0], 0.2, "ε", NAMES, seeds=seeds[:1]).to_dict()["layer"])
+
+
+def test_the_chinese_chart_plots_the_same_numbers_with_chinese_names():
+    curve = Curve((0.0, 0.1), (0.99, 0.8), (0.99, 0.97), examples=100)
+    english_values = chart_values(curve_chart(curve, 0.1, "ε", english()))
+    chinese = curve_chart(curve, 0.1, "ε", catalogue(Language.ZH)).to_dict()
+    chinese_values = chinese["layer"][0]["data"]["values"]
+    assert [(v["strength"], v["accuracy"]) for v in chinese_values] == [
+        (v["strength"], v["accuracy"]) for v in english_values]
+    assert {v["model"] for v in chinese_values} == {"基础模型", "对抗性正则化模型"}
+    assert {v["measure"] for v in chinese_values} == {"攻击"}
+    encoding = chinese["layer"][0]["encoding"]
+    assert encoding["y"]["title"] == "测试准确率"
+    assert [t["title"] for t in encoding["tooltip"]] == ["模型", "度量", "强度", "准确率", "数字个数"]

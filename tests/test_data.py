@@ -134,10 +134,10 @@ def test_training_data_problem_is_one_sentence_when_there_is_no_way_to_get_it(tm
     monkeypatch.setattr(data, "can_reach", lambda *a, **k: False)
     monkeypatch.setattr(data, "_probe", {"at": -float("inf"), "ok": False})
     monkeypatch.setattr(data, "_cache", {})
-    problem = data.training_data_problem()
-    assert problem and problem.count(". ") == 0 and data.ENV_VAR in problem
+    problem = str(data.training_data_problem())
+    assert problem.count(". ") == 0 and data.ENV_VAR in problem
     assert data.training_data_problem(tmp_path) is None  # a local folder: its files are checked when loading
-    assert "does not exist" in data.training_data_problem(tmp_path / "nowhere")
+    assert "does not exist" in str(data.training_data_problem(tmp_path / "nowhere"))
     monkeypatch.setattr(data, "_probe", {"at": -float("inf"), "ok": False})
     monkeypatch.setattr(data, "can_reach", lambda *a, **k: True)
     assert data.training_data_problem() is None  # tensorflow_datasets can download it

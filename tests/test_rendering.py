@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from advdemo.config import Language
+from advdemo.i18n import catalogue, english
 from advdemo.rendering import (
     WRONG_COLOR,
+    cjk_font,
     digit_detail_html,
     digit_grid_html,
     digit_png,
@@ -118,3 +121,27 @@ def test_figures_are_pngs(digits):
 def test_side_by_side_html_keeps_fragments_in_order():
     fragment = side_by_side_html("<p>left</p>", "<p>right</p>")
     assert fragment.index("left") < fragment.index("right") and "minmax(20rem,1fr)" in fragment
+
+
+def test_chinese_pictures_fall_back_to_english_titles_without_a_chinese_font(digits, monkeypatch):
+    from advdemo import rendering
+
+    zh = catalogue(Language.ZH)
+    monkeypatch.setattr(rendering, "cjk_font", lambda: None)
+    assert rendering.needs_font_fallback(zh) and not rendering.needs_font_fallback(english())
+    args = (digits, np.arange(4), np.arange(4), np.arange(4))
+    assert tutorial_grid_png(*args, n_col=2, tr=zh) == tutorial_grid_png(*args, n_col=2, tr=english())
+
+
+@pytest.mark.skipif(cjk_font() is None, reason="no Chinese font installed (apt-get install fonts-wqy-microhei)")
+def test_chinese_pictures_have_chinese_titles_where_a_font_is_installed(digits):
+    args = (digits, np.arange(4), np.arange(4), np.arange(4))
+    chinese = decode(tutorial_grid_png(*args, n_col=2, tr=catalogue(Language.ZH)))
+    english_png = decode(tutorial_grid_png(*args, n_col=2, tr=english()))
+    assert chinese.format == "PNG" and chinese.tobytes() != english_png.tobytes()
+
+
+def test_the_grid_speaks_the_readers_language(digits):
+    labels, predictions = np.array([1, 2, 3, 4]), np.array([1, 2, 3, 0])
+    fragment = digit_grid_html(digits, labels, predictions, "基础模型", tr=catalogue(Language.ZH))
+    assert "基础模型：3 / 4" in fragment and "真实为 4，预测为 0（错误）" in fragment and "pred" not in fragment

@@ -12,10 +12,12 @@ from advdemo.config import (
     ROBUST_EPSILONS,
     AttackMethod,
     EvalMode,
+    Language,
     Norm,
     TrainingAttack,
     robust_hparams,
 )
+from advdemo.i18n import catalogue
 from advdemo.storage import model_id
 from advdemo.viewstate import DEFAULT, PARAMS, ViewState, parse_query, to_query
 
@@ -65,9 +67,9 @@ def test_there_are_hundreds_of_cases():
 def test_bad_value_gives_notice_and_default(name, value):
     view, notices = parse_query({name: value})
     field = PARAMS[name]
-    assert len(notices) == 1 and f"URL value {name}=" in notices[0], notices
+    assert len(notices) == 1 and f"URL value {name}=" in str(notices[0]), notices
     assert getattr(view, field) == getattr(DEFAULT, field)
-    assert len(notices[0]) < 300  # a huge value is quoted back shortened
+    assert len(str(notices[0])) < 300  # a huge value is quoted back shortened
     view.hparams()
     view.to_attack()  # the fallback view is always valid
 
@@ -75,7 +77,7 @@ def test_bad_value_gives_notice_and_default(name, value):
 @pytest.mark.parametrize("values", [["0.1", "0.2"], [], ["l2", "l2", "l2"]])
 def test_repeated_parameters(values):
     view, notices = parse_query({"norm": values})
-    assert view == DEFAULT and "given" in notices[0]
+    assert view == DEFAULT and "given" in str(notices[0])
 
 
 @pytest.mark.parametrize("query,expected", [
@@ -91,7 +93,7 @@ def test_values_are_checked_against_each_other(query, expected):
 
 def test_unknown_parameters_are_reported():
     view, notices = parse_query({"x": "1", "__proto__": "y", "norm": "l2"})
-    assert view.norm is Norm.L2 and len(notices) == 2 and "unknown URL parameter 'x'" in notices[0]
+    assert view.norm is Norm.L2 and len(notices) == 2 and "unknown URL parameter 'x'" in str(notices[0])
 
 
 def test_url_values_never_reach_the_file_system():
@@ -124,11 +126,22 @@ def test_robust_views_name_the_robust_models():
 
 
 @pytest.mark.parametrize("query,notice", [
-    ({"tattack": "madry"}, "tattack='madry' is not fgsm, fgsm-rs, pgd"),
+    ({"tattack": "madry"}, "tattack='madry' is not one of fgsm, fgsm-rs, pgd"),
     ({"teps": "0"}, "teps='0' is not an epsilon in (0, 0.5]"),
     ({"teps": "0.7"}, "teps='0.7' is not an epsilon"),
     ({"titers": "1"}, "titers='1' is not a whole number in 2..40"),
 ])
 def test_bad_training_attack_values(query, notice):
     view, notices = parse_query(query)
-    assert view == DEFAULT and len(notices) == 1 and notice in notices[0]
+    assert view == DEFAULT and len(notices) == 1 and notice in str(notices[0])
+
+
+def test_the_language_is_not_part_of_the_view():
+    view, notices = parse_query({"lang": "zh", "norm": "l2"})
+    assert view.norm is Norm.L2 and notices == []
+    assert "lang" not in to_query(view)
+
+
+def test_notices_read_in_chinese():
+    _, notices = parse_query({"iters": "999"})
+    assert catalogue(Language.ZH)(notices[0]) == "网址中的值 iters='999' 不是 1..40 范围内的整数；使用默认值。"

@@ -14,6 +14,7 @@ from streamlit_drawable_canvas import st_canvas
 from advdemo import presentation as text
 from advdemo.charts import HEIGHT as CHART_HEIGHT
 from advdemo.charts import curve_spec
+from advdemo.config import ModelKind
 from advdemo.digitize import ImageError, from_bytes
 from advdemo.own_digit import clean_probabilities
 from advdemo.pairs import ModelPair
@@ -26,22 +27,22 @@ from ui.shared import get_service, interactive
 CANVAS_SIDE = 280  # ten screen pixels per MNIST pixel
 STROKE = 20  # about MNIST's stroke width at that scale
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
-_SOURCES = {"draw": "Draw", "upload": "Upload"}
 
 
 def _image_bytes() -> bytes | None:
     """The chosen source's image bytes, or None (with the reason shown) when there is nothing to use yet."""
-    source = st.radio("Your digit", list(_SOURCES), format_func=_SOURCES.get, horizontal=True, key="own_source",
-                      label_visibility="collapsed")
+    tr = state.tr()
+    source = st.radio(tr("own.source"), ["draw", "upload"], format_func=lambda v: tr(f"own.{v}"), horizontal=True,
+                      key="own_source", label_visibility="collapsed")
     if source == "draw":
         canvas = st_canvas(stroke_width=STROKE, stroke_color="#FFFFFF", background_color="#000000",
                            height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw", return_image_data=True,
                            key="own_canvas")
         if not (canvas.json_data or {}).get("objects"):
-            st.caption(text.EMPTY_CANVAS)
+            st.caption(tr("own.empty_canvas"))
             return None
         return canvas.image_bytes
-    upload = st.file_uploader("An image of one digit", type=UPLOAD_TYPES, key="own_upload", help=text.UPLOAD_HELP)
+    upload = st.file_uploader(tr("own.upload_label"), type=UPLOAD_TYPES, key="own_upload", help=tr("own.upload_help"))
     return upload.getvalue() if upload is not None else None
 
 
@@ -50,7 +51,8 @@ def _image_bytes() -> bytes | None:
 def own_digit(pair: ModelPair, curve: Curve) -> None:
     """The section; a stroke or an upload reruns only this. ``curve`` is the page's current robustness curve."""
     view: ViewState = state.current()
-    st.caption(text.OWN_DIGIT_INTRO)
+    tr = state.tr()
+    st.caption(tr("own.intro"))
     left, right = st.columns([1, 2], gap="large")
     with left:
         data = _image_bytes()
@@ -59,25 +61,26 @@ def own_digit(pair: ModelPair, curve: Curve) -> None:
         try:
             digit = from_bytes(data)
         except ImageError as exc:
-            st.warning(str(exc), icon="🖼️")
+            st.warning(tr(exc.message), icon="🖼️")
             return
         for note in digit.notes:
-            st.caption(note)
+            st.caption(tr(note))
         base_clean, _ = clean_probabilities(pair, digit.image)
         digest = hashlib.sha256(digit.image.tobytes()).hexdigest()[:16]
         # A new digit starts from the base model's answer; the user corrects it if the model is wrong.
-        label = st.selectbox("Which digit is it?", range(10), index=int(base_clean.argmax()),
+        label = st.selectbox(tr("own.which"), range(10), index=int(base_clean.argmax()),
                              key=f"own_label_{digest}")
     report = get_service().own_digit(pair, digit.image, int(label), view.to_attack())
     with right:
-        st.html(prediction_html(report.image, report.label, report.base_clean_proba, report.regularized_clean_proba))
-        st.markdown(f"**Under the sidebar's attack** ({text.attack_label(view)}, {view.mode.value})")
+        st.html(prediction_html(report.image, report.label, report.base_clean_proba, report.regularized_clean_proba,
+                                tr))
+        st.markdown(tr("own.under_attack", attack=text.attack_label(tr, view), mode=text.mode_label(tr, view)))
         st.html(digit_detail_html(report.image, report.attacked.base_images[0],
                                   report.attacked.regularized_images[0], report.label,
-                                  report.attacked.base_proba[0], report.attacked.regularized_proba[0]))
-        st.markdown(f"{text.flip_text('base model', report.base_flip)}  \n"
-                    f"{text.flip_text('regularized model', report.regularized_flip)}")
-        st.vega_lite_chart(spec=curve_spec(curve, view.strength, text.curve_axis(view), text.CURVE_NAMES, None,
+                                  report.attacked.base_proba[0], report.attacked.regularized_proba[0], tr))
+        st.markdown(f"{text.flip_text(tr, ModelKind.BASE, report.base_flip)}  \n"
+                    f"{text.flip_text(tr, ModelKind.REGULARIZED, report.regularized_flip)}")
+        st.vega_lite_chart(spec=curve_spec(curve, view.strength, text.curve_axis(tr, view), tr, None,
                                            (report.base_flip.strength, report.regularized_flip.strength)),
-                           width="stretch", height=CHART_HEIGHT, alt=text.OWN_DIGIT_CURVE)
-        st.caption(text.OWN_DIGIT_CURVE)
+                           width="stretch", height=CHART_HEIGHT, alt=tr("own.curve"))
+        st.caption(tr("own.curve"))

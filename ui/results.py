@@ -19,7 +19,13 @@ from advdemo.data import Mnist
 from advdemo.evaluation import Attacked
 from advdemo.export import results_csv, results_json
 from advdemo.pairs import ModelPair
-from advdemo.rendering import digit_detail_html, digit_grid_html, side_by_side_html, tutorial_grid_png
+from advdemo.rendering import (
+    digit_detail_html,
+    digit_grid_html,
+    needs_font_fallback,
+    side_by_side_html,
+    tutorial_grid_png,
+)
 from advdemo.results import Curve, Evaluation
 from advdemo.robustness import PairAccuracies, describe_sign
 from advdemo.service import ModelService
@@ -33,14 +39,14 @@ from ui.shared import interactive
 @interactive
 def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     """Everything the attack and digit controls change; ``pair`` is None while the models are untrained."""
-    view = state.current()
+    view, tr = state.current(), state.tr()
     reset, link, _ = st.columns([2, 1, 3])
-    reset.button(text.RESET, key="reset", icon="↩️", on_click=state.reset)
+    reset.button(tr("page.reset"), key="reset", icon="↩️", on_click=state.reset)
     if st.session_state.pop(state.REDRAW_PAGE, False):
         st.rerun()  # the model controls sit outside this fragment: the whole page redraws
-    with link.popover(text.COPY_LINK, icon="🔗"):
+    with link.popover(tr("page.copy_link"), icon="🔗"):
         st.code(state.share_url(), language=None, wrap_lines=True)  # its copy button puts the link on the clipboard
-        st.caption(text.COPY_LINK_HELP)
+        st.caption(tr("page.copy_link_help"))
     if pair is None:
         state.write_url()  # otherwise the detail view below does it
         return
@@ -51,83 +57,87 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     metrics_slot = st.container()
     shown = svc.attack_digits(pair, images, labels, attack)
     st.html(side_by_side_html(
-        digit_grid_html(shown.base_images, labels, shown.base_pred, text.GRID_TITLES[ModelKind.BASE]),
-        digit_grid_html(shown.regularized_images, labels, shown.regularized_pred,
-                        text.GRID_TITLES[ModelKind.REGULARIZED])))
+        *(digit_grid_html(images, labels, predictions, tr(text.GRID_TITLE_KEYS[kind]), tr=tr)
+          for kind, images, predictions in ((ModelKind.BASE, shown.base_images, shown.base_pred),
+                                            (ModelKind.REGULARIZED, shown.regularized_images,
+                                             shown.regularized_pred)))))
 
     # Test-set numbers usually come from the manifest or memory; a progress bar only when they do not.
     with metrics_slot:
-        bar = None if svc.ready(pair, attack) else st.progress(*text.measuring_progress(0, 0))
+        bar = None if svc.ready(pair, attack) else st.progress(*text.measuring_progress(tr, 0, 0))
         ev = svc.test_metrics(pair, attack)
 
         def report(done: int, total: int) -> None:
             if bar is not None:
-                bar.progress(*text.measuring_progress(done, total))
+                bar.progress(*text.measuring_progress(tr, done, total))
 
         curve = svc.curve(pair, attack, progress=report)
         if bar is not None:
             bar.empty()
-        show_figures(text.accuracy_figures(ev, view))
-        st.caption(text.accuracy_caption(ev, view))
+        show_figures(text.accuracy_figures(tr, ev, view))
+        st.caption(text.accuracy_caption(tr, ev, view))
         strong = worst_case(svc, mnist, pair, view)
 
-    st.subheader(text.DETAIL)
+    st.subheader(tr("page.detail"))
     detail(images, labels, shown)
 
-    st.subheader(text.CURVE)
+    st.subheader(tr("page.curve"))
     worst = svc.strong_curve(pair, view.attack_norm)
     seeds = svc.seed_curves(pair, attack, svc.stores)
-    caption = text.curve_caption(curve, worst, len(mnist.test_labels), len(seeds))
-    st.vega_lite_chart(spec=curve_spec(curve, view.strength, text.curve_axis(view), text.CURVE_NAMES, worst,
-                                       seeds=seeds), width="stretch", height=CHART_HEIGHT, alt=caption)
+    caption = text.curve_caption(tr, curve, worst, len(mnist.test_labels), len(seeds))
+    st.vega_lite_chart(spec=curve_spec(curve, view.strength, text.curve_axis(tr, view), tr, worst, seeds=seeds),
+                       width="stretch", height=CHART_HEIGHT, alt=caption)
     st.caption(caption)
     downloads(view, ev, curve, worst, strong, labels, shown)
 
-    st.subheader(text.OWN_DIGIT)
+    st.subheader(tr("page.own_digit"))
     own_digit(pair, curve)
 
 
 def show_figures(figures: list[text.Figure]) -> None:
     """A row of figures as ``st.metric``: label, value, and the change in points (a fall shows red, with ↓)."""
+    tr = state.tr()
     for column, (label, value, change) in zip(st.columns(len(figures)), figures):
-        column.metric(label, value, None if change is None else f"{change:+.1f} pts")
+        column.metric(label, value, None if change is None else text.points(tr, change))
 
 
 def downloads(view: ViewState, ev: Evaluation, curve: Curve, worst: Curve | None, strong: PairAccuracies | None,
               labels: np.ndarray, shown: Attacked) -> None:
     """The grids as PNG (drawn only when asked for), the numbers as CSV and JSON."""
+    tr = state.tr()
     name = f"advdemo-{view.attack.value}-{view.attack_norm.value}-{view.strength:g}-{view.mode.value}"
     grids, table, data = st.columns(3)
     # Each file is made only when asked for: most slider moves download nothing.
-    grids.download_button(text.DOWNLOAD_GRIDS, lambda: tutorial_grid_png(
-        shown.base_images, labels, shown.base_pred, shown.regularized_pred), f"{name}.png", "image/png",
-        on_click="ignore", icon="🖼️")
-    table.download_button(text.DOWNLOAD_CSV, lambda: results_csv(ev, view.strength, curve, worst, strong),
+    grids.download_button(tr("page.download_grids"), lambda: tutorial_grid_png(
+        shown.base_images, labels, shown.base_pred, shown.regularized_pred, tr=tr), f"{name}.png", "image/png",
+        on_click="ignore", icon="🖼️", help=tr("page.no_cjk_font") if needs_font_fallback(tr) else None)
+    table.download_button(tr("page.download_csv"), lambda: results_csv(ev, view.strength, curve, worst, strong),
                           f"{name}.csv", "text/csv", on_click="ignore", icon="📄")
-    data.download_button(text.DOWNLOAD_JSON, lambda: results_json(viewstate.to_query(view), ev, view.strength, curve,
-                                                                  worst, strong), f"{name}.json", "application/json",
-                         on_click="ignore", icon="📄")
+    data.download_button(tr("page.download_json"), lambda: results_json(
+        viewstate.to_query(view), ev, view.strength, curve, worst, strong), f"{name}.json", "application/json",
+        on_click="ignore", icon="📄")
 
 
 def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState) -> PairAccuracies | None:
     """Both models' worst case at the current strength, with intervals and any masking warning."""
     if not NORM_SPECS[view.attack_norm].supports_pgd or view.strength == 0:
         return None
+    tr = state.tr()
     bar = None
     if not svc.strong_ready(pair, view.attack_norm, view.strength):
-        bar = st.progress(*text.strong_progress(0, 0))
+        bar = st.progress(*text.strong_progress(tr, 0, 0))
 
     def report(done: int, total: int) -> None:
         if bar is not None:
-            bar.progress(*text.strong_progress(done, total))
+            bar.progress(*text.strong_progress(tr, done, total))
 
     strong = svc.strong(pair, view.attack_norm, view.strength, progress=report if bar else None)
     if bar:
         bar.empty()
-    show_figures(text.worst_case_figures(strong))
-    st.caption(text.worst_case_caption(strong, len(mnist.test_labels)))
+    show_figures(text.worst_case_figures(tr, strong))
+    st.caption(text.worst_case_caption(tr, strong, len(mnist.test_labels)))
     for sign in strong.signs():
-        st.warning(describe_sign(sign), icon="⚠️")
+        st.warning(describe_sign(sign, tr), icon="⚠️")
     return strong
 
 
@@ -135,8 +145,9 @@ def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState
 @interactive
 def detail(images: np.ndarray, labels: np.ndarray, shown: Attacked) -> None:
     """The digit slider and one digit in detail; moving the slider reruns only this."""
+    tr = state.tr()
     if len(labels) > 1:
-        st.slider(text.DIGIT_SLIDER, 0, len(labels) - 1, key="pick")
+        st.slider(tr("page.digit_slider"), 0, len(labels) - 1, key="pick")
     # Every run of the results ends here too, so this one write keeps the URL current for both.
     state.write_url()
     pick = min(int(st.session_state.pick), len(labels) - 1)
@@ -144,4 +155,4 @@ def detail(images: np.ndarray, labels: np.ndarray, shown: Attacked) -> None:
     st.html(f"<style>.advdemo-grid .advdemo-tile:nth-child({pick + 1})"
             "{outline:3px solid #f2c94c;outline-offset:1px}</style>")
     st.html(digit_detail_html(images[pick], shown.base_images[pick], shown.regularized_images[pick],
-                              int(labels[pick]), shown.base_proba[pick], shown.regularized_proba[pick]))
+                              int(labels[pick]), shown.base_proba[pick], shown.regularized_proba[pick], tr))

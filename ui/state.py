@@ -1,4 +1,4 @@
-"""The page's view in ``st.session_state``: widget keys and values come from :mod:`advdemo.viewstate`."""
+"""The page's view and language in ``st.session_state``: widget keys and values come from :mod:`advdemo.viewstate`."""
 
 from __future__ import annotations
 
@@ -8,19 +8,38 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import streamlit as st
 
 from advdemo import viewstate
-from advdemo.config import NORM_SPECS, AttackMethod, Norm, TrainingAttack
+from advdemo.config import DEFAULT_LANGUAGE, NORM_SPECS, AttackMethod, Language, Norm, TrainingAttack
+from advdemo.i18n import LANG_PARAM, Catalogue, catalogue, choose_language, message, parse_language
 from advdemo.lesson import LESSON
 from advdemo.viewstate import CUSTOM, ViewState
 
+#: The language selector's key in the session state.
+LANGUAGE = "language"
+
 
 def arrive() -> None:
-    """Once per session: set every widget from the URL, and keep the URL's notices for the page."""
+    """Once per session: set every widget from the URL, the language from the URL or else the browser's,
+    and keep the URL's notices for the page."""
     if "view_ready" in st.session_state:
         return
     raw = {name: st.query_params.get_all(name) for name in st.query_params}
     start, notices = viewstate.parse_query(raw)
+    asked = st.query_params.get(LANG_PARAM)
+    if asked is not None and parse_language(asked) is None:
+        notices.append(message("url.invalid", name=LANG_PARAM, value=viewstate.quote(asked),
+                               expected=message("url.one_of", choices=", ".join(lang.value for lang in Language))))
     show(start)
     st.session_state.update(url_notices=notices, view_ready=True, lesson=None)
+    st.session_state[LANGUAGE] = choose_language(asked, st.context.locale).value
+
+
+def language() -> Language:
+    return Language(st.session_state.get(LANGUAGE, DEFAULT_LANGUAGE.value))
+
+
+def tr() -> Catalogue:
+    """The catalogue of the page's current language."""
+    return catalogue(language())
 
 
 def keep_hidden_values() -> None:
@@ -46,8 +65,16 @@ def current() -> ViewState:
     return viewstate.from_widgets(st.session_state.get)
 
 
+def url_query() -> dict[str, str]:
+    """The URL's parameters: the view's (only those that differ from the defaults) and the language."""
+    query = viewstate.to_query(current())
+    if language() is not DEFAULT_LANGUAGE:
+        query[LANG_PARAM] = language().value
+    return query
+
+
 def write_url() -> None:
-    st.query_params.from_dict(viewstate.to_query(current()))
+    st.query_params.from_dict(url_query())
 
 
 # -- callbacks: one control changes others ------------------------------------------------------
@@ -99,7 +126,7 @@ def reset() -> None:
 def share_url() -> str:
     """The page's address with the current view: opens it as it is now (never the user's own digit)."""
     parts = urlsplit(st.context.url or "")
-    query = urlencode(viewstate.to_query(current()))
+    query = urlencode(url_query())
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
 
 

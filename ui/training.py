@@ -15,29 +15,31 @@ from ui import state
 
 def training_panel(svc: ModelService, mnist: Mnist, hparams: HParams) -> None:
     """Offer to train ``hparams`` (within the server's limits) and follow the job."""
-    st.subheader(text.UNTRAINED)
+    tr = state.tr()
+    st.subheader(tr("page.untrained"))
     limits = svc.limits
     if not limits.enabled:
-        st.error(text.TRAINING_OFF, icon="🚫")
+        st.error(tr("training.off"), icon="🚫")
         return
     if hparams.training_attack is not TrainingAttack.FGSM and not limits.robust:
-        st.error(text.ROBUST_ONLY_PRETRAINED, icon="🚫")
+        st.error(text.robust_only_pretrained(tr), icon="🚫")
         return
     bounded = svc.training_hparams(hparams)
     n_train = bounded.train_examples or len(mnist.train_labels) or TRAIN_SIZE
-    st.write(text.training_plan(bounded.adv_total_epochs, n_train, training_summary(bounded),
+    st.write(text.training_plan(tr, bounded.adv_total_epochs, n_train, training_summary(bounded, tr),
                                 expected_training_seconds(bounded, n_train)))
     job = svc.job(hparams)
     can_start = job is None or not job.state.active and job.state is not JobState.DONE
     problem = svc.training_data_problem() if can_start else None
     if problem:
-        st.button("Train these models", type="primary", key="train", disabled=True, help=problem)
-        st.warning(problem, icon="📂")
-    elif can_start and st.button("Try training again" if job else "Train these models", type="primary",
-                                 key="train"):
+        st.button(tr("training.train"), type="primary", key="train", disabled=True, help=tr(problem))
+        st.warning(tr(problem), icon="📂")
+    elif can_start and st.button(tr("training.again" if job else "training.train"), type="primary", key="train"):
         try:
             svc.request_training(hparams, state.owner())
-        except (StoreError, QueueError) as exc:
+        except QueueError as exc:
+            st.warning(tr(exc.message), icon="⏳")
+        except StoreError as exc:  # the server's model store; its message is for the operator
             st.warning(str(exc), icon="⏳")
     if svc.job(hparams) is not None:
         training_status(svc, hparams)
@@ -49,19 +51,20 @@ def training_status(svc: ModelService, hparams: HParams) -> None:
     job = svc.job(hparams)
     if job is None:
         return
+    tr = state.tr()
     if job.state is JobState.DONE:
         st.rerun()
     if job.state is JobState.FAILED:
-        st.error(f"Training failed: {job.error}")
+        st.error(tr("training.failed", error=job.error))
         return
     if job.state is JobState.CANCELLED:
-        st.info(text.CANCELLED, icon="🛑")
+        st.info(tr("training.cancelled"), icon="🛑")
         return
     if job.state is JobState.QUEUED:
-        st.info(text.queued(job.position, job.wait_seconds), icon="⏳")
+        st.info(text.queued(tr, job.position, job.wait_seconds), icon="⏳")
     else:
-        fraction, label = text.training_progress(job.progress)
+        fraction, label = text.training_progress(tr, job.progress)
         st.progress(fraction, text=label)
-    if job.owner == state.owner() and st.button("Cancel training", key="cancel_training"):
+    if job.owner == state.owner() and st.button(tr("training.cancel"), key="cancel_training"):
         svc.cancel_training(hparams, state.owner())
         st.rerun(scope="fragment")

@@ -1,0 +1,84 @@
+"""The catalogues: the same keys and placeholders in both languages, and Chinese text without English words."""
+
+from __future__ import annotations
+
+import re
+import string
+
+import pytest
+
+from advdemo.config import DEFAULT_LANGUAGE, Language
+from advdemo.i18n import LocalizedError, catalogue, choose_language, english, message, parse_language, placeholders
+
+#: Latin-script words the Chinese page may keep: names, units, file formats and code identifiers.
+ALLOWED_LATIN = {
+    "FGSM", "PGD", "MNIST", "NSL", "CNN", "TensorFlow", "Madry", "L", "P", "SHA", "CPU", "MB", "PNG", "JPEG",
+    "GIF", "BMP", "WebP", "CSV", "JSON", "IDX", "DIR", "data", "dir", "fonts", "noto", "cjk",
+    "pgd_iterations", "pgd_epsilon", "random_init",
+}
+
+
+def _specs(text: str) -> set[tuple[str, str]]:
+    return {(name, spec or "") for _, name, spec, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_key_is_in_both_languages() -> None:
+    en, zh = catalogue(Language.EN), catalogue(Language.ZH)
+    assert en.keys() == zh.keys()
+    assert len(en.keys()) > 150
+
+
+@pytest.mark.parametrize("key", sorted(english().keys()))
+def test_placeholders_and_their_formats_agree(key: str) -> None:
+    en, zh = catalogue(Language.EN), catalogue(Language.ZH)
+    assert _specs(en.raw(key)) == _specs(zh.raw(key)), key
+
+
+def test_chinese_text_has_no_english_words() -> None:
+    zh = catalogue(Language.ZH)
+    leftovers = {}
+    for key in zh.keys():
+        text = re.sub(r"\{[^}]*\}", "", zh.raw(key))  # placeholders are filled by the program
+        text = re.sub(r"`[^`]*`", "", text)  # code
+        words = set(re.findall(r"[A-Za-z_]+", text)) - ALLOWED_LATIN
+        if words:
+            leftovers[key] = words
+    assert leftovers == {}
+
+
+def test_fill_a_string_with_nested_messages() -> None:
+    en, zh = catalogue(Language.EN), catalogue(Language.ZH)
+    msg = message("url.invalid", name="eps", value="'x'", expected=message("url.whole", low=1, high=40))
+    assert en(msg) == "The URL value eps='x' is not a whole number in 1..40; using the default."
+    assert zh(msg) == "网址中的值 eps='x' 不是 1..40 范围内的整数；使用默认值。"
+    assert str(msg) == en(msg)
+
+
+def test_format_specs_apply() -> None:
+    assert english()("figures.points", change=-12.345) == "-12.3 pts"
+    assert catalogue(Language.ZH)("figures.points", change=3.0) == "+3.0 个百分点"
+
+
+def test_localized_error_reads_in_english_and_keeps_its_message() -> None:
+    exc = LocalizedError("image.too_large", megabytes=3.25, limit=2)
+    assert str(exc) == "The file is 3.2 MB; the limit is 2 MB."
+    assert catalogue(Language.ZH)(exc.message) == "文件大小为 3.2 MB；上限为 2 MB。"
+
+
+def test_placeholders() -> None:
+    assert placeholders("{a:.1%} of {b:,} and {a}") == {"a", "b"}
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("zh", Language.ZH), ("zh-CN", Language.ZH), ("zh_Hans_CN", Language.ZH), ("ZH", Language.ZH),
+    ("en-GB", Language.EN), (" en ", Language.EN), ("fr-FR", None), ("", None), (None, None), ("中文", None),
+])
+def test_parse_language(raw: str | None, expected: Language | None) -> None:
+    assert parse_language(raw) is expected
+
+
+def test_url_first_then_browser_then_default() -> None:
+    assert choose_language("en", "zh-CN") is Language.EN
+    assert choose_language("xx", "zh-CN") is Language.ZH
+    assert choose_language(None, "de-DE") is DEFAULT_LANGUAGE
+    assert choose_language(None, None) is DEFAULT_LANGUAGE
