@@ -261,9 +261,11 @@ def test_figures_are_metrics_with_the_fall_under_attack_in_points(app_env):
 
 def test_the_page_in_chinese_has_the_same_numbers(app_env):
     english, chinese = run_app(), run_app({"lang": "zh"})
-    assert chinese.title[0].value == "对抗正则化，实时演示" and chinese.session_state["language"] == "zh"
-    assert list(metrics(chinese)) == ["基础模型，干净", "基础模型，FGSM ε=0.2", "正则化模型，干净", "正则化模型，FGSM ε=0.2",
-                                      "基础模型，最坏情况", "基础模型，白盒 PGD", "正则化模型，最坏情况", "正则化模型，白盒 PGD"]
+    assert chinese.title[0].value == "对抗正则化，实时演示"
+    assert chinese.session_state["language"] == "zh"
+    assert list(metrics(chinese)) == [
+        "基础模型，干净", "基础模型，FGSM ε=0.2", "正则化模型，干净", "正则化模型，FGSM ε=0.2",
+        "基础模型，最坏情况", "基础模型，白盒 PGD", "正则化模型，最坏情况", "正则化模型，白盒 PGD"]
     assert list(metrics(chinese).values()) == list(metrics(english).values())
     shown = grids(chinese)
     assert "基础模型：" in shown[0] and "对抗性正则化模型：" in shown[1] and "pred" not in shown[0]
