@@ -99,7 +99,7 @@ def curve_chart(curve: Curve, current: float | None, xlabel: str, tr: Catalogue 
     if len(seeds) > 1:
         ranges = [{**r, "model": names[r["model"]]} for r in seed_ranges(seeds)]
         layers.append(alt.Chart(alt.Data(values=ranges)).mark_errorbar(ticks=True).encode(
-            x="strength:Q", y=alt.Y("low:Q"), y2="high:Q", color=color,
+            x="strength:Q", y=alt.Y("low:Q", title=tr("curve.accuracy_axis")), y2="high:Q", color=color,
             tooltip=[tip("model:N", "curve.model"), tip("strength:Q", "curve.strength", format="g"),
                      tip("low:Q", "curve.low", format=".1%"), tip("high:Q", "curve.high", format=".1%"),
                      tip("seeds:Q", "curve.seeds")]))

@@ -175,7 +175,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from advdemo import __version__  # noqa: PLC0415
     from advdemo.devices import describe_devices, versions  # noqa: PLC0415
 
-    info = {"advdemo": __version__, **versions(), "devices": describe_devices()}
+    info = {"advdemo": __version__, **versions(), "devices": [str(d) for d in describe_devices()]}
     if args.json:
         print(json.dumps(info))
     else:

@@ -6,6 +6,7 @@ import os
 import platform
 
 from advdemo.compat import keras, nsl, tf
+from advdemo.i18n import Message, message
 
 
 def versions() -> dict[str, str]:
@@ -17,15 +18,13 @@ def versions() -> dict[str, str]:
     }
 
 
-def describe_devices() -> list[str]:
-    """Human-readable names of the devices TensorFlow computes on, GPUs first.
-
-    E.g. ``["GPU 0: NVIDIA H100 80GB HBM3"]`` or ``["CPU (2 cores, no GPU visible)"]``.
-    """
+def describe_devices() -> list[Message]:
+    """The devices TensorFlow computes on, GPUs first, as messages (``str()`` reads e.g.
+    ``"GPU 0: NVIDIA H100 80GB HBM3"`` or ``"CPU (2 cores, no GPU visible)"``)."""
     names = []
     for i, gpu in enumerate(tf.config.list_physical_devices("GPU")):
         details = tf.config.experimental.get_device_details(gpu)
-        names.append(f"GPU {i}: {details.get('device_name', gpu.name)}")
+        names.append(message("devices.gpu", index=i, name=details.get("device_name", gpu.name)))
     if not names:
-        names.append(f"CPU ({os.cpu_count()} cores, no GPU visible)")
+        names.append(message("devices.cpu", cores=os.cpu_count()))
     return names

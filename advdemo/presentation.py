@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from advdemo.config import ROBUST_EPSILONS, ModelKind, Norm, StrongEval
-from advdemo.i18n import Catalogue, minutes
+from advdemo.i18n import Catalogue, Message, minutes
 from advdemo.own_digit import Flip
 from advdemo.pairs import ModelPair
 from advdemo.report import MethodRow, interval_text
@@ -173,8 +173,8 @@ def queued(tr: Catalogue, position: int, wait_seconds: float) -> str:
     return tr("training.queued", position=position, wait=minutes(wait_seconds))
 
 
-def devices(tr: Catalogue, names: list[str]) -> str:
-    return tr("page.devices", names=", ".join(names))
+def devices(tr: Catalogue, names: list[Message]) -> str:
+    return tr("page.devices", names=", ".join(map(tr, names)))
 
 
 def flip_text(tr: Catalogue, model: ModelKind, flip: Flip) -> str:

@@ -45,7 +45,7 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
-            "devices": describe_devices(), **versions()}
+            "devices": [str(d) for d in describe_devices()], **versions()}
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:

@@ -12,7 +12,7 @@ from advdemo.i18n import LocalizedError, catalogue, choose_language, english, me
 
 #: Latin-script words the Chinese page may keep: names, units, file formats and code identifiers.
 ALLOWED_LATIN = {
-    "FGSM", "PGD", "MNIST", "NSL", "CNN", "TensorFlow", "Madry", "L", "P", "SHA", "CPU", "MB", "PNG", "JPEG",
+    "FGSM", "PGD", "MNIST", "NSL", "CNN", "TensorFlow", "Madry", "L", "P", "SHA", "CPU", "GPU", "MB", "PNG", "JPEG",
     "GIF", "BMP", "WebP", "CSV", "JSON", "IDX", "DIR", "data", "dir", "fonts", "noto", "cjk",
     "pgd_iterations", "pgd_epsilon", "random_init",
 }

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import streamlit as st
 
+from advdemo.i18n import Message
 from advdemo.service import Limits, ModelService
 
 F = TypeVar("F", bound=Callable)
@@ -26,7 +27,7 @@ def get_service() -> ModelService:
 
 
 @st.cache_resource
-def get_devices() -> list[str]:
+def get_devices() -> list[Message]:
     from advdemo.devices import describe_devices  # noqa: PLC0415
 
     return describe_devices()
