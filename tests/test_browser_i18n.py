@@ -1,4 +1,4 @@
-"""The page in 简体中文, in a real browser: no English UI text left once the language is Chinese.
+"""The page in 简体中文, in a real browser: no English UI text left once the language is Chinese; and dark.
 
 Numbers, units and names (FGSM, PGD, MNIST, NSL, L∞, …) may stay; every other
 word the reader sees, including images' alt texts and the bars' hover titles,
@@ -97,3 +97,16 @@ def test_the_selector_switches_an_english_page_to_chinese_and_the_link_keeps_it(
     assert again.locator("h1").first.inner_text() == "对抗正则化，实时演示"
     again.close()
     page.close()
+
+
+def test_the_page_follows_the_readers_dark_theme(browser, server):
+    backgrounds = {}
+    for scheme in ("light", "dark"):
+        page = browser.new_page(color_scheme=scheme)
+        page.goto(f"{server}/?lang=zh")
+        page.wait_for_selector(".advdemo-grid", timeout=120_000)
+        backgrounds[scheme] = page.evaluate(
+            "() => getComputedStyle(document.querySelector(\"[data-testid='stApp']\")).backgroundColor")
+        page.close()
+    luminance = {k: sum(map(int, v[v.index("(") + 1:v.index(")")].split(",")[:3])) for k, v in backgrounds.items()}
+    assert luminance["light"] > 600 and luminance["dark"] < 150, backgrounds
