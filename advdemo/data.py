@@ -247,6 +247,8 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path | N
 
 
 _cache: dict[str, Mnist] = {}
+#: ``(data_dir or $ADVDEMO_MNIST_DIR, training)`` → the key of ``_cache`` it loaded.
+_sources: dict[tuple[str | None, bool], str] = {}
 _cache_lock = threading.Lock()
 
 
@@ -259,15 +261,20 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None, *, training: bool
     shared). Raises :class:`DataError` with instructions when no source works;
     offline without local files that happens within about five seconds.
     """
-    folder = resolve_data_dir(data_dir)
-    key = str(folder.resolve()) if folder else "tfds" if training else "embedded"
+    asked = (str(data_dir) if data_dir else os.environ.get(ENV_VAR), training)
     with _cache_lock:
+        known = _sources.get(asked)
+        if known in _cache:  # the page asks on every rerun: no file system calls then
+            return _cache[known]
+        folder = resolve_data_dir(data_dir)
+        key = str(folder.resolve()) if folder else "tfds" if training else "embedded"
         if key not in _cache:
             loader = (lambda: load_idx_folder(folder)) if folder else _load_tfds if training else load_embedded_test_set
             mnist = loader()
             for array in (mnist.train_images, mnist.train_labels, mnist.test_images, mnist.test_labels):
                 array.setflags(write=False)
             _cache[key] = mnist
+        _sources[asked] = key
         return _cache[key]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import html
 import io
 import os
@@ -32,6 +33,7 @@ from PIL import Image  # noqa: E402
 
 from advdemo.config import Language  # noqa: E402
 from advdemo.i18n import Catalogue, english  # noqa: E402
+from advdemo.memo import LruCache  # noqa: E402
 
 # Colour-blind-safe (Okabe & Ito): orange for the base model, blue for the regularized one.
 BASE_COLOR = "#E69F00"
@@ -49,6 +51,29 @@ def _serialized(render):
     def wrapper(*args, **kwargs):
         with _FIGURE_LOCK:
             return render(*args, **kwargs)
+
+    return wrapper
+
+
+#: HTML fragments by content: a class looks at the same few views, so each grid and detail is drawn once.
+_FRAGMENTS: LruCache[str] = LruCache(256)
+
+
+def _content_key(value: object) -> object:
+    if isinstance(value, np.ndarray):
+        digest = hashlib.blake2b(np.ascontiguousarray(value).tobytes(), digest_size=16).digest()
+        return value.shape, value.dtype.str, digest
+    if isinstance(value, Catalogue):
+        return value.language
+    return value
+
+
+def _kept(render):
+    """Keep ``render``'s HTML per content of its arguments (arrays by a digest of their bytes)."""
+    @functools.wraps(render)
+    def wrapper(*args, **kwargs):
+        key = (render.__name__, *map(_content_key, args), *((k, _content_key(v)) for k, v in sorted(kwargs.items())))
+        return _FRAGMENTS.get_or_compute(key, lambda: render(*args, **kwargs))
 
     return wrapper
 
@@ -144,6 +169,7 @@ def _img(png: bytes, alt: str, style: str = "") -> str:
             f'style="width:100%;image-rendering:pixelated;{style}"/>')
 
 
+@_kept
 def digit_grid_html(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray, title: str,
                     n_col: int = 8, tr: Catalogue | None = None) -> str:
     """A titled grid of digits with their true label and prediction.
@@ -185,6 +211,7 @@ def side_by_side_html(*fragments: str, min_width: str = "20rem") -> str:
             f'grid-template-columns:repeat(auto-fit,minmax({min_width},1fr))">{"".join(fragments)}</div>')
 
 
+@_kept
 def digit_detail_html(original: np.ndarray, base_image: np.ndarray, reg_image: np.ndarray, label: int,
                       base_proba: np.ndarray, reg_proba: np.ndarray, tr: Catalogue | None = None) -> str:
     """One digit in detail: original, perturbation, perturbed image(s) and class probabilities.
@@ -211,6 +238,7 @@ def digit_detail_html(original: np.ndarray, base_image: np.ndarray, reg_image: n
     return _detail_html(panels, label, base_proba, reg_proba, "advdemo-detail", tr)
 
 
+@_kept
 def prediction_html(image: np.ndarray, label: int, base_proba: np.ndarray, reg_proba: np.ndarray,
                     tr: Catalogue | None = None) -> str:
     """A digit ``(28, 28, 1)`` in [0, 1] as the models see it, and both models' ``(10,)`` probabilities.
