@@ -82,3 +82,38 @@ def test_url_first_then_browser_then_default() -> None:
     assert choose_language("xx", "zh-CN") is Language.ZH
     assert choose_language(None, "de-DE") is DEFAULT_LANGUAGE
     assert choose_language(None, None) is DEFAULT_LANGUAGE
+
+
+#: Catalogue keys the code builds from a choice's value, e.g. ``tr(f"norm.{norm.value}")``.
+def _built_keys() -> set[str]:
+    from advdemo.config import EvalMode, Norm, TrainingAttack
+
+    keys = {f"norm.{n.value}" for n in Norm} | {f"how_far.{n.value}" for n in Norm}
+    keys |= {f"training_attack.{t.value}" for t in TrainingAttack} | {f"summary.{t.value}" for t in TrainingAttack}
+    keys |= {f"mode.{m.value}" for m in EvalMode} | {"own.draw", "own.upload"}
+    keys |= {f"lesson.step{n}_{part}" for n in range(1, 6) for part in ("title", "text")}
+    keys |= {"masking.whitebox-above-transfer", "masking.pgd-far-below-fgsm"}
+    return keys
+
+
+def _literal_keys() -> set[str]:
+    """Every string literal in the code that names a catalogue key (``tr("page.title")``, ``message(…)``, …)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    sources = [*root.glob("advdemo/*.py"), *root.glob("ui/*.py"), root / "app.py"]
+    pattern = re.compile(r"""["']([a-z_]+\.[a-z0-9_\-]+)["']""")
+    catalogue_keys = english().keys()
+    found = set()
+    for path in sources:
+        found |= {k for k in pattern.findall(path.read_text(encoding="utf-8")) if k.split(".")[0] in
+                  {key.split(".")[0] for key in catalogue_keys}}
+    return found
+
+
+def test_every_key_the_code_uses_is_in_the_catalogue() -> None:
+    assert (_literal_keys() | _built_keys()) - english().keys() == set()
+
+
+def test_the_catalogue_has_no_unused_keys() -> None:
+    assert english().keys() - _literal_keys() - _built_keys() == set()
