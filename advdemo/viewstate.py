@@ -30,6 +30,7 @@ from advdemo.config import (
     ConfigError,
     EvalMode,
     HParams,
+    Language,
     Norm,
     StrongEval,
     TrainingAttack,
@@ -37,7 +38,7 @@ from advdemo.config import (
     robust_hparams,
     robust_pgd_iterations,
 )
-from advdemo.i18n import LANG_PARAM, Message, message
+from advdemo.i18n import LANG_PARAM, Message, message, parse_language
 
 #: Digits shown per grid, as in the tutorial's batch of 32.
 GRID_SIZE = 32
@@ -205,13 +206,18 @@ def parse_query(params: Mapping[str, str | Sequence[str]]) -> tuple[ViewState, l
     """The view a URL's query parameters describe, and notices about what was ignored.
 
     ``params`` maps names to a value or a list of values (repeated
-    parameters). The page's language (``lang``) is not part of the view and is
-    passed over here. Never raises.
+    parameters). The page's language (``lang``) is not part of the view: it is
+    only checked here, for a notice when it names no language
+    (:func:`advdemo.i18n.choose_language` reads it). Never raises.
     """
     notices: list[Message] = []
     values: dict[str, str] = {}
     for name, raw in params.items():
         if name == LANG_PARAM:
+            given = str(raw if isinstance(raw, str) else ([*raw] or [""])[-1])
+            if parse_language(given) is None:
+                languages = message("url.one_of", choices=", ".join(lang.value for lang in Language))
+                notices.append(message("url.invalid", name=name, value=quote(given), expected=languages))
             continue
         if name not in PARAMS:
             notices.append(message("url.unknown", name=quote(str(name))))

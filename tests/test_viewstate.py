@@ -145,3 +145,9 @@ def test_the_language_is_not_part_of_the_view():
 def test_notices_read_in_chinese():
     _, notices = parse_query({"iters": "999"})
     assert catalogue(Language.ZH)(notices[0]) == "网址中的值 iters='999' 不是 1..40 范围内的整数；使用默认值。"
+
+
+def test_a_language_that_is_none_gives_a_notice():
+    view, notices = parse_query({"lang": ["klingon"]})
+    assert view == DEFAULT and [str(n) for n in notices] == [
+        "The URL value lang='klingon' is not one of en, zh; using the default."]

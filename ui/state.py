@@ -9,7 +9,7 @@ import streamlit as st
 
 from advdemo import viewstate
 from advdemo.config import DEFAULT_LANGUAGE, NORM_SPECS, AttackMethod, Language, Norm, TrainingAttack
-from advdemo.i18n import LANG_PARAM, Catalogue, catalogue, choose_language, message, parse_language
+from advdemo.i18n import LANG_PARAM, Catalogue, catalogue, choose_language
 from advdemo.lesson import LESSON
 from advdemo.viewstate import CUSTOM, ViewState
 
@@ -24,13 +24,9 @@ def arrive() -> None:
         return
     raw = {name: st.query_params.get_all(name) for name in st.query_params}
     start, notices = viewstate.parse_query(raw)
-    asked = st.query_params.get(LANG_PARAM)
-    if asked is not None and parse_language(asked) is None:
-        notices.append(message("url.invalid", name=LANG_PARAM, value=viewstate.quote(asked),
-                               expected=message("url.one_of", choices=", ".join(lang.value for lang in Language))))
     show(start)
     st.session_state.update(url_notices=notices, view_ready=True, lesson=None)
-    st.session_state[LANGUAGE] = choose_language(asked, st.context.locale).value
+    st.session_state[LANGUAGE] = choose_language(st.query_params.get(LANG_PARAM), st.context.locale).value
 
 
 def language() -> Language:
