@@ -61,7 +61,7 @@ def page() -> None:
     with st.spinner(tr("page.loading")):
         pair = svc.pair(hparams)
     for note in svc.notes:  # e.g. a corrupt model file that was skipped
-        st.info(note, icon="🧹")
+        st.info(tr("page.store_note", detail=note), icon="🧹")
 
     results(svc, mnist, pair)
 

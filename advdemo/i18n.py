@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import functools
 import string
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-
-import tomllib
 
 from advdemo.config import DEFAULT_LANGUAGE, Language
 

@@ -261,7 +261,7 @@ class ModelStore:
             "train_seconds": round(float(train_seconds), 2),
             "metrics": metrics or {},
             "versions": _versions(),
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }
         with self._locked():
             atomic_write(self.root / entry["file"], data)

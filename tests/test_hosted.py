@@ -221,9 +221,8 @@ def requirement_pins() -> dict[str, str]:
 
 
 def test_requirements_pin_every_dependency_and_ci_tests_exactly_those_versions():
-    from importlib.metadata import version
-
     import tomllib
+    from importlib.metadata import version
 
     pins = requirement_pins()
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
