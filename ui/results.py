@@ -57,10 +57,10 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     metrics_slot = st.container()
     shown = svc.attack_digits(pair, images, labels, attack)
     st.html(side_by_side_html(
-        *(digit_grid_html(images, labels, predictions, tr(text.GRID_TITLE_KEYS[kind]), tr=tr)
-          for kind, images, predictions in ((ModelKind.BASE, shown.base_images, shown.base_pred),
-                                            (ModelKind.REGULARIZED, shown.regularized_images,
-                                             shown.regularized_pred)))))
+        *(digit_grid_html(attacked, labels, predictions, tr(text.GRID_TITLE_KEYS[kind]), tr=tr)
+          for kind, attacked, predictions in ((ModelKind.BASE, shown.base_images, shown.base_pred),
+                                              (ModelKind.REGULARIZED, shown.regularized_images,
+                                               shown.regularized_pred)))))
 
     # Test-set numbers usually come from the manifest or memory; a progress bar only when they do not.
     with metrics_slot:
