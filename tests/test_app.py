@@ -288,3 +288,13 @@ def test_an_unknown_language_gives_a_notice_and_english(app_env):
     assert at.title[0].value == "Adversarial regularization, live"
     assert [w.value for w in at.warning if "lang=" in w.value] == [
         "The URL value lang='klingon' is not one of en, zh; using the default."]
+
+
+def test_the_training_panel_and_url_notices_speak_chinese(app_env):
+    at = run_app({"lang": "zh", "mult": "1", "eps": "banana"})
+    assert [s.value for s in at.subheader if "尚未训练" in s.value] == ["这组模型尚未训练"]
+    plan = " ".join(m.value for m in at.markdown)
+    assert "训练在后台进行" in plan and "epochs" not in plan
+    assert at.button(key="train").label == "训练这组模型"
+    assert [w.value for w in at.warning if "eps" in w.value] == [
+        "网址中的值 eps='banana' 不是 [0, 0.5] 范围内适用于 infinity 范数的强度；使用默认值。"]
