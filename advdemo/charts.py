@@ -75,8 +75,8 @@ def curve_chart(curve: Curve, current: float | None, xlabel: str, tr: Catalogue 
     tr = tr or english()
     names = {kind: tr(key) for kind, key in NAME_KEYS.items()}
 
-    def tip(field: str, key: str, format: str | None = None) -> alt.Tooltip:  # noqa: A002 (Vega-Lite's name)
-        return alt.Tooltip(field, title=tr(key)) if format is None else alt.Tooltip(field, title=tr(key), format=format)
+    def tip(field: str, key: str, fmt: str | None = None) -> alt.Tooltip:
+        return alt.Tooltip(field, title=tr(key)) if fmt is None else alt.Tooltip(field, title=tr(key), format=fmt)
 
     data = [{"model": names[p.model], "measure": tr(_MEASURE_KEYS[p.measure]), "strength": p.strength,
              "accuracy": p.accuracy, "digits": p.examples} for p in curve_rows(curve, worst)]
@@ -92,28 +92,28 @@ def curve_chart(curve: Curve, current: float | None, xlabel: str, tr: Catalogue 
         strokeDash=alt.StrokeDash("measure:N", legend=alt.Legend(title=None, orient="bottom"),
                                   scale=alt.Scale(domain=measures, range=[[1, 0], [2, 3]][:len(measures)])),
         tooltip=[tip("model:N", "curve.model"), tip("measure:N", "curve.measure"),
-                 tip("strength:Q", "curve.strength", format="g"), tip("accuracy:Q", "curve.accuracy", format=".1%"),
-                 tip("digits:Q", "curve.digits", format=",")],
+                 tip("strength:Q", "curve.strength", fmt="g"), tip("accuracy:Q", "curve.accuracy", fmt=".1%"),
+                 tip("digits:Q", "curve.digits", fmt=",")],
     )
     layers: list[alt.Chart] = [lines]
     if len(seeds) > 1:
         ranges = [{**r, "model": names[r["model"]]} for r in seed_ranges(seeds)]
         layers.append(alt.Chart(alt.Data(values=ranges)).mark_errorbar(ticks=True).encode(
             x="strength:Q", y=alt.Y("low:Q", title=tr("curve.accuracy_axis")), y2="high:Q", color=color,
-            tooltip=[tip("model:N", "curve.model"), tip("strength:Q", "curve.strength", format="g"),
-                     tip("low:Q", "curve.low", format=".1%"), tip("high:Q", "curve.high", format=".1%"),
+            tooltip=[tip("model:N", "curve.model"), tip("strength:Q", "curve.strength", fmt="g"),
+                     tip("low:Q", "curve.low", fmt=".1%"), tip("high:Q", "curve.high", fmt=".1%"),
                      tip("seeds:Q", "curve.seeds")]))
     if current is not None:
         layers.append(alt.Chart(alt.Data(values=[{"strength": current}])).mark_rule(
             color=MARKER, strokeDash=[4, 3]).encode(x="strength:Q",
-                                                    tooltip=[tip("strength:Q", "curve.strength", format="g")]))
+                                                    tooltip=[tip("strength:Q", "curve.strength", fmt="g")]))
     marks = [{"model": names[k], "strength": s, "accuracy": 0.0} for k, s in zip(ModelKind, flips or ())
              if s is not None]
     if marks:
         layers.append(alt.Chart(alt.Data(values=marks)).mark_point(shape="triangle-up", size=160, filled=True,
                                                                    opacity=1).encode(
             x="strength:Q", y="accuracy:Q", color=color,  # on the strength axis
-            tooltip=[tip("model:N", "curve.model"), tip("strength:Q", "curve.strength", format="g")]))
+            tooltip=[tip("model:N", "curve.model"), tip("strength:Q", "curve.strength", fmt="g")]))
     return alt.LayerChart(layer=layers).properties(height=HEIGHT)
 
 
