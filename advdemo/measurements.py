@@ -8,7 +8,6 @@ depends only on the pair and the attack, never on the session.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,10 +17,10 @@ from advdemo.config import NORM_SPECS, Attack, AttackMethod, ModelKind, Norm, St
 from advdemo.data import Mnist
 from advdemo.evaluation import Attacked, StepProgressFn, attack_pair, evaluate, robustness_curve
 from advdemo.experiment import stored_fgsm_curve
-from advdemo.memo import LruCache
+from advdemo.memo import LruCache, array_digest
 from advdemo.own_digit import OwnDigitReport, examine
 from advdemo.pairs import ModelPair
-from advdemo.report import best_stored_pair, stored_worst_curves
+from advdemo.report import best_stored_pair, stored_entry, stored_worst_curves
 from advdemo.results import Curve, Evaluation
 from advdemo.robustness import EvalProgressFn, PairAccuracies, strong_at
 from advdemo.storage import ModelStore, model_id
@@ -37,10 +36,6 @@ CURVE_EXAMPLES = 2000
 MEMO_SIZE = 256
 #: Attacked grids kept for other sessions (about 0.2 MB each): a class looks at the same views.
 ATTACKED_MEMO_SIZE = 64
-
-
-def _first_entry(stores: Sequence[ModelStore], mid: str) -> dict | None:
-    return next((e for e in (s.entry(mid) for s in stores) if e is not None), None)
 
 
 class Measurements:
@@ -92,8 +87,7 @@ class Measurements:
         attack (the attacks are deterministic): in a class, most slider moves
         land on a view someone else has just computed.
         """
-        digest = hashlib.blake2b(np.ascontiguousarray(images).tobytes(), digest_size=16).digest()
-        key = (pair.key, attack, digest, labels.tobytes())
+        key = (pair.key, attack, array_digest(images), labels.tobytes())
 
         def compute() -> Attacked:
             with pair.lock:
@@ -107,8 +101,7 @@ class Measurements:
     def own_digit(self, pair: ModelPair, image: np.ndarray, label: int, attack: Attack) -> OwnDigitReport:
         """:func:`advdemo.own_digit.examine`, kept per digit and attack: a student who drew a digit
         reruns the whole results section with every slider move, and the digit has not changed."""
-        digest = hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest()
-        return self._memo.get_or_compute(("own", pair.key, digest, label, attack),
+        return self._memo.get_or_compute(("own", pair.key, array_digest(image), label, attack),
                                          lambda: examine(pair, image, label, attack))
 
     def curve(self, pair: ModelPair, attack: Attack, progress: StepProgressFn | None = None) -> Curve:
@@ -156,8 +149,8 @@ class Measurements:
             curves = []
             for seed in seeds:
                 sibling = dataclasses.replace(hp, seed=seed)
-                base = _first_entry(stores, model_id(sibling, ModelKind.BASE))
-                reg = _first_entry(stores, model_id(sibling, ModelKind.REGULARIZED))
+                base = stored_entry(stores, model_id(sibling, ModelKind.BASE))
+                reg = stored_entry(stores, model_id(sibling, ModelKind.REGULARIZED))
                 curve = stored_fgsm_curve(base, reg, attack, self._test_size()) if base and reg else None
                 if curve is not None:
                     curves.append(curve)

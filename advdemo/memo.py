@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import collections
+import hashlib
 import threading
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+import numpy as np
+
 V = TypeVar("V")
+
+
+def array_digest(array: np.ndarray) -> bytes:
+    """16 bytes that stand for ``array``'s contents: a cache key for images (about 0.1 ms per 100 kB)."""
+    return hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).digest()
 
 
 class LruCache(Generic[V]):

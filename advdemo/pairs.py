@@ -23,7 +23,7 @@ PAIR_CACHE_SIZE = 16
 class ModelPair:
     """A base model and its regularized copy, with their manifest entries.
 
-    ``sources`` says, per model, whether it shipped pretrained or was trained on this machine.
+    ``pretrained`` says, per model, whether it shipped pretrained (else it was trained on this machine).
     """
 
     hparams: HParams
@@ -31,7 +31,7 @@ class ModelPair:
     regularized: Any
     base_entry: dict
     regularized_entry: dict
-    sources: dict[ModelKind, str]
+    pretrained: dict[ModelKind, bool]
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -70,6 +70,5 @@ class PairLoader:
                 return None
             found.append(loaded)
         (base, base_entry, base_store), (reg, reg_entry, reg_store) = found
-        sources = {kind: "pretrained" if not store.writable else "trained on this machine"
-                   for kind, store in zip(ModelKind, (base_store, reg_store))}
-        return self._pairs.put(key, ModelPair(hparams, base, reg, base_entry, reg_entry, sources))
+        pretrained = {kind: not store.writable for kind, store in zip(ModelKind, (base_store, reg_store))}
+        return self._pairs.put(key, ModelPair(hparams, base, reg, base_entry, reg_entry, pretrained))

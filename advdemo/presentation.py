@@ -25,6 +25,8 @@ from advdemo.viewstate import ViewState
 #: The models' short names (figures, provenance) and the tutorial's names (grid titles), as catalogue keys.
 MODEL_KEYS = {ModelKind.BASE: "model.base", ModelKind.REGULARIZED: "model.regularized"}
 GRID_TITLE_KEYS = {ModelKind.BASE: "model.base_long", ModelKind.REGULARIZED: "model.regularized_long"}
+#: The models' names inside a sentence ("Training the base model", "the regularized model keeps its answer").
+IN_TEXT_KEYS = {ModelKind.BASE: "model.base_in_text", ModelKind.REGULARIZED: "model.regularized_in_text"}
 
 #: ``(label, value, change in percentage points or None)``: one figure of the page.
 Figure = tuple[str, str, float | None]
@@ -146,7 +148,7 @@ def provenance(tr: Catalogue, pair: ModelPair) -> list[str]:
     lines = []
     for kind in ModelKind:
         entry = pair.entry(kind)
-        source = tr("provenance.pretrained" if pair.sources[kind] == "pretrained" else "provenance.cache")
+        source = tr("provenance.pretrained" if pair.pretrained[kind] else "provenance.cache")
         lines.append(tr("provenance.line", model=tr(MODEL_KEYS[kind]), id=entry["id"], source=source,
                         seconds=entry["train_seconds"], epochs=entry["hparams"]["epochs"],
                         batch=entry["hparams"]["batch_size"], sha=entry["sha256"][:12],
@@ -162,7 +164,7 @@ def training_progress(tr: Catalogue, p: Progress | None) -> tuple[float, str]:
     """A progress bar's fraction in [0, 1] and its text for a running training job."""
     if p is None:
         return 0.0, tr("training.starting")
-    name = tr("training.base" if p.model is ModelKind.BASE else "training.regularized")
+    name = tr(IN_TEXT_KEYS[p.model])
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(p.metrics.items()) if k in ("loss", "acc"))
     return (min(1.0, p.fraction),
             tr("training.progress", model=name, epoch=p.epoch, epochs=p.epochs, step=p.step, steps=p.steps,
@@ -179,7 +181,7 @@ def devices(tr: Catalogue, names: list[Message]) -> str:
 
 def flip_text(tr: Catalogue, model: ModelKind, flip: Flip) -> str:
     """How far the attack has to go before the model's answer changes, with the search's resolution."""
-    name = tr("training.base" if model is ModelKind.BASE else "training.regularized")
+    name = tr(IN_TEXT_KEYS[model])
     if flip.strength is None:
         return tr("own.keeps", model=name, strength=flip.searched_to)
     if flip.strength == 0:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import html
 import io
 import os
@@ -33,7 +32,7 @@ from PIL import Image  # noqa: E402
 
 from advdemo.config import Language  # noqa: E402
 from advdemo.i18n import Catalogue, english  # noqa: E402
-from advdemo.memo import LruCache  # noqa: E402
+from advdemo.memo import LruCache, array_digest  # noqa: E402
 
 # Colour-blind-safe (Okabe & Ito): orange for the base model, blue for the regularized one.
 BASE_COLOR = "#E69F00"
@@ -61,8 +60,7 @@ _FRAGMENTS: LruCache[str] = LruCache(256)
 
 def _content_key(value: object) -> object:
     if isinstance(value, np.ndarray):
-        digest = hashlib.blake2b(np.ascontiguousarray(value).tobytes(), digest_size=16).digest()
-        return value.shape, value.dtype.str, digest
+        return value.shape, value.dtype.str, array_digest(value)
     if isinstance(value, Catalogue):
         return value.language
     return value

@@ -127,7 +127,8 @@ class MethodRow:
         return tr("compare.time", minutes=self.train_seconds / 60, epochs=self.epochs)
 
 
-def _entry(stores: Sequence[ModelStore], mid: str) -> dict | None:
+def stored_entry(stores: Sequence[ModelStore], mid: str) -> dict | None:
+    """Model ``mid``'s manifest entry in the first of ``stores`` that has it, or None."""
     for store in stores:
         entry = store.entry(mid)
         if entry is not None:
@@ -165,12 +166,12 @@ def compare_methods(stores: Sequence[ModelStore], recipe: HParams, epsilon: floa
     for name, hp, training in methods:
         kind = ModelKind.BASE if training is None else ModelKind.REGULARIZED
         mid = model_id(hp, kind)
-        entry = _entry(stores, mid)
+        entry = stored_entry(stores, mid)
         if entry is None:
             rows.append(MethodRow(name, mid, training, None, None, None, None, None, None))
             continue
         # The FGSM curves of the base model live in its regularized models' entries.
-        fgsm_entry = entry if training else _entry(stores, model_id(recipe, ModelKind.REGULARIZED))
+        fgsm_entry = entry if training else stored_entry(stores, model_id(recipe, ModelKind.REGULARIZED))
         stored = (fgsm_entry or {}).get("metrics", {}).get("curves", {}).get(EvalMode.TRANSFER.value)
         clean = transfer = None
         if stored and list(stored["strengths"]) == fgsm_strengths and epsilon in fgsm_strengths:
@@ -228,7 +229,7 @@ def seed_spread(stores: Sequence[ModelStore], points: Sequence[HParams], seeds: 
     for hp in points:
         found: list[tuple[int, FgsmMetrics]] = []
         for seed in seeds:
-            entry = _entry(stores, model_id(dataclasses.replace(hp, seed=seed), ModelKind.REGULARIZED))
+            entry = stored_entry(stores, model_id(dataclasses.replace(hp, seed=seed), ModelKind.REGULARIZED))
             try:
                 found.append((seed, FgsmMetrics.from_json((entry or {}).get("metrics", {}))))
             except KeyError:
@@ -247,4 +248,4 @@ def interval_text(rate: Rate) -> str:
 
 
 __all__ = ["MethodRow", "STRONG_FULL_KEY", "SeedSpread", "Spread", "best_stored_pair", "compare_methods",
-           "honest_table", "interval_text", "seed_spread", "stored_pair", "stored_worst_curves"]
+           "honest_table", "interval_text", "stored_entry", "seed_spread", "stored_pair", "stored_worst_curves"]

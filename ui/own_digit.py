@@ -6,8 +6,6 @@ and nothing is written to disk.
 
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
@@ -16,6 +14,7 @@ from advdemo.charts import HEIGHT as CHART_HEIGHT
 from advdemo.charts import curve_spec
 from advdemo.config import ModelKind
 from advdemo.digitize import ImageError, from_bytes
+from advdemo.memo import array_digest
 from advdemo.own_digit import clean_probabilities
 from advdemo.pairs import ModelPair
 from advdemo.rendering import digit_detail_html, prediction_html
@@ -66,7 +65,7 @@ def own_digit(pair: ModelPair, curve: Curve) -> None:
         for note in digit.notes:
             st.caption(tr(note))
         base_clean, _ = clean_probabilities(pair, digit.image)
-        digest = hashlib.sha256(digit.image.tobytes()).hexdigest()[:16]
+        digest = array_digest(digit.image).hex()
         # A new digit starts from the base model's answer; the user corrects it if the model is wrong.
         label = st.selectbox(tr("own.which"), range(10), index=int(base_clean.argmax()),
                              key=f"own_label_{digest}")
