@@ -38,9 +38,8 @@ def page() -> None:
 
     st.title(tr("page.title"))
     st.caption(tr("page.subtitle"))
-    for notice in st.session_state.url_notices:
-        st.warning(tr(notice), icon="🔗")
-    st.session_state.url_notices = []  # shown on arrival; gone once the user moves on
+    for notice in state.url_notices():
+        st.warning(text.plain(tr(notice)), icon="🔗")
 
     with st.expander(tr("page.what"), expanded=False):
         st.markdown(text.explanation(tr, training_summary(hparams, tr)))

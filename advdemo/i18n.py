@@ -54,6 +54,13 @@ def minutes(seconds: float) -> Message:
     return message("time.minute") if n == 1 else message("time.minutes", n=n)
 
 
+def duration(seconds: float) -> Message:
+    """A wait or an ETA: "15 seconds" (in steps of 5) under a minute and a half, else :func:`minutes`."""
+    if seconds < 90:
+        return message("time.seconds", n=max(5, int(5 * round(seconds / 5))))
+    return minutes(seconds)
+
+
 class LocalizedError(Exception):
     """An error whose text a user reads: ``str(exc)`` is English, ``exc.message`` says it in any language."""
 
@@ -131,4 +138,4 @@ def choose_language(url_value: str | None, browser_locale: str | None) -> Langua
 
 
 __all__ = ["LANGUAGE_NAMES", "LANG_PARAM", "Catalogue", "Language", "LocalizedError", "Message", "catalogue",
-           "choose_language", "english", "message", "minutes", "parse_language", "placeholders"]
+           "choose_language", "duration", "english", "message", "minutes", "parse_language", "placeholders"]

@@ -1,13 +1,20 @@
-"""Test-set results for a model pair, computed once per process and shared by every session.
+"""A pair's test-set numbers as the page asks for them: stored ones at once, the rest as tasks.
 
-For pretrained models the numbers come straight from the manifest; otherwise
-they are measured on demand and kept in a bounded memo. Everything here
-depends only on the pair and the attack, never on the session.
+Everything here answers within milliseconds. Numbers come, in order, from the
+manifest (pretrained models' curves and strong evaluations), from the stores'
+results (:meth:`advdemo.storage.ModelStore.result`: measured earlier, on this
+server or ahead of time) or from this process's memo. A number none of them
+has is described as a task (:mod:`advdemo.tasks`) for the job queue to
+measure; :class:`advdemo.service.ModelService` does that.
+
+The grids' attacked digits and a user's own digit are light (32 digits, or
+one) and are computed here, in the page's run, on the page's own models.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,15 +22,17 @@ import numpy as np
 
 from advdemo.config import NORM_SPECS, Attack, AttackMethod, ModelKind, Norm, StrongEval
 from advdemo.data import Mnist
-from advdemo.evaluation import Attacked, StepProgressFn, attack_pair, evaluate, robustness_curve
+from advdemo.evaluation import Attacked, attack_pair
 from advdemo.experiment import stored_fgsm_curve
+from advdemo.logs import LOGGER
 from advdemo.memo import LruCache, array_digest
 from advdemo.own_digit import OwnDigitReport, examine
 from advdemo.pairs import ModelPair
 from advdemo.report import best_stored_pair, stored_entry, stored_worst_curves
 from advdemo.results import Curve, Evaluation
-from advdemo.robustness import EvalProgressFn, PairAccuracies, strong_at
+from advdemo.robustness import PairAccuracies
 from advdemo.storage import ModelStore, model_id
+from advdemo.tasks import CurveTask, MetricsTask, StrongTask
 
 #: PGD costs a gradient per iteration per image, so its test-set numbers use
 #: the first this many test images (the page says so), and its curves fewer still.
@@ -37,20 +46,36 @@ MEMO_SIZE = 256
 #: Attacked grids kept for other sessions (about 0.2 MB each): a class looks at the same views.
 ATTACKED_MEMO_SIZE = 64
 
+MeasurementTask = MetricsTask | CurveTask | StrongTask
+
+
+def test_fingerprint(mnist: Mnist) -> str:
+    """A short digest of the test set: results measured on other digits are never taken for these."""
+    return array_digest(mnist.test_labels).hex()[:8] + array_digest(mnist.test_images).hex()[:8]
+
 
 class Measurements:
-    """Accuracies, curves and the strong evaluation of model pairs on the MNIST test set.
+    """Stored numbers of model pairs, and the tasks that measure the missing ones.
 
     ``mnist`` is called whenever the test set is needed (it is loaded once by the caller).
     """
 
-    def __init__(self, mnist: Callable[[], Mnist], size: int = MEMO_SIZE):
+    def __init__(self, mnist: Callable[[], Mnist], stores: Sequence[ModelStore], size: int = MEMO_SIZE):
         self._mnist = mnist
+        self._stores = stores
         self._memo: LruCache[Any] = LruCache(size)
         self._attacked: LruCache[Attacked] = LruCache(ATTACKED_MEMO_SIZE)
+        self._fingerprint: str | None = None
+        self._lock = threading.Lock()
 
     def _test_size(self) -> int:
         return len(self._mnist().test_labels)
+
+    def fingerprint(self) -> str:
+        with self._lock:
+            if self._fingerprint is None:
+                self._fingerprint = test_fingerprint(self._mnist())
+            return self._fingerprint
 
     def examples_for(self, attack: Attack, *, curve: bool = False) -> int:
         """How many test images the numbers measured now for ``attack`` use."""
@@ -59,29 +84,94 @@ class Measurements:
             return min(n, PGD_CURVE_EXAMPLES if curve else PGD_EXAMPLES)
         return min(n, CURVE_EXAMPLES) if curve else n
 
-    @staticmethod
-    def _curve_key(pair: ModelPair, attack: Attack) -> tuple:
-        return "curve", pair.key, dataclasses.replace(attack, strength=0.0)
+    # -- the tasks that measure what is not stored --------------------------------------
 
-    @staticmethod
-    def _metrics_key(pair: ModelPair, attack: Attack) -> tuple:
-        return "metrics", pair.key, attack
+    def metrics_task(self, pair: ModelPair, attack: Attack) -> MetricsTask:
+        return MetricsTask(pair.hparams, self.examples_for(attack), self.fingerprint(), attack)
 
-    def _stored_curve(self, pair: ModelPair, attack: Attack) -> Curve | None:
+    def curve_task(self, pair: ModelPair, attack: Attack) -> CurveTask:
+        return CurveTask(pair.hparams, self.examples_for(attack, curve=True), self.fingerprint(), attack)
+
+    def strong_task(self, pair: ModelPair, norm: Norm, strength: float) -> StrongTask:
+        cfg = StrongEval()
+        return StrongTask(pair.hparams, min(self._test_size(), cfg.examples), self.fingerprint(), norm, strength, cfg)
+
+    def result(self, task: MeasurementTask) -> Any | None:
+        """``task``'s result if this process or any store has it, else None."""
+        key = task.key()
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        for store in self._stores:
+            data = store.result(key)
+            if data is None:
+                continue
+            try:
+                return self._memo.put(key, task.decode(data))
+            except (KeyError, TypeError, ValueError) as exc:  # a damaged record: measured again
+                LOGGER.warning("ignoring a malformed result %s in %s: %s", key, store.root, exc)
+        return None
+
+    def keep(self, task: MeasurementTask, data: dict[str, Any]) -> Any:
+        """Remember ``task``'s result (its JSON form) in this process; returns it decoded."""
+        return self._memo.put(task.key(), task.decode(data))
+
+    # -- stored numbers -------------------------------------------------------------------
+
+    def stored_curve(self, pair: ModelPair, attack: Attack) -> Curve | None:
+        """Both models' FGSM curve for ``attack``'s norm and mode, from the manifest (whole test set)."""
         return stored_fgsm_curve(pair.base_entry, pair.regularized_entry, attack, self._test_size())
 
-    def _metrics_in_manifest(self, pair: ModelPair, attack: Attack) -> bool:
-        """Whether the stored curve holds ``attack``'s strength, so no evaluation is needed."""
-        return attack.strength in NORM_SPECS[attack.norm].strengths and self._stored_curve(pair, attack) is not None
+    def curve(self, pair: ModelPair, attack: Attack) -> Curve | None:
+        """Both models' accuracy at the standard strengths of ``attack.norm``, if stored or measured."""
+        return self.stored_curve(pair, attack) or self.result(self.curve_task(pair, attack))
 
-    def ready(self, pair: ModelPair, attack: Attack) -> bool:
-        """Whether :meth:`test_metrics` and :meth:`curve` answer at once, from the manifest or the memo."""
-        stored = self._stored_curve(pair, attack) is not None
-        metrics = self._metrics_in_manifest(pair, attack) or self._metrics_key(pair, attack) in self._memo
-        return metrics and (stored or self._curve_key(pair, attack) in self._memo)
+    def test_metrics(self, pair: ModelPair, attack: Attack) -> Evaluation | None:
+        """Clean and attacked test accuracy of both models under ``attack``, if stored or measured."""
+        stored = self.stored_curve(pair, attack)
+        if stored is not None and attack.strength in NORM_SPECS[attack.norm].strengths:
+            return stored.at(attack.strength)
+        return self.result(self.metrics_task(pair, attack))
+
+    def strong(self, pair: ModelPair, norm: Norm, strength: float) -> PairAccuracies | None:
+        """Both models' strong-evaluation accuracies at ``strength``, if stored or measured.
+
+        The manifest's numbers come from the whole test set where it was
+        measured, else from the fixed subset.
+        """
+        stored = best_stored_pair(pair.base_entry, pair.regularized_entry, norm, strength)
+        return stored if stored is not None else self.result(self.strong_task(pair, norm, strength))
+
+    def strong_curve(self, pair: ModelPair, norm: Norm) -> Curve | None:
+        """Both models' stored worst-case curves under ``norm`` attacks, or None."""
+        return stored_worst_curves(pair.base_entry, pair.regularized_entry, norm)
+
+    def seed_curves(self, pair: ModelPair, attack: Attack) -> list[Curve]:
+        """The stored curves of ``pair``'s configuration trained from every seed the stores hold
+        (``pair``'s own included), in seed order; fewer than two: no spread to show, an empty list."""
+        hp = pair.hparams
+        if hp is None:
+            return []
+
+        def compute() -> list[Curve]:
+            seeds = sorted({e.get("hparams", {}).get("seed", 0) for store in self._stores
+                            for e in store.entries().values() if e.get("kind") == ModelKind.REGULARIZED.value})
+            curves = []
+            for seed in seeds:
+                sibling = dataclasses.replace(hp, seed=seed)
+                base = stored_entry(self._stores, model_id(sibling, ModelKind.BASE))
+                reg = stored_entry(self._stores, model_id(sibling, ModelKind.REGULARIZED))
+                curve = stored_fgsm_curve(base, reg, attack, self._test_size()) if base and reg else None
+                if curve is not None:
+                    curves.append(curve)
+            return curves if len(curves) > 1 else []
+
+        return self._memo.get_or_compute(("seeds", pair.key, dataclasses.replace(attack, strength=0.0)), compute)
+
+    # -- light work, in the page's run ----------------------------------------------------
 
     def attack_digits(self, pair: ModelPair, images: np.ndarray, labels: np.ndarray, attack: Attack) -> Attacked:
-        """Both models on attacked ``images`` ``(N, 28, 28, 1)`` in [0, 1].
+        """Both models on attacked ``images`` ``(N, 28, 28, 1)`` in [0, 1] (N is a grid: 32 at most).
 
         Kept for the next session that shows the same digits under the same
         attack (the attacks are deterministic): in a class, most slider moves
@@ -103,89 +193,3 @@ class Measurements:
         reruns the whole results section with every slider move, and the digit has not changed."""
         return self._memo.get_or_compute(("own", pair.key, array_digest(image), label, attack),
                                          lambda: examine(pair, image, label, attack))
-
-    def curve(self, pair: ModelPair, attack: Attack, progress: StepProgressFn | None = None) -> Curve:
-        """Both models' accuracy at the standard strengths of ``attack.norm`` (``attack.strength`` is ignored).
-
-        From the manifest when it has them, else measured now on the first
-        :meth:`examples_for` test digits, ``progress(done, total)`` as it goes.
-        """
-        stored = self._stored_curve(pair, attack)
-        if stored:
-            return stored
-
-        def compute() -> Curve:
-            n = self.examples_for(attack, curve=True)
-            mnist = self._mnist()
-            with pair.lock:
-                return robustness_curve(pair.base, pair.regularized, mnist.test_images[:n], mnist.test_labels[:n],
-                                        attack, NORM_SPECS[attack.norm].strengths, progress=progress)
-
-        return self._memo.get_or_compute(self._curve_key(pair, attack), compute)
-
-    def test_metrics(self, pair: ModelPair, attack: Attack) -> Evaluation:
-        """Clean and attacked test accuracy of both models under ``attack``."""
-        if self._metrics_in_manifest(pair, attack):
-            return self.curve(pair, attack).at(attack.strength)
-
-        def compute() -> Evaluation:
-            n = self.examples_for(attack)
-            mnist = self._mnist()
-            with pair.lock:
-                return evaluate(pair.base, pair.regularized, mnist.test_images[:n], mnist.test_labels[:n], attack)
-
-        return self._memo.get_or_compute(self._metrics_key(pair, attack), compute)
-
-    def seed_curves(self, pair: ModelPair, attack: Attack, stores: Sequence[ModelStore]) -> list[Curve]:
-        """The stored curves of ``pair``'s configuration trained from every seed the stores hold
-        (``pair``'s own included), in seed order; fewer than two: no spread to show, an empty list."""
-        hp = pair.hparams
-        if hp is None:
-            return []
-
-        def compute() -> list[Curve]:
-            seeds = sorted({e["hparams"].get("seed", 0) for store in stores for e in store.entries().values()
-                            if e.get("kind") == ModelKind.REGULARIZED.value})
-            curves = []
-            for seed in seeds:
-                sibling = dataclasses.replace(hp, seed=seed)
-                base = stored_entry(stores, model_id(sibling, ModelKind.BASE))
-                reg = stored_entry(stores, model_id(sibling, ModelKind.REGULARIZED))
-                curve = stored_fgsm_curve(base, reg, attack, self._test_size()) if base and reg else None
-                if curve is not None:
-                    curves.append(curve)
-            return curves if len(curves) > 1 else []
-
-        return self._memo.get_or_compute(("seeds", pair.key, dataclasses.replace(attack, strength=0.0)), compute)
-
-    def strong_curve(self, pair: ModelPair, norm: Norm) -> Curve | None:
-        """Both models' stored worst-case curves under ``norm`` attacks, or None."""
-        return stored_worst_curves(pair.base_entry, pair.regularized_entry, norm)
-
-    def strong_ready(self, pair: ModelPair, norm: Norm, strength: float) -> bool:
-        """Whether :meth:`strong` answers at once (stored, or computed earlier in this process)."""
-        return (best_stored_pair(pair.base_entry, pair.regularized_entry, norm, strength) is not None
-                or ("strong", pair.key, norm, strength) in self._memo)
-
-    def strong(self, pair: ModelPair, norm: Norm, strength: float,
-               progress: EvalProgressFn | None = None) -> PairAccuracies:
-        """Both models' strong-evaluation accuracies at ``strength``: stored, or measured now.
-
-        Stored numbers come from the whole test set where it was measured,
-        else from the fixed subset. Otherwise measured now on the first
-        :attr:`StrongEval.examples` test digits, with ``progress`` called as it
-        goes (tens of seconds on two cores).
-        """
-        stored = best_stored_pair(pair.base_entry, pair.regularized_entry, norm, strength)
-        if stored is not None:
-            return stored
-
-        def compute() -> PairAccuracies:
-            cfg = StrongEval()
-            mnist = self._mnist()
-            x, y = mnist.test_images[:cfg.examples], mnist.test_labels[:cfg.examples]
-            with pair.lock:
-                return PairAccuracies.of(strong_at(pair.base, pair.regularized, x, y, norm, strength, cfg,
-                                                   progress=progress))
-
-        return self._memo.get_or_compute(("strong", pair.key, norm, strength), compute)

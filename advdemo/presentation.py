@@ -10,15 +10,18 @@ in [0, 1] throughout.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from advdemo.config import ROBUST_EPSILONS, ModelKind, Norm, StrongEval
-from advdemo.i18n import Catalogue, Message, minutes
+from advdemo.i18n import Catalogue, Message, duration, message, minutes
+from advdemo.jobs import JobState
 from advdemo.own_digit import Flip
 from advdemo.pairs import ModelPair
 from advdemo.report import MethodRow, interval_text
 from advdemo.results import Curve, Evaluation
 from advdemo.robustness import PairAccuracies, wilson_interval
+from advdemo.service import Pending
 from advdemo.training import Progress
 from advdemo.viewstate import ViewState
 
@@ -30,6 +33,15 @@ IN_TEXT_KEYS = {ModelKind.BASE: "model.base_in_text", ModelKind.REGULARIZED: "mo
 
 #: ``(label, value, change in percentage points or None)``: one figure of the page.
 Figure = tuple[str, str, float | None]
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark
+
+
+def plain(text: str) -> str:
+    """``text`` shown literally where the page renders Markdown: every ASCII punctuation mark is
+    backslash-escaped, so text that came from a link (a URL value) can neither format, link nor autolink."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def norm_label(tr: Catalogue, norm: Norm) -> str:
@@ -87,13 +99,6 @@ def worst_case_caption(tr: Catalogue, strong: PairAccuracies, test_size: int,
     return tr(key, iterations=cfg.iterations, restarts=cfg.restarts, examples=strong.examples)
 
 
-def strong_progress(tr: Catalogue, done: int, total: int) -> tuple[float, str]:
-    """A progress bar's fraction in [0, 1] and its text while the worst case is measured."""
-    if total == 0:
-        return 0.0, tr("progress.strong_start")
-    return done / total, tr("progress.strong", done=done, total=total)
-
-
 def curve_axis(tr: Catalogue, view: ViewState) -> str:
     return tr("curve.axis", norm=norm_label(tr, view.attack_norm), method=view.attack.value.upper(),
               mode=mode_label(tr, view))
@@ -114,11 +119,21 @@ def curve_caption(tr: Catalogue, curve: Curve, worst: Curve | None, test_size: i
     return "".join(parts) + tr("curve.current")
 
 
-def measuring_progress(tr: Catalogue, done: int, total: int) -> tuple[float, str]:
-    """A progress bar's fraction and text while a model pair is measured: the figures, then the curve."""
-    if total == 0:
-        return 0.0, tr("progress.measuring_start")
-    return done / total, tr("progress.measuring", done=done, total=total)
+def job_status(tr: Catalogue, pending: Pending, failure: Message) -> tuple[float | None, str]:
+    """A number still being measured: its progress bar's fraction in [0, 1] (None: no bar) and its text.
+
+    ``failure`` is what to say when the job failed (the service decides how much the reader may see).
+    """
+    what = tr(pending.task.label())
+    job = pending.job
+    if job is None:
+        return None, tr("jobs.refused", what=what, reason=tr(pending.refusal or message("jobs.failed_hosted")))
+    if pending.failed:
+        return None, tr("jobs.refused", what=what, reason=tr(failure))
+    if job.state is JobState.QUEUED:
+        return 0.0, tr("jobs.queued", what=what, position=job.position, wait=duration(job.wait_seconds))
+    fraction = job.progress.fraction if job.progress is not None else 0.0
+    return fraction, tr("jobs.running", what=what, left=duration(job.left_seconds))
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,13 @@ class Evaluation:
         return {**{f"{kind.value}_{name}_acc": getattr(self, name).of(kind)
                    for name in ("clean", "attacked") for kind in ModelKind}, "examples": self.examples}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Evaluation:
+        """Inverse of :meth:`to_json`; KeyError or ValueError on malformed data."""
+        clean, attacked = (PairAccuracy(*(float(data[f"{kind.value}_{name}_acc"]) for kind in ModelKind))
+                           for name in ("clean", "attacked"))
+        return cls(clean, attacked, int(data["examples"]))
+
 
 @dataclass(frozen=True)
 class FgsmMetrics:

@@ -251,6 +251,24 @@ class PairAccuracies:
     def examples(self) -> int:
         return self.regularized.worst_case.n
 
+    def to_json(self) -> dict[str, Any]:
+        """Each rate as ``[value, low, high, n]``, by model and attack (the result store's form)."""
+        def model(acc: Accuracies) -> dict[str, list[float]]:
+            return {name: [r.value, r.low, r.high, r.n] for name, r in vars(acc).items()}
+
+        return {"norm": self.norm.value, "strength": self.strength, "base": model(self.base),
+                "regularized": model(self.regularized)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: str) -> PairAccuracies:
+        """Inverse of :meth:`to_json`; KeyError, TypeError or ValueError on malformed data."""
+        def model(part: dict[str, list[float]]) -> Accuracies:
+            return Accuracies(**{name: Rate(float(v), float(lo), float(hi), int(n))
+                                 for name, (v, lo, hi, n) in part.items()})
+
+        return cls(Norm(data["norm"]), float(data["strength"]), model(data["base"]), model(data["regularized"]),
+                   source)
+
     def signs(self) -> list[MaskingSign]:
         """The regularized model's gradient-masking signs at this strength."""
         return masking_signs(self.regularized, self.strength, self.norm)

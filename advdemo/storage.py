@@ -36,14 +36,16 @@ from typing import Any
 import numpy as np
 
 from advdemo.config import ConfigError, HParams, ModelKind, from_dict, to_dict
+from advdemo.logs import LOGGER
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: Measurements of model pairs (:mod:`advdemo.tasks`), by task key, beside the manifest.
+RESULTS = "results.json"
 WEIGHTS_SUFFIX = ".weights.npz"
 CACHE_ENV = "ADVDEMO_CACHE_DIR"
 PRETRAINED_ENV = "ADVDEMO_PRETRAINED_DIR"
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
-KINDS = tuple(ModelKind)
 
 
 class StoreError(RuntimeError):
@@ -154,13 +156,82 @@ def _versions() -> dict[str, str]:
     return {"tensorflow": tf.__version__, "tf_keras": keras.__version__, "neural_structured_learning": nsl.__version__}
 
 
+class JsonDocument:
+    """One JSON file of a store that maps ids to objects under one top-level ``section``.
+
+    Reading never raises: a file that is missing, unreadable or malformed
+    reads as empty, and :attr:`problem` says why (logged once per change),
+    so a damaged cache never takes the page down. Updates hold the store's
+    file lock, set a malformed file aside (``.broken``) instead of silently
+    overwriting it, and write atomically.
+    """
+
+    def __init__(self, path: Path, section: str, lock: Path):
+        self.path = path
+        self.section = section
+        self._lock = lock
+        self._cached: tuple[Any, dict[str, dict[str, Any]]] | None = None
+        #: Why the file could not be read (None: it could, or it does not exist yet).
+        self.problem: str | None = None
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        """The section's objects by id (empty if the file is missing or damaged)."""
+        try:
+            return self.read_strict()
+        except StoreError as exc:
+            if self.problem != str(exc):
+                LOGGER.warning("%s; reading it as empty", exc)
+            self.problem = str(exc)
+            return {}
+
+    def read_strict(self) -> dict[str, dict[str, Any]]:
+        """Like :meth:`read`, but a damaged file raises :class:`StoreError`."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            self._cached, self.problem = None, None
+            return {}
+        except OSError as exc:
+            raise StoreError(f"{self.path} cannot be read: {exc.strerror or exc}") from None
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if self._cached and self._cached[0] == stamp:
+            return self._cached[1]
+        try:
+            document = json.loads(self.path.read_bytes())
+            items = document[self.section]
+            if not isinstance(items, dict) or not all(isinstance(v, dict) for v in items.values()):
+                raise TypeError(f"{self.section!r} is not an object of objects")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"{self.path} is not a valid {self.path.name}: {exc}") from None
+        self._cached, self.problem = (stamp, items), None
+        return items
+
+    @contextlib.contextmanager
+    def updating(self) -> Iterator[dict[str, dict[str, Any]]]:
+        """Hold the store's lock and yield a copy of the objects; what the body leaves in it is written."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(self._lock):
+            try:
+                items = dict(self.read_strict())
+            except StoreError:
+                with contextlib.suppress(OSError):
+                    self.path.replace(self.path.with_suffix(".json.broken"))
+                LOGGER.warning("%s was damaged; set aside as %s", self.path, self.path.with_suffix(".json.broken"))
+                items = {}
+            yield items
+            document = {"format": FORMAT_VERSION, self.section: dict(sorted(items.items()))}
+            atomic_write(self.path, (json.dumps(document, indent=1) + "\n").encode())
+            self._cached = None
+
+
 class ModelStore:
     """One folder of models with its manifest. See the module docstring."""
 
     def __init__(self, root: str | os.PathLike[str], *, writable: bool):
         self.root = Path(root)
         self.writable = writable
-        self._cached: tuple[float, dict[str, dict[str, Any]]] | None = None
+        self._manifest = JsonDocument(self.root / MANIFEST, "models", self.root / ".lock")
+        self._results = JsonDocument(self.root / RESULTS, "results", self.root / ".lock")
 
     def __repr__(self) -> str:
         return f"ModelStore({str(self.root)!r}, writable={self.writable})"
@@ -168,23 +239,28 @@ class ModelStore:
     # -- reading -------------------------------------------------------------
 
     def entries(self) -> dict[str, dict[str, Any]]:
-        """The manifest's entries by id (empty if there is no manifest yet)."""
-        path = self.root / MANIFEST
-        try:
-            mtime = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return {}
-        if self._cached and self._cached[0] == mtime:
-            return self._cached[1]
-        try:
-            manifest = json.loads(path.read_text())
-            models = manifest["models"]
-            if not isinstance(models, dict):
-                raise TypeError("'models' is not an object")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StoreError(f"{path} is not a valid manifest: {exc}") from None
-        self._cached = (mtime, models)
-        return models
+        """The manifest's entries by id: empty if there is no manifest yet, or if it is damaged
+        (:attr:`problem` says why; a damaged cache must not take the page down)."""
+        return self._manifest.read()
+
+    @property
+    def problem(self) -> str | None:
+        """Why the manifest or the results could not be read, or None."""
+        return self._manifest.problem or self._results.problem
+
+    def result(self, key: str) -> dict[str, Any] | None:
+        """The stored result of task ``key`` (its JSON form, :mod:`advdemo.tasks`), or None."""
+        record = self._results.read().get(key)
+        return record.get("result") if record else None
+
+    def put_result(self, key: str, kind: str, result: dict[str, Any], *, seconds: float) -> None:
+        """Keep the result of task ``key``, so it is never measured again, even after a restart."""
+        if not self.writable:
+            raise StoreError(f"{self.root} is read-only")
+        record = {"kind": kind, "result": result, "seconds": round(float(seconds), 2),
+                  "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+        with self._results.updating() as results:
+            results[key] = record
 
     def entry(self, mid: str) -> dict[str, Any] | None:
         return self.entries().get(mid)
@@ -235,12 +311,6 @@ class ModelStore:
 
     # -- writing -------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with file_lock(self.root / ".lock"):
-            yield
-
     def put(self, hparams: HParams, kind: ModelKind | str, weights: list[np.ndarray], *,
             train_seconds: float, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
         """Store a trained network's weights with its manifest entry; returns the entry.
@@ -263,33 +333,17 @@ class ModelStore:
             "versions": _versions(),
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }
-        with self._locked():
+        with self._manifest.updating() as models:
             atomic_write(self.root / entry["file"], data)
-            self._write_manifest({**self._entries_for_update(), mid: entry})
+            models[mid] = entry
         return entry
 
     def update_metrics(self, mid: str, metrics: dict[str, Any]) -> None:
         """Merge ``metrics`` into model ``mid``'s manifest entry."""
-        with self._locked():
-            models = self._entries_for_update()
+        with self._manifest.updating() as models:
             if mid not in models:
                 raise StoreError(f"model {mid} is not in {self.root}")
             models[mid] = {**models[mid], "metrics": {**models[mid].get("metrics", {}), **metrics}}
-            self._write_manifest(models)
-
-    def _entries_for_update(self) -> dict[str, dict[str, Any]]:
-        try:
-            return dict(self.entries())
-        except StoreError:
-            # A manifest that cannot be parsed is set aside, not silently overwritten.
-            broken = self.root / MANIFEST
-            broken.replace(broken.with_suffix(".json.broken"))
-            return {}
-
-    def _write_manifest(self, models: dict[str, dict[str, Any]]) -> None:
-        manifest = {"format": FORMAT_VERSION, "models": dict(sorted(models.items()))}
-        atomic_write(self.root / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
-        self._cached = None
 
 
 def default_stores() -> list[ModelStore]:

@@ -141,6 +141,9 @@ def app_env(tmp_path, monkeypatch, stored_models):
     write_mnist_subset(data, n_train=256, n_test=128)
     monkeypatch.setenv("ADVDEMO_MNIST_DIR", str(data))
     monkeypatch.setenv("ADVDEMO_PRETRAINED_DIR", str(stored_models))
+    # Jobs in a thread of the test process: the page's tests need no child process each (tests/test_jobs.py
+    # and the browser tests run the real one).
+    monkeypatch.setenv("ADVDEMO_JOB_ENGINE", "thread")
     return tmp_path
 
 

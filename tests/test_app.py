@@ -25,12 +25,31 @@ def _fresh_service(app_env):
     st.cache_resource.clear()
 
 
-def run_app(query: dict | None = None, timeout: float = 120) -> AppTest:
+def run_app(query: dict | None = None, timeout: float = 120, *, settle: bool = True) -> AppTest:
+    """The page for ``query``; with ``settle``, once more after its background jobs have ended,
+    as a browser's page redraws itself then."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     at.query_params = dict(query or {})
     at.run()
     assert not at.exception, at.exception
+    return settle_jobs(at, timeout) if settle else at
+
+
+def settle_jobs(at: AppTest, timeout: float = 120) -> AppTest:
+    """Wait for the page's jobs (measurements it asked for), then rerun it."""
+    from ui.shared import get_service
+
+    svc = get_service()
+    if svc.busy():
+        assert svc.wait_idle(timeout)
+        at.run()
+        assert not at.exception, at.exception
     return at
+
+
+def notices(at: AppTest) -> list[str]:
+    """The warnings' texts as the reader sees them (the page escapes URL notices' Markdown)."""
+    return [re.sub(r"\\(.)", r"\1", w.value) for w in at.warning]
 
 
 def grids(at: AppTest) -> list[str]:
@@ -73,7 +92,7 @@ def test_default_page_shows_both_grids_and_metrics(app_env):
                              "Regularized, white-box PGD"]
     assert all(re.fullmatch(r"\d{1,3}\.\d%", v) for k, v in figures.items() if "worst" not in k)
     assert all(re.fullmatch(r"\d{1,3}\.\d% ± \d+\.\d", v) for k, v in figures.items() if "worst" in k)
-    assert not [w for w in at.warning if "URL" in w.value]  # a clean URL gives no notices
+    assert not [w for w in notices(at) if "URL" in w]  # a clean URL gives no notices
     assert at.query_params == {}  # defaults keep the URL clean
 
 
@@ -160,7 +179,7 @@ def test_url_state_round_trips(app_env):
 ])
 def test_bad_url_values_give_a_notice_and_defaults(app_env, query, fragment):
     at = run_app(query)
-    assert any(fragment in w.value for w in at.warning), [w.value for w in at.warning]
+    assert any(fragment in w for w in notices(at)), notices(at)
     assert at.session_state["norm"] == "infinity" and at.session_state["mode"] == "transfer"
     assert len(grids(at)) == 2  # the default view still renders
 
@@ -286,7 +305,7 @@ def test_the_language_selector_redraws_the_page_and_reset_keeps_the_language(app
 def test_an_unknown_language_gives_a_notice_and_english(app_env):
     at = run_app({"lang": "klingon"})
     assert at.title[0].value == "Adversarial regularization, live"
-    assert [w.value for w in at.warning if "lang=" in w.value] == [
+    assert [w for w in notices(at) if "lang=" in w] == [
         "The URL value lang='klingon' is not one of en, zh; using the default."]
 
 
@@ -296,5 +315,5 @@ def test_the_training_panel_and_url_notices_speak_chinese(app_env):
     plan = " ".join(m.value for m in at.markdown)
     assert "训练在后台进行" in plan and "epochs" not in plan
     assert at.button(key="train").label == "训练这组模型"
-    assert [w.value for w in at.warning if "eps" in w.value] == [
+    assert [w for w in notices(at) if "eps" in w] == [
         "网址中的值 eps='banana' 不是 [0, 0.5] 范围内适用于 infinity 范数的强度；使用默认值。"]

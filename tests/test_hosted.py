@@ -54,7 +54,6 @@ def test_a_session_with_a_job_in_the_queue_is_told_so_by_the_service():
         assert release.wait(30)
 
     svc = ModelService(stores=[], trainer=trainer, limits=Limits(queue_capacity=2))
-    svc.training_mnist = lambda: None
     first, second, third = (dataclasses.replace(FAST_RECIPE, adv_multiplier=m) for m in (0.5, 1.0, 1.5))
     svc.request_training(first, owner="ada")
     with pytest.raises(QueueError, match="already have a model in training"):
@@ -94,7 +93,6 @@ def test_one_job_at_a_time_with_queue_positions_and_shared_requests():
             assert release.wait(30)
 
     svc = ModelService(stores=[], trainer=trainer)
-    svc.training_mnist = lambda: None  # the stub trainer needs no data
     configs = [dataclasses.replace(FAST_RECIPE, adv_multiplier=m) for m in (0.2, 0.5, 1.0)]
     for hp in configs:
         svc.request_training(hp)
@@ -118,7 +116,6 @@ def test_a_failed_job_reports_its_error_and_the_worker_lives_on():
             raise StoreError("could not write x: the disk is full; nothing was changed")
 
     svc = ModelService(stores=[], trainer=trainer)
-    svc.training_mnist = lambda: None
     bad, good = (dataclasses.replace(FAST_RECIPE, adv_multiplier=m) for m in (0.5, 1.0))
     svc.request_training(bad)
     svc.request_training(good)
@@ -252,16 +249,71 @@ def test_no_unsafe_deserialization_no_secrets_and_xsrf_on():
         assert not secret.search(path.read_text(errors="ignore")), name
 
 
-def test_results_are_ready_once_computed_and_shared_by_every_session(app_env):
+def test_a_number_asked_by_many_sessions_is_measured_once_and_kept_across_restarts(app_env, monkeypatch):
+    from advdemo import evaluation
     from advdemo.config import Attack
+    from advdemo.service import Pending
 
-    svc = ModelService()  # app_env's environment: its MNIST subset and stored models
+    calls = {"evaluate": 0, "curve": 0, "perturb": 0}
+    for name, key in (("evaluate", "evaluate"), ("robustness_curve", "curve"), ("perturb", "perturb")):
+        real = getattr(evaluation, name)
+
+        def counted(*args, _real=real, _key=key, **kwargs):
+            calls[_key] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(evaluation, name, counted)
+    svc = ModelService()  # app_env's environment: its MNIST subset and stored models, jobs in a thread
     pair = svc.pair(FAST_RECIPE)
-    attack = Attack()
-    assert not svc.ready(pair, attack)  # these test models carry no stored curves
-    first = svc.test_metrics(pair, attack)
-    assert not svc.ready(pair, attack)  # the curve is still to compute
-    curve = svc.curve(pair, attack)
-    assert svc.ready(pair, attack)
-    assert svc.test_metrics(pair, attack) is first and svc.curve(pair, attack) is curve
-    assert not svc.ready(pair, dataclasses.replace(attack, strength=0.3))  # its own metrics, same curve
+    attack = Attack(strength=0.13)  # off the standard strengths: nothing is stored for it
+    answers = []
+
+    def session(i: int) -> None:
+        answers.append((svc.test_metrics(pair, attack, owner=f"s{i}"), svc.curve(pair, attack, owner=f"s{i}")))
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(isinstance(a, Pending) and isinstance(c, Pending) for a, c in answers)  # nobody waited
+    assert svc.wait_idle(120)
+    ev, curve = svc.test_metrics(pair, attack), svc.curve(pair, attack)
+    assert ev.examples == 128 and curve.examples == 128 and 0 <= ev.attacked.regularized <= 1
+    assert calls["evaluate"] == 1 and calls["curve"] == 1  # eight sessions, one measurement each
+    perturbs = calls["perturb"]
+    assert set(svc.computed.values()) == {1} and len(svc.computed) == 2
+    # A new server process (a restart) finds both in the store: no job, no attack.
+    again = ModelService()
+    assert again.test_metrics(again.pair(FAST_RECIPE), attack) == ev and again.busy() == 0
+    assert calls["perturb"] == perturbs and not again.computed
+
+
+def test_a_damaged_cache_never_takes_the_page_down(app_env):
+    from advdemo.config import Attack
+    from advdemo.report import compare_methods
+    from advdemo.service import Pending
+
+    cache = app_env / "model-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "manifest.json").write_text('{"format": 1, "models": {"x": ')  # cut off mid-write
+    (cache / "results.json").write_text("[]")
+    svc = ModelService()
+    assert compare_methods(svc.stores, svc.recipe, 0.2)  # rows, their numbers from the readable store
+    pair = svc.pair(FAST_RECIPE)
+    assert pair is not None and svc.seed_curves(pair, Attack()) == []
+    assert isinstance(svc.test_metrics(pair, Attack(strength=0.13)), Pending)
+    assert any("results.json" in note or "manifest.json" in note for note in svc.notes)
+    assert svc.wait_idle(120)  # the result is stored; the damaged file was set aside, not lost
+    assert (cache / "results.json.broken").exists() and svc.measurements.result(
+        svc.measurements.metrics_task(pair, Attack(strength=0.13))) is not None
+    (cache / "manifest.json").unlink()
+    (cache / "manifest.json").mkdir()  # unreadable (tests run as root, for whom no mode bit denies reading)
+    fresh = ModelService()
+    assert fresh.pair(FAST_RECIPE) is not None and compare_methods(fresh.stores, fresh.recipe, 0.2)
+    assert any("Is a directory" in note for note in fresh.notes)
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.subheader].count("Compare training methods") == 1

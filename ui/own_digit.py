@@ -47,8 +47,9 @@ def _image_bytes() -> bytes | None:
 
 @st.fragment
 @interactive
-def own_digit(pair: ModelPair, curve: Curve) -> None:
-    """The section; a stroke or an upload reruns only this. ``curve`` is the page's current robustness curve."""
+def own_digit(pair: ModelPair, curve: Curve | None) -> None:
+    """The section; a stroke or an upload reruns only this. ``curve`` is the page's current robustness curve
+    (None while it is being measured: the flips are then said in words only)."""
     view: ViewState = state.current()
     tr = state.tr()
     st.caption(tr("own.intro"))
@@ -79,6 +80,8 @@ def own_digit(pair: ModelPair, curve: Curve) -> None:
                                   report.attacked.base_proba[0], report.attacked.regularized_proba[0], tr))
         st.markdown(f"{text.flip_text(tr, ModelKind.BASE, report.base_flip)}  \n"
                     f"{text.flip_text(tr, ModelKind.REGULARIZED, report.regularized_flip)}")
+        if curve is None:
+            return
         st.vega_lite_chart(spec=curve_spec(curve, view.strength, text.curve_axis(tr, view), tr, None,
                                            (report.base_flip.strength, report.regularized_flip.strength)),
                            width="stretch", height=CHART_HEIGHT, alt=tr("own.curve"))

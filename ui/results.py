@@ -28,7 +28,7 @@ from advdemo.rendering import (
 )
 from advdemo.results import Curve, Evaluation
 from advdemo.robustness import PairAccuracies, describe_sign
-from advdemo.service import ModelService
+from advdemo.service import ModelService, Pending
 from advdemo.viewstate import ViewState
 from ui import state
 from ui.own_digit import own_digit
@@ -54,6 +54,7 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     idx = view.digit_indices(mnist.test_labels)
     images, labels = mnist.test_images[idx], mnist.test_labels[idx]
 
+    owner = state.owner()
     metrics_slot = st.container()
     shown = svc.attack_digits(pair, images, labels, attack)
     st.html(side_by_side_html(
@@ -62,36 +63,58 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
                                               (ModelKind.REGULARIZED, shown.regularized_images,
                                                shown.regularized_pred)))))
 
-    # Test-set numbers usually come from the manifest or memory; a progress bar only when they do not.
+    # Every number comes at once: stored, or a job's placeholder that fills itself in (never measured here).
+    ev = svc.test_metrics(pair, attack, owner)
+    curve = svc.curve(pair, attack, owner)
     with metrics_slot:
-        bar = None if svc.ready(pair, attack) else st.progress(*text.measuring_progress(tr, 0, 0))
-        ev = svc.test_metrics(pair, attack)
-
-        def report(done: int, total: int) -> None:
-            if bar is not None:
-                bar.progress(*text.measuring_progress(tr, done, total))
-
-        curve = svc.curve(pair, attack, progress=report)
-        if bar is not None:
-            bar.empty()
-        show_figures(text.accuracy_figures(tr, ev, view))
-        st.caption(text.accuracy_caption(tr, ev, view))
-        strong = worst_case(svc, mnist, pair, view)
+        if isinstance(ev, Evaluation):
+            show_figures(text.accuracy_figures(tr, ev, view))
+            st.caption(text.accuracy_caption(tr, ev, view))
+        else:
+            st.caption(tr("jobs.waiting"))
+        strong = worst_case(svc, mnist, pair, view, owner)
+        pending = [p for p in (ev, curve, strong) if isinstance(p, Pending)]
+        if pending:
+            jobs_status(svc, pending)
 
     st.subheader(tr("page.detail"))
     detail(images, labels, shown)
 
     st.subheader(tr("page.curve"))
-    worst = svc.strong_curve(pair, view.attack_norm)
-    seeds = svc.seed_curves(pair, attack, svc.stores)
-    caption = text.curve_caption(tr, curve, worst, len(mnist.test_labels), len(seeds))
-    st.vega_lite_chart(spec=curve_spec(curve, view.strength, text.curve_axis(tr, view), tr, worst, seeds=seeds),
-                       width="stretch", height=CHART_HEIGHT, alt=caption)
-    st.caption(caption)
-    downloads(view, ev, curve, worst, strong, labels, shown)
+    if not isinstance(curve, Curve):
+        st.caption(tr("jobs.waiting"))
+        curve = None
+    else:
+        worst = svc.strong_curve(pair, view.attack_norm)
+        seeds = svc.seed_curves(pair, attack)
+        caption = text.curve_caption(tr, curve, worst, len(mnist.test_labels), len(seeds))
+        st.vega_lite_chart(spec=curve_spec(curve, view.strength, text.curve_axis(tr, view), tr, worst, seeds=seeds),
+                           width="stretch", height=CHART_HEIGHT, alt=caption)
+        st.caption(caption)
+        if isinstance(ev, Evaluation):
+            downloads(view, ev, curve, worst, strong if isinstance(strong, PairAccuracies) else None, labels, shown)
 
     st.subheader(tr("page.own_digit"))
     own_digit(pair, curve)
+
+
+@st.fragment(run_every=2.0)
+def jobs_status(svc: ModelService, pending: list[Pending]) -> None:
+    """The numbers still being measured: each one's place in the queue or progress, redrawn every two seconds.
+
+    Not run under :func:`ui.shared.interactive`: polling must not stop the very jobs it waits for.
+    Once any of them is measured, the page redraws with it.
+    """
+    tr = state.tr()
+    now = [svc.measure(p.task, state.owner()) for p in pending]
+    if any(not isinstance(p, Pending) for p in now):
+        st.rerun()
+    for p in now:
+        fraction, words = text.job_status(tr, p, svc.failure_text(p.job))
+        if fraction is None:
+            st.warning(words, icon="⏳")
+        else:
+            st.progress(fraction, text=words)
 
 
 def show_figures(figures: list[text.Figure]) -> None:
@@ -118,22 +141,16 @@ def downloads(view: ViewState, ev: Evaluation, curve: Curve, worst: Curve | None
         on_click="ignore", icon="📄")
 
 
-def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState) -> PairAccuracies | None:
-    """Both models' worst case at the current strength, with intervals and any masking warning."""
+def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState,
+               owner: str) -> PairAccuracies | Pending | None:
+    """Both models' worst case at the current strength, with intervals and any masking warning
+    (or its job, while it is measured; None where no strong evaluation applies)."""
     if not NORM_SPECS[view.attack_norm].supports_pgd or view.strength == 0:
         return None
     tr = state.tr()
-    bar = None
-    if not svc.strong_ready(pair, view.attack_norm, view.strength):
-        bar = st.progress(*text.strong_progress(tr, 0, 0))
-
-    def report(done: int, total: int) -> None:
-        if bar is not None:
-            bar.progress(*text.strong_progress(tr, done, total))
-
-    strong = svc.strong(pair, view.attack_norm, view.strength, progress=report if bar else None)
-    if bar:
-        bar.empty()
+    strong = svc.strong(pair, view.attack_norm, view.strength, owner)
+    if isinstance(strong, Pending):
+        return strong
     show_figures(text.worst_case_figures(tr, strong))
     st.caption(text.worst_case_caption(tr, strong, len(mnist.test_labels)))
     for sign in strong.signs():

@@ -35,7 +35,7 @@ def get_devices() -> list[Message]:
 
 def interactive(fn: F) -> F:
     """Run ``fn`` (a page or fragment body) with on-demand training paused: a student's slider
-    never waits for another student's training (:class:`advdemo.training_process.ForegroundGate`)."""
+    never waits for another student's job (:class:`advdemo.gate.ForegroundGate`)."""
 
     @functools.wraps(fn)
     def run(*args, **kwargs):

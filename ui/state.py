@@ -25,8 +25,16 @@ def arrive() -> None:
     raw = {name: st.query_params.get_all(name) for name in st.query_params}
     start, notices = viewstate.parse_query(raw)
     show(start)
-    st.session_state.update(url_notices=notices, view_ready=True, lesson=None)
+    st.session_state.update(url_notices=notices, arrival_view=start, view_ready=True, lesson=None)
     st.session_state[LANGUAGE] = choose_language(st.query_params.get(LANG_PARAM), st.context.locale).value
+
+
+def url_notices() -> list:
+    """The link's notices, while the view is still the one the link gave (a redraw when a number
+    arrives keeps them; the reader's first move of a control clears them)."""
+    if st.session_state.url_notices and current() != st.session_state.get("arrival_view"):
+        st.session_state.url_notices = []
+    return st.session_state.url_notices
 
 
 def language() -> Language:
