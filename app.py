@@ -13,6 +13,7 @@ from advdemo import presentation as text
 from advdemo.config import ROBUST_EPSILONS
 from advdemo.data import DataError
 from advdemo.lesson import LESSON
+from advdemo.logs import LOGGER
 from advdemo.report import compare_methods
 from advdemo.training import training_summary
 from ui import sidebar, state
@@ -54,12 +55,17 @@ def page() -> None:
     try:
         mnist = svc.mnist()
     except DataError as exc:
-        st.error(f"{tr('page.no_data')}\n\n{exc}", icon="📂")
+        LOGGER.error("no MNIST test set: %s", exc)
+        st.error(tr("page.no_data") if svc.limits.hosted else f"{tr('page.no_data')}\n\n{exc}", icon="📂")
         return
 
     with st.spinner(tr("page.loading")):
         pair = svc.pair(hparams)
-    for note in svc.notes:  # e.g. a corrupt model file that was skipped
+    # A corrupt model file that was skipped, say: its path is for the operator, never on a hosted page.
+    notes = svc.notes
+    if notes and svc.limits.hosted:
+        st.info(tr("page.store_note_hosted"), icon="🧹")
+    for note in [] if svc.limits.hosted else notes:
         st.info(tr("page.store_note", detail=note), icon="🧹")
 
     results(svc, mnist, pair)

@@ -19,6 +19,8 @@ which other images share its batch.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from advdemo.compat import keras, tf
@@ -81,22 +83,56 @@ def _input_gradient(model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.
     return tf.where(tf.math.is_finite(grad), grad, tf.zeros_like(grad)), logits
 
 
-def _perturb_graph(model, x, y, step, radius, norm: Norm, iterations: int, random_start: bool, seed, start=None):
-    """One compiled batch of FGSM (iterations == 1, no projection) or PGD, optionally from an earlier iterate."""
+def _perturb_graph(model, x, y, step, radius, iterations, seed, start, *, norm: Norm, random_start: bool,
+                   projected: bool, one_step: bool):
+    """One compiled batch of FGSM (one step, not ``projected``) or PGD, optionally from an earlier iterate.
+
+    ``iterations`` is a tensor and the steps a loop in the graph, so every step count shares one graph
+    (FGSM's ``one_step`` skips the loop, which costs a quarter of a single step's time).
+    """
     if start is not None:
         adv = start
     else:
         adv = tf.clip_by_value(x + _random_in_ball(tf.shape(x), radius, norm, seed), 0.0, 1.0) if random_start else x
-    for _ in range(iterations):
+
+    def one(adv):
         grad, _ = _input_gradient(model, adv, y)
         delta = adv + step * unit_direction(grad, norm) - x
-        if iterations > 1 or random_start:
+        if projected:
             delta = project(delta, radius, norm)
-        adv = tf.clip_by_value(x + delta, 0.0, 1.0)
+        return tf.clip_by_value(x + delta, 0.0, 1.0)
+
+    if one_step:
+        return one(adv)
+    for _ in tf.range(iterations):
+        adv = one(adv)
     return adv
 
 
-_perturb_compiled = tf.function(_perturb_graph, reduce_retracing=True)
+def _direction_graph(model, x, y, *, norm: Norm):
+    grad, logits = _input_gradient(model, x, y)
+    return unit_direction(grad, norm), tf.argmax(logits, axis=-1)
+
+
+#: The compiled attacks of one model, kept on the model itself. A ``tf.function`` that took the model as an
+#: argument would keep a graph, and the model with it, for every model it ever saw: a server that loads and
+#: drops pairs would never free them. Here the graphs go when the model goes, and a model has a handful
+#: (norm x random start x FGSM or PGD), whatever the step counts asked for.
+_GRAPHS = "_advdemo_attack_graphs"
+
+
+def compiled(model: keras.Model, fn, **options) -> tf.types.experimental.PolymorphicFunction:
+    """``fn(model, ...)`` compiled for ``model`` with the static ``options`` (hashable), made once."""
+    graphs = model.__dict__.setdefault(_GRAPHS, {})  # not setattr: Keras would track the dict as state
+    key = (fn.__name__, tuple(sorted(options.items())))
+    if key not in graphs:
+        graphs[key] = tf.function(functools.partial(fn, model, **options), reduce_retracing=True)
+    return graphs[key]
+
+
+def graph_count(model: keras.Model) -> int:
+    """How many graphs ``model``'s attacks hold (for the memory benchmark and the tests)."""
+    return sum(f.experimental_get_tracing_count() for f in model.__dict__.get(_GRAPHS, {}).values())
 
 
 def batches(n: int, size: int = BATCH):
@@ -123,21 +159,18 @@ def perturb(model: keras.Model, images: np.ndarray, labels: np.ndarray, attack: 
     out = np.empty(np.shape(images), dtype=np.float32)
     step = tf.constant(attack.step_per_iteration, tf.float32)
     radius = tf.constant(attack.strength, tf.float32)
+    random_start = attack.method is AttackMethod.PGD and attack.random_start
+    steps = iterations or attack.iterations
+    run = compiled(model, _perturb_graph, norm=attack.norm, random_start=random_start,
+                   projected=attack.method is AttackMethod.PGD or random_start, one_step=steps == 1)
+    # Tensors, so a new step count, strength or seed (each PGD restart) does not retrace the graph.
+    seed = tf.constant(attack.seed, tf.int64)
+    steps_tensor = tf.constant(steps, tf.int32)
     for s in batches(len(images)):
-        out[s] = _perturb_compiled(
-            model, tf.constant(images[s], tf.float32), tf.constant(labels[s], tf.int64), step, radius,
-            attack.norm, iterations or attack.iterations, attack.method is AttackMethod.PGD and attack.random_start,
-            # A tensor, so a new seed (each PGD restart) does not retrace the graph.
-            tf.constant(attack.seed, tf.int64),
-            None if start is None else tf.constant(start[s], tf.float32),
-        ).numpy()
+        out[s] = run(tf.constant(images[s], tf.float32), tf.constant(labels[s], tf.int64), step, radius, steps_tensor,
+                     seed,
+                     None if start is None else tf.constant(start[s], tf.float32)).numpy()
     return out
-
-
-@tf.function(reduce_retracing=True)
-def _direction_compiled(model, x, y, norm: Norm):
-    grad, logits = _input_gradient(model, x, y)
-    return unit_direction(grad, norm), tf.argmax(logits, axis=-1)
 
 
 def fgsm_directions(model: keras.Model, images: np.ndarray, labels: np.ndarray,
@@ -150,8 +183,8 @@ def fgsm_directions(model: keras.Model, images: np.ndarray, labels: np.ndarray,
     """
     directions = np.empty(np.shape(images), dtype=np.float32)
     predictions = np.empty(len(images), dtype=np.int64)
+    run = compiled(model, _direction_graph, norm=norm)
     for s in batches(len(images)):
-        d, p = _direction_compiled(model, tf.constant(images[s], tf.float32),
-                                   tf.constant(labels[s], tf.int64), norm)
+        d, p = run(tf.constant(images[s], tf.float32), tf.constant(labels[s], tf.int64))
         directions[s], predictions[s] = d.numpy(), p.numpy()
     return directions, predictions

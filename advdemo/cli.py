@@ -393,6 +393,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from advdemo.prepare import prepare  # noqa: PLC0415
+    from advdemo.storage import ModelStore  # noqa: PLC0415
+
+    progress = TerminalProgress()
+    mnist = _load(args, training=False)
+    done = prepare(ModelStore(args.out, writable=True), mnist, args.data_dir, RECIPES[args.recipe], log=progress.log)
+    print(f"{done.results} lesson numbers and {done.strong_curves} L2 worst-case curves added to {args.out}")
+    return 0
+
+
 def _ray_sweep(args: argparse.Namespace, seeds: list[int], progress: TerminalProgress) -> None:
     """The grid for each seed as Ray tasks (the strong evaluation, if asked for, then runs locally)."""
     from advdemo.data import resolve_data_dir  # noqa: PLC0415
@@ -509,6 +520,13 @@ def build_parser() -> argparse.ArgumentParser:
                         f"ε {', '.join(map(str, ROBUST_EPSILONS))} (resumable)")
     _add_strong(p)
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("prepare", help="measure ahead of time what a class most likely asks (the lesson's "
+                                       "numbers, the L2 worst case of its models and the comparison's; resumable)")
+    _add_data(p)
+    p.add_argument("--out", default="pretrained", metavar="DIR", help="the store holding the pretrained models")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=PRETRAINED_RECIPE)
+    p.set_defaults(func=cmd_prepare)
     return parser
 
 

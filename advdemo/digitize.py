@@ -83,16 +83,27 @@ def decode(data: bytes) -> tuple[np.ndarray, list[Message]]:
 
 
 def _grayscale(image: Image.Image) -> np.ndarray:
-    """Any Pillow mode -> ``(H, W)`` float32 in [0, 1], transparency over white."""
+    """Any Pillow mode -> ``(H, W)`` float32 in [0, 1], transparency over white.
+
+    Raises :class:`ImageError` for a mode Pillow reads but cannot make gray.
+    """
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         values = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
         return np.clip(values / top, 0.0, 1.0).astype(np.float32)
-    if image.mode == "P" and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, rgba)
-    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    if image.mode == "LAB":  # a TIFF can hold CIELAB, which Pillow cannot convert: its L is the lightness
+        return np.asarray(image.getchannel("L"), dtype=np.float32) / 255.0
+    if image.mode == "La":  # lightness premultiplied by alpha, which Pillow cannot convert either
+        lightness, alpha = np.moveaxis(np.asarray(image, dtype=np.float32), -1, 0)
+        return np.clip((lightness + 255.0 - alpha) / 255.0, 0.0, 1.0)
+    try:
+        if image.mode == "P" and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA", "RGBa"):
+            rgba = image.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(white, rgba)
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    except ValueError:  # "conversion from X to L not supported": a mode newer than this code
+        raise ImageError("image.unreadable") from None
 
 
 def to_mnist(gray: np.ndarray) -> Digit:

@@ -29,7 +29,7 @@ from advdemo.gate import ForegroundGate
 from advdemo.jobs import Cancelled, Steps
 from advdemo.logs import LOGGER
 from advdemo.storage import ModelStore
-from advdemo.tasks import Task
+from advdemo.tasks import Task, run_to_json
 
 #: The child's niceness: the lowest priority, so interactive work always comes first.
 NICENESS = 19
@@ -69,10 +69,10 @@ class ThreadEngine:
         self.context = context
 
     def run(self, task: Task, report: Any, cancel: threading.Event) -> dict[str, Any]:
-        result = task.run(self.context, _reporter(report), cancel.is_set)
+        result = run_to_json(task, self.context, _reporter(report), cancel.is_set)
         if cancel.is_set():
             raise Cancelled()
-        return task.encode(result)  # type: ignore[arg-type]
+        return result
 
     def release(self) -> None:
         pass

@@ -13,6 +13,7 @@ from typing import Any
 
 from advdemo.config import HParams, ModelKind
 from advdemo.experiment import find_model
+from advdemo.logs import LOGGER
 from advdemo.memo import LruCache
 from advdemo.storage import ModelStore, model_id
 
@@ -53,6 +54,7 @@ class PairLoader:
         self.notes: list[str] = []
 
     def _note(self, message: str) -> None:
+        LOGGER.warning("%s", message)
         with self._lock:
             if message not in self.notes:
                 self.notes.append(message)

@@ -253,6 +253,13 @@ Task = TrainTask | MetricsTask | CurveTask | StrongTask
 TASK_TYPES: dict[str, type] = {t.kind: t for t in (TrainTask, MetricsTask, CurveTask, StrongTask)}
 
 
+def run_to_json(task: Task, ctx: TaskContext, progress: Callable[..., None],
+                cancelled: Callable[[], bool]) -> dict[str, Any]:
+    """Run ``task`` where ``ctx`` lives and return its result's JSON form."""
+    result: Any = task.run(ctx, progress, cancelled)
+    return task.encode(result)
+
+
 def task_from_json(data: dict[str, Any]) -> Task:
     """Inverse of each task's ``to_json`` (the child process reads its tasks so)."""
     data = dict(data)
@@ -268,4 +275,4 @@ def task_from_json(data: dict[str, Any]) -> Task:
 
 
 __all__ = ["CurveTask", "MetricsTask", "StrongTask", "TASK_TYPES", "Task", "TaskContext", "TrainTask",
-           "pair_ids", "task_from_json"]
+           "pair_ids", "run_to_json", "task_from_json"]

@@ -202,13 +202,17 @@ def _choice(raw: str, enum_cls):
     return enum_cls(raw.strip().lower())
 
 
-def parse_query(params: Mapping[str, str | Sequence[str]]) -> tuple[ViewState, list[Message]]:
+def parse_query(params: Mapping[str, str | Sequence[str]], *,
+                snap: bool = False) -> tuple[ViewState, list[Message]]:
     """The view a URL's query parameters describe, and notices about what was ignored.
 
     ``params`` maps names to a value or a list of values (repeated
     parameters). The page's language (``lang``) is not part of the view: it is
     only checked here, for a notice when it names no language
-    (:func:`advdemo.i18n.choose_language` reads it). Never raises.
+    (:func:`advdemo.i18n.choose_language` reads it). With ``snap`` (a hosted
+    server) an attack strength off the norm's standard strengths moves to the
+    nearest one, with a notice, so a link cannot ask the server for work
+    nobody else would share. Never raises.
     """
     notices: list[Message] = []
     values: dict[str, str] = {}
@@ -271,6 +275,11 @@ def parse_query(params: Mapping[str, str | Sequence[str]]) -> tuple[ViewState, l
     if fields.get("attack") is AttackMethod.PGD and not NORM_SPECS[attack_norm].supports_pgd:
         notices.append(message("url.no_pgd", norm=attack_norm.value))
         fields["attack"] = AttackMethod.FGSM
+    standard = NORM_SPECS[attack_norm].strengths
+    if snap and "strength" in fields and fields["strength"] not in standard:
+        nearest = min(standard, key=lambda s: (abs(s - fields["strength"]), s))
+        notices.append(message("url.snapped", asked=fields["strength"], strength=nearest))
+        fields["strength"] = nearest
     return ViewState(**fields), notices
 
 

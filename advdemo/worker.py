@@ -63,14 +63,17 @@ class LocalContext:
         from advdemo.experiment import obtain_model  # noqa: PLC0415
         from advdemo.jobs import Cancelled  # noqa: PLC0415
 
-        mnist = None if self._trainer is not None else load_mnist(self.data_dir)  # stubs need no data
+        if self._trainer is not None:  # a stub: it needs no data
+            for kind in ModelKind:
+                if cancelled():
+                    raise Cancelled()
+                self._trainer(kind, hparams, None, self.stores, progress=progress)
+            return
+        mnist = load_mnist(self.data_dir)
         for kind in ModelKind:
             if cancelled():
                 raise Cancelled()
-            if self._trainer is not None:
-                self._trainer(kind, hparams, mnist, self.stores, progress=progress)
-            else:
-                obtain_model(kind, hparams, mnist, self.stores, progress=progress)
+            obtain_model(kind, hparams, mnist, self.stores, progress=progress)
 
 
 def progress_json(p: Any) -> dict[str, Any]:
@@ -136,7 +139,7 @@ def main() -> None:
         setup = json.loads(sys.stdin.readline())
         _die_with_parent(setup["parent"])
         _lower_priority(setup["settings"])
-        from advdemo.tasks import task_from_json  # noqa: PLC0415 - imports TensorFlow
+        from advdemo.tasks import run_to_json, task_from_json  # noqa: PLC0415 - imports TensorFlow
 
         stores = [ModelStore(s["root"], writable=s["writable"]) for s in setup["stores"]]
         ctx = LocalContext(stores, setup["data_dir"])
@@ -146,9 +149,9 @@ def main() -> None:
     for line in sys.stdin:
         try:
             task = task_from_json(json.loads(line)["task"])
-            result = task.run(ctx, lambda *p: _send({"progress": progress_json(p if len(p) > 1 else p[0])}),
-                              lambda: False)
-            _send({"result": task.encode(result)})
+            result = run_to_json(task, ctx, lambda *p: _send({"progress": progress_json(p if len(p) > 1 else p[0])}),
+                                 lambda: False)
+            _send({"result": result})
         except Exception as exc:
             _send(_failure(exc))
 

@@ -123,3 +123,29 @@ def test_perturbation_does_not_depend_on_batch_neighbours(cnn, synthetic):
     x, y = synthetic
     whole = perturb(cnn, x, y, Attack())
     np.testing.assert_array_equal(perturb(cnn, x[:5], y[:5], Attack()), whole[:5])
+
+
+def test_attack_graphs_stay_few_per_model_and_go_with_the_model(synthetic):
+    """A server sees every step count, strength and seed; each model keeps a handful of graphs, and a
+    dropped model takes its graphs with it (a tf.function over models would keep every model forever)."""
+    import gc
+    import weakref
+
+    from advdemo.attacks import graph_count
+
+    images, labels = synthetic[0][:8], synthetic[1][:8]
+    model, _, _ = linear_model()
+    for iterations in range(1, 41, 3):
+        for strength in (0.05, 0.1, 0.3):
+            for seed in (0, 1):
+                perturb(model, images, labels, Attack(method=AttackMethod.PGD, strength=strength,
+                                                      pgd_iterations=iterations, random_start=True, seed=seed))
+        perturb(model, images, labels, Attack(method=AttackMethod.PGD, strength=0.2, pgd_iterations=iterations))
+        perturb(model, images, labels, Attack(strength=0.01 * iterations))
+        fgsm_directions(model, images, labels, Norm.INFINITY)
+    # PGD from a random start or not, FGSM, the FGSM direction (a second FGSM trace may follow reduce_retracing).
+    assert graph_count(model) <= 6
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None

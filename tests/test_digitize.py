@@ -145,7 +145,10 @@ def good_variants() -> dict[str, tuple[bytes, str | None]]:
     rotated[24:32, 10:46] = 255  # lying on its side, upright once the EXIF orientation is applied
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    neutral = Image.new("L", (56, 56), 128)
+    lab = Image.merge("LAB", [Image.fromarray(paper), neutral, neutral])  # CIELAB, which Pillow cannot convert
     return {
+        "CIELAB TIFF": (save(lab, "TIFF"), "inverted"),
         "16-bit grayscale": (save(Image.fromarray(ink.astype(np.uint16) * 257)), None),
         "CMYK JPEG": (save(cmyk, "JPEG", quality=95), "inverted"),
         "palette PNG": (save(Image.fromarray(paper).convert("P")), "inverted"),
@@ -163,6 +166,23 @@ def test_unusual_formats_become_the_same_upright_digit(name):
     assert h == 20 and w < 10, (h, w)  # an upright "1": tall and narrow, whatever the file's format
     if note:
         assert any(note in str(n) for n in digit.notes), digit.notes
+
+
+def test_every_pillow_mode_becomes_gray_in_range_or_one_sentence():
+    ink = np.zeros((28, 28), np.uint8)
+    ink[4:24, 12:16] = 255
+    for mode in Image.MODES:
+        try:
+            image = Image.fromarray(ink).convert(mode)
+        except ValueError:  # Pillow cannot make this mode from gray: an empty image of it then
+            image = Image.new(mode, (28, 28))
+        try:
+            gray = digitize._grayscale(image)
+        except ImageError as exc:
+            assert exc.message.key.startswith("image."), mode
+            continue
+        assert gray.shape == (28, 28) and gray.dtype == np.float32, mode
+        assert 0.0 <= gray.min() <= gray.max() <= 1.0, mode
 
 
 def test_the_upload_limit_is_the_one_streamlit_enforces():

@@ -168,6 +168,42 @@ def test_corrupt_cached_models_are_rejected_and_the_page_keeps_working(app_env, 
     assert not at.exception
     assert any("skipping a copy of " + entry["id"] in i.value and "SHA-256" in i.value for i in at.info)
     assert any("not trained yet" in s.value for s in at.subheader)  # offered for retraining, not loaded
+    # A hosted page says what happened, never where: paths and exception texts go to the server's log.
+    monkeypatch.setenv("ADVDEMO_HOSTED", "1")
+    st.cache_resource.clear()
+    hosted = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    hosted.query_params = {"mult": "1"}
+    hosted.run()
+    assert not hosted.exception
+    shown = " ".join(e.value for kind in ("info", "warning", "error", "markdown", "caption")
+                     for e in getattr(hosted, kind))
+    assert "could not be read and was skipped" in shown
+    assert str(app_env) not in shown and "SHA-256" not in shown and entry["id"] not in shown
+    st.cache_resource.clear()
+
+
+def test_a_failed_measurement_says_one_sentence_and_no_more_on_a_hosted_page(app_env, monkeypatch):
+    from test_app import settle_jobs
+
+    from advdemo import tasks
+
+    def broken(*args, **kwargs):
+        raise OSError(f"[Errno 28] No space left on device: '{app_env}/secret/path'")
+
+    monkeypatch.setattr(tasks.MetricsTask, "run", broken)
+    for hosted, expected in (("0", "No space left on device"), ("1", "its log has the details")):
+        monkeypatch.setenv("ADVDEMO_HOSTED", hosted)
+        st.cache_resource.clear()
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.query_params = {"eps": "0.15"}  # on the standard strengths, so hosted mode measures it too
+        at.run()
+        settle_jobs(at)
+        at.run()  # the placeholder's own redraw, as a browser's page would run it
+        failed = [w.value for w in at.warning if "failed" in w.value]
+        assert failed and expected in failed[0], failed
+        if hosted == "1":
+            assert str(app_env) not in " ".join(failed) and "OSError" not in " ".join(failed)
+        assert not at.exception
     st.cache_resource.clear()
 
 

@@ -125,3 +125,20 @@ def test_reevaluating_the_tutorials_worst_case_reproduces_the_manifest(mnist):
     assert stored.regularized.worst_case.value <= fresh.worst_case.value + 0.005
     assert fresh.worst_case.value - stored.regularized.worst_case.value <= 0.03
     assert fresh.transfer_fgsm.value == pytest.approx(stored.regularized.transfer_fgsm.value, abs=0.002)
+
+
+@pytest.mark.integration
+def test_every_number_of_the_lesson_and_the_comparisons_l2_worst_case_ships(mnist):
+    """A class opening the lesson together waits for nothing: ``advdemo prepare`` stored it all."""
+    from advdemo.config import Norm
+    from advdemo.measurements import Measurements
+    from advdemo.pairs import PairLoader
+    from advdemo.prepare import comparison_hparams, lesson_tasks
+    from advdemo.report import best_stored_pair
+
+    store = ModelStore(PRETRAINED_DIR, writable=False)
+    assert list(lesson_tasks(Measurements(lambda: mnist, [store]), PairLoader([store]), FAST_RECIPE)) == []
+    base = store.entry(model_id(FAST_RECIPE, "base"))
+    for hp in comparison_hparams(FAST_RECIPE):
+        for strength in (1.0, 2.0, 3.0):
+            assert best_stored_pair(base, store.entry(model_id(hp, "adv")), Norm.L2, strength) is not None, hp

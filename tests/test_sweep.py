@@ -155,10 +155,10 @@ def test_the_page_finds_the_stored_curves_of_every_seed_of_a_configuration(tmp_p
         sweep.run_sweep(store, tiny_mnist, dataclasses.replace(TINY, seed=seed),
                         points=[dataclasses.replace(point, seed=seed)])
     pair = PairLoader([store]).load(point)
-    curves = Measurements(lambda: tiny_mnist).seed_curves(pair, Attack(norm=point.adv_grad_norm), [store])
+    curves = Measurements(lambda: tiny_mnist, [store]).seed_curves(pair, Attack(norm=point.adv_grad_norm))
     stored = [store.entry(model_id(dataclasses.replace(point, seed=s), ModelKind.REGULARIZED))["metrics"]["curves"]
               ["transfer"]["adv"] for s in (0, 2)]
     assert [list(c.regularized) for c in curves] == stored  # seed 0's (the pair's own), then seed 2's
     other = dataclasses.replace(point, adv_multiplier=0.5)  # only one seed of it is stored: no spread
     sweep.run_sweep(store, tiny_mnist, TINY, points=[other])
-    assert Measurements(lambda: tiny_mnist).seed_curves(PairLoader([store]).load(other), Attack(), [store]) == []
+    assert Measurements(lambda: tiny_mnist, [store]).seed_curves(PairLoader([store]).load(other), Attack()) == []

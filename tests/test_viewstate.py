@@ -151,3 +151,21 @@ def test_a_language_that_is_none_gives_a_notice():
     view, notices = parse_query({"lang": ["klingon"]})
     assert view == DEFAULT and [str(n) for n in notices] == [
         "The URL value lang='klingon' is not one of en, zh; using the default."]
+
+
+@pytest.mark.parametrize("query,strength", [
+    ({"eps": "0.13"}, 0.15), ({"eps": "0.125"}, 0.1), ({"eps": "0.5"}, 0.45), ({"anorm": "l2", "eps": "1.2"}, 1.0),
+])
+def test_a_hosted_server_snaps_an_off_grid_strength_with_a_notice(query, strength):
+    view, notices = parse_query(query, snap=True)
+    assert view.strength == strength and [n.key for n in notices] == ["url.snapped"]
+    assert f"became ε = {strength:g}" in str(notices[0])
+    local, none = parse_query(query)  # a local server measures any strength
+    assert local.strength == float(query["eps"]) and not none
+
+
+def test_standard_strengths_are_never_snapped():
+    for norm, spec in NORM_SPECS.items():
+        for s in spec.strengths:
+            view, notices = parse_query({"anorm": norm.value, "eps": f"{s:g}"}, snap=True)
+            assert view.strength == s and not notices

@@ -83,7 +83,6 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     st.subheader(tr("page.curve"))
     if not isinstance(curve, Curve):
         st.caption(tr("jobs.waiting"))
-        curve = None
     else:
         worst = svc.strong_curve(pair, view.attack_norm)
         seeds = svc.seed_curves(pair, attack)
@@ -95,7 +94,7 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
             downloads(view, ev, curve, worst, strong if isinstance(strong, PairAccuracies) else None, labels, shown)
 
     st.subheader(tr("page.own_digit"))
-    own_digit(pair, curve)
+    own_digit(pair, curve if isinstance(curve, Curve) else None)
 
 
 @st.fragment(run_every=2.0)

@@ -12,6 +12,7 @@ from advdemo.config import DEFAULT_LANGUAGE, NORM_SPECS, AttackMethod, Language,
 from advdemo.i18n import LANG_PARAM, Catalogue, catalogue, choose_language
 from advdemo.lesson import LESSON
 from advdemo.viewstate import CUSTOM, ViewState
+from ui.shared import get_service
 
 #: The language selector's key in the session state.
 LANGUAGE = "language"
@@ -23,7 +24,7 @@ def arrive() -> None:
     if "view_ready" in st.session_state:
         return
     raw = {name: st.query_params.get_all(name) for name in st.query_params}
-    start, notices = viewstate.parse_query(raw)
+    start, notices = viewstate.parse_query(raw, snap=get_service().limits.hosted)
     show(start)
     st.session_state.update(url_notices=notices, arrival_view=start, view_ready=True, lesson=None)
     st.session_state[LANGUAGE] = choose_language(st.query_params.get(LANG_PARAM), st.context.locale).value

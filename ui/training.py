@@ -9,7 +9,7 @@ from advdemo.config import HParams, TrainingAttack
 from advdemo.data import TRAIN_SIZE, Mnist
 from advdemo.service import JobState, ModelService, QueueError
 from advdemo.storage import StoreError
-from advdemo.training import expected_training_seconds, training_summary
+from advdemo.training import Progress, expected_training_seconds, training_summary
 from ui import state
 
 
@@ -55,7 +55,7 @@ def training_status(svc: ModelService, hparams: HParams) -> None:
     if job.state is JobState.DONE:
         st.rerun()
     if job.state is JobState.FAILED:
-        st.error(tr("training.failed", error=job.error))
+        st.error(tr("training.failed_hosted") if svc.limits.hosted else tr("training.failed", error=job.error))
         return
     if job.state is JobState.CANCELLED:
         st.info(tr("training.cancelled"), icon="🛑")
@@ -63,7 +63,7 @@ def training_status(svc: ModelService, hparams: HParams) -> None:
     if job.state is JobState.QUEUED:
         st.info(text.queued(tr, job.position, job.wait_seconds), icon="⏳")
     else:
-        fraction, label = text.training_progress(tr, job.progress)
+        fraction, label = text.training_progress(tr, job.progress if isinstance(job.progress, Progress) else None)
         st.progress(fraction, text=label)
     if job.owner == state.owner() and st.button(tr("training.cancel"), key="cancel_training"):
         svc.cancel_training(hparams, state.owner())
