@@ -40,7 +40,7 @@ def page() -> None:
     st.title(tr("page.title"))
     st.caption(tr("page.subtitle"))
     for notice in state.url_notices():
-        st.warning(text.plain(tr(notice)), icon="🔗")
+        st.warning(text.markdown_message(tr, notice), icon="🔗")
 
     with st.expander(tr("page.what"), expanded=False):
         st.markdown(text.explanation(tr, training_summary(hparams, tr)))

@@ -44,6 +44,11 @@ class Message:
         return english()(self)
 
 
+class Verbatim(str):
+    """Text from outside (a URL value, say) placed in a message: a page that renders Markdown must show
+    it as it is (:func:`advdemo.presentation.markdown_message`), never as formatting or a link."""
+
+
 def message(key: str, **fields: Any) -> Message:
     return Message(key, tuple(fields.items()))
 
@@ -137,5 +142,6 @@ def choose_language(url_value: str | None, browser_locale: str | None) -> Langua
     return parse_language(url_value) or parse_language(browser_locale) or DEFAULT_LANGUAGE
 
 
-__all__ = ["LANGUAGE_NAMES", "LANG_PARAM", "Catalogue", "Language", "LocalizedError", "Message", "catalogue",
-           "choose_language", "duration", "english", "message", "minutes", "parse_language", "placeholders"]
+__all__ = ["LANGUAGE_NAMES", "LANG_PARAM", "Catalogue", "Language", "LocalizedError", "Message", "Verbatim",
+           "catalogue", "choose_language", "duration", "english", "message", "minutes", "parse_language",
+           "placeholders"]

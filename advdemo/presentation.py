@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from advdemo.config import ROBUST_EPSILONS, ModelKind, Norm, StrongEval
-from advdemo.i18n import Catalogue, Message, duration, message, minutes
+from advdemo.i18n import Catalogue, Message, Verbatim, duration, message, minutes
 from advdemo.jobs import JobState
 from advdemo.own_digit import Flip
 from advdemo.pairs import ModelPair
@@ -35,13 +35,24 @@ IN_TEXT_KEYS = {ModelKind.BASE: "model.base_in_text", ModelKind.REGULARIZED: "mo
 Figure = tuple[str, str, float | None]
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark
+def code_span(text: str) -> str:
+    """``text`` as a Markdown code span: shown as it is, never as formatting, a link or an autolink."""
+    fence = "`" * (1 + max((len(run) for run in re.findall("`+", text)), default=0))
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def plain(text: str) -> str:
-    """``text`` shown literally where the page renders Markdown: every ASCII punctuation mark is
-    backslash-escaped, so text that came from a link (a URL value) can neither format, link nor autolink."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+def markdown_message(tr: Catalogue, msg: Message) -> str:
+    """``msg`` in ``tr``'s language for a place that renders Markdown: its :class:`~advdemo.i18n.Verbatim`
+    fields (text from a link) become code spans, at any depth."""
+    def safe(value):
+        if isinstance(value, Verbatim):
+            return code_span(value)
+        if isinstance(value, Message):
+            return Message(value.key, tuple((k, safe(v)) for k, v in value.fields))
+        return value
+
+    return tr(safe(msg))
 
 
 def norm_label(tr: Catalogue, norm: Norm) -> str:

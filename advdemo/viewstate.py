@@ -38,7 +38,7 @@ from advdemo.config import (
     robust_hparams,
     robust_pgd_iterations,
 )
-from advdemo.i18n import LANG_PARAM, Message, message, parse_language
+from advdemo.i18n import LANG_PARAM, Message, Verbatim, message, parse_language
 
 #: Digits shown per grid, as in the tutorial's batch of 32.
 GRID_SIZE = 32
@@ -172,10 +172,10 @@ def nearest_on_grid(view: ViewState) -> ViewState:
     return dataclasses.replace(view, step=step, multiplier=multiplier, train_eps=epsilon, train_iters=None)
 
 
-def quote(raw: str) -> str:
-    """A URL value as a notice quotes it: in quotes, cut short when long."""
+def quote(raw: str) -> Verbatim:
+    """A URL value as a notice quotes it: in quotes, cut short when long, marked as text from outside."""
     text = raw if len(raw) <= _MAX_SHOWN else raw[:_MAX_SHOWN] + "…"
-    return repr(text)
+    return Verbatim(repr(text))
 
 
 def _number(raw: str) -> float:

@@ -145,3 +145,17 @@ def test_the_grid_speaks_the_readers_language(digits):
     labels, predictions = np.array([1, 2, 3, 4]), np.array([1, 2, 3, 0])
     fragment = digit_grid_html(digits, labels, predictions, "基础模型", tr=catalogue(Language.ZH))
     assert "基础模型：3 / 4" in fragment and "真实为 4，预测为 0（错误）" in fragment and "pred" not in fragment
+
+
+def test_text_from_a_link_is_shown_as_code_never_as_markdown():
+    from advdemo.i18n import english, message
+    from advdemo.presentation import code_span, markdown_message
+    from advdemo.viewstate import parse_query
+
+    assert code_span("a`b") == "``a`b``" and code_span("`x`") == "`` `x` ``"
+    _, [notice] = parse_query({"mode": "[click](https://evil.example) **x** ``"})
+    shown = markdown_message(english(), notice)
+    assert "```'[click](https://evil.example) **x** ``'```" in shown  # a fence longer than any run inside
+    nested = message("url.invalid", name="x", value=parse_query({"eps": "*a*"})[1][0].fields[1][1],
+                     expected=message("url.digit"))
+    assert "`'*a*'`" in markdown_message(english(), nested)
