@@ -114,8 +114,10 @@ class Child:
 
     def __init__(self, setup: dict[str, Any], gate: ForegroundGate | None):
         self._gate = gate
+        # glibc's per-thread malloc arenas let TensorFlow's threads hold ~200 MB more than they use.
+        env = {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
         self.proc = subprocess.Popen([sys.executable, "-m", "advdemo.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, text=True, env=env)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._send({**setup, "parent": os.getpid()})
         if gate is not None:

@@ -21,9 +21,11 @@ server log (the ``advdemo`` logger).
 
 from __future__ import annotations
 
+import atexit
 import enum
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,6 +145,8 @@ class JobQueue:
         self._jobs: dict[str, _Job] = {}
         self._arrivals = 0
         self._worker: threading.Thread | None = None
+        self._closed = False
+        _OPEN_QUEUES.add(self)
 
     # -- requests ----------------------------------------------------------------
 
@@ -244,13 +248,32 @@ class JobQueue:
 
     # -- the worker --------------------------------------------------------------
 
+    def close(self, timeout: float = 60.0) -> None:
+        """Cancel every job and wait up to ``timeout`` seconds for the running one to stop.
+
+        Called for every queue when the interpreter exits: a job still computing in a thread
+        when Python tears its threads down would abort the process.
+        """
+        with self._changed:
+            self._closed = True
+            for job in self._jobs.values():
+                if job.state is JobState.QUEUED:
+                    self._finish(job, JobState.CANCELLED)
+                job.cancel.set()
+            self._changed.notify_all()
+            worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
+        if self._on_idle is not None:
+            self._on_idle()
+
     def _next(self) -> _Job | None:
-        """Wait for the next job and mark it running; None after ``idle_seconds`` without one."""
+        """Wait for the next job and mark it running; None after ``idle_seconds`` without one, or once closed."""
         with self._changed:
             deadline = time.monotonic() + self._idle_seconds
             while not self._waiting():
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or self._closed:
                     return None
                 self._changed.wait(left)
             job = self._waiting()[0]
@@ -258,7 +281,7 @@ class JobQueue:
             return job
 
     def _work(self) -> None:
-        while True:
+        while not self._closed:
             job = self._next()
             if job is None:
                 if self._on_idle is not None:
@@ -281,6 +304,16 @@ class JobQueue:
                 self._finish(job, JobState.CANCELLED if job.cancel.is_set() else outcome,
                              None if job.cancel.is_set() else error)
                 self._prune()
+
+
+#: Every queue not yet closed, closed when the interpreter exits (weakly held: a dropped queue just goes).
+_OPEN_QUEUES: weakref.WeakSet[JobQueue] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for q in list(_OPEN_QUEUES):
+        q.close()
 
 
 __all__ = ["Cancelled", "JobQueue", "JobState", "JobView", "QueueError", "Runner", "Steps"]

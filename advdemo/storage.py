@@ -5,7 +5,10 @@ read back with ``allow_pickle=False``: no code can hide in them) and a
 ``manifest.json`` that records, for each model, its configuration, the
 SHA-256 and size of its weights file, its metrics and the library versions
 that trained it. Loading rebuilds the network from the configuration and then
-sets the weights; nothing is ever unpickled.
+sets the weights; nothing is ever unpickled. Beside it, ``results.json`` keeps
+numbers measured by jobs (:mod:`advdemo.tasks`), by task key. Both files read
+as empty when damaged or unreadable (:class:`JsonDocument`), so a broken cache
+never takes the page down.
 
 Two stores are searched, in order: the read-only ``pretrained/`` shipped with
 the project, and a writable per-user cache (``$ADVDEMO_CACHE_DIR``, else

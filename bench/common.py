@@ -111,7 +111,8 @@ from browser_support import (  # noqa: E402, F401
 class Server:
     """``streamlit run app.py`` on loopback; ``peak_rss_mb`` samples it (and children) at 10 Hz."""
 
-    def __init__(self, env: dict | None = None, unset: tuple[str, ...] = ()):
+    def __init__(self, env: dict | None = None, unset: tuple[str, ...] = (), log: Path | None = None):
+        """``log``: a file for the server's output (else it is discarded)."""
         import subprocess
         import threading
 
@@ -124,9 +125,10 @@ class Server:
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(self.port)],
             cwd=ROOT, env={**{k: v for k, v in os.environ.items() if k not in unset}, **(env or {})},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=open(log, "w") if log else subprocess.DEVNULL, stderr=subprocess.STDOUT)
         self._ps = psutil.Process(self.proc.pid)
-        self.peak_rss_mb = 0.0
+        self.peak_rss_mb = 0.0  # the server and its children (the job process)
+        self.peak_main_rss_mb = 0.0  # the server process alone
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
@@ -163,8 +165,14 @@ class Server:
             return 0.0
 
     def _sample(self) -> None:
+        import psutil
+
         while not self._stop.wait(0.1):
             self.peak_rss_mb = max(self.peak_rss_mb, self.rss_mb())
+            try:
+                self.peak_main_rss_mb = max(self.peak_main_rss_mb, self._ps.memory_info().rss / 2**20)
+            except psutil.Error:
+                pass
 
     def reset_peak(self) -> None:
         self.peak_rss_mb = self.rss_mb()

@@ -295,6 +295,28 @@ def test_job_children_are_stopped_while_any_page_reruns():
         child.wait()
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
+def test_in_a_class_that_never_stops_rerunning_jobs_still_get_their_turn():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        gate = ForegroundGate(linger=0.2, max_pause=0.4, grant=0.3)
+        gate.attach(child.pid)
+        states = []
+        with gate.interactive():  # one long stretch of reruns
+            deadline = time.monotonic() + 1.6
+            while time.monotonic() < deadline:
+                states.append(_state(child.pid) == "T")
+                time.sleep(0.02)
+        # stopped, then a turn, then stopped again: never stopped for the whole stretch
+        turns = sum(1 for a, b in zip(states, states[1:]) if a and not b)
+        assert states[0] and turns >= 2 and 0.15 < states.count(False) / len(states) < 0.6, states
+        assert _stopped(child.pid, False, timeout=1.0)  # the linger after the last rerun, then it runs
+        gate.detach(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_child_settings_from_the_environment():
     assert ChildSettings.from_env({}) == ChildSettings(niceness=19, threads=None, idle_class=True, pause=True)
     custom = ChildSettings.from_env({"ADVDEMO_TRAINING_NICE": "5", "ADVDEMO_TRAINING_THREADS": "1",

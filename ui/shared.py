@@ -10,6 +10,7 @@ from typing import TypeVar
 import streamlit as st
 
 from advdemo.i18n import Message
+from advdemo.logs import configure_from_env
 from advdemo.service import Limits, ModelService
 
 F = TypeVar("F", bound=Callable)
@@ -18,6 +19,7 @@ F = TypeVar("F", bound=Callable)
 @st.cache_resource
 def get_service() -> ModelService:
     """One per server process, shared by every session."""
+    configure_from_env()
     service = ModelService(limits=Limits.from_env())
     # TensorFlow leaves ~400,000 long-lived Python objects, and a full garbage collection walks
     # them all (~0.5 s on 2 cores). Freezing them keeps Python's own full collections cheap; the
