@@ -3,9 +3,10 @@
 Each "rerun" does what a page's run does on the server: the grids' attack on 32 digits (and, every
 tenth, a user's own digit) for a random view: one of 20 pretrained pairs (more than the server keeps
 loaded, so pairs come and go), FGSM or PGD, either norm, any strength, 1 to 40 PGD steps, either mode.
-The server's resident memory is read every 100 reruns, after a garbage collection. The same reruns run
-twice, each in a fresh process: with advdemo's attacks, and with the attacks as they were before
-(``git show c4c3fd4:advdemo/attacks.py``, one ``tf.function`` over every model and step count).
+The server's resident memory is read every 100 reruns, after a garbage collection. The same reruns
+run twice, each in a fresh process and for at most ``--max-seconds``: with advdemo's attacks, and
+with the attacks as they were before (``git show c4c3fd4:advdemo/attacks.py``, one ``tf.function``
+over every model and step count).
 
     python bench/bench_memory.py [--reruns 1000]
 """
@@ -25,7 +26,7 @@ from common import ROOT, machine, report
 BEFORE = "c4c3fd4"  # the last commit with the attacks that compiled one graph per model and step count
 
 
-def reruns(n: int, use_old: str | None) -> list[dict]:
+def reruns(n: int, use_old: str | None, max_seconds: float) -> list[dict]:
     import dataclasses
     import random
 
@@ -53,7 +54,12 @@ def reruns(n: int, use_old: str | None) -> list[dict]:
     rng = random.Random(0)
     process = psutil.Process()
     samples = []
+    import time
+
+    deadline = time.monotonic() + max_seconds
     for i in range(1, n + 1):
+        if time.monotonic() > deadline:  # the attacks before retrace so much that 1,000 reruns take an hour
+            break
         pair = svc.pair(rng.choice(configs))
         norm = rng.choice([Norm.INFINITY, Norm.L2])
         method = rng.choice(list(AttackMethod))
@@ -66,7 +72,8 @@ def reruns(n: int, use_old: str | None) -> list[dict]:
             svc.own_digit(pair, np.ascontiguousarray(images[0]), int(labels[0]), attack)
         if i % 100 == 0:
             gc.collect()
-            samples.append({"reruns": i, "rss_mb": round(process.memory_info().rss / 2**20, 1)})
+            samples.append({"reruns": i, "rss_mb": round(process.memory_info().rss / 2**20, 1),
+                            "seconds": round(max_seconds - (deadline - time.monotonic()), 1)})
             print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
     return samples
 
@@ -74,11 +81,12 @@ def reruns(n: int, use_old: str | None) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reruns", type=int, default=1000)
+    parser.add_argument("--max-seconds", type=float, default=420, help="stop each implementation after this long")
     parser.add_argument("--child", choices=["new", "old"], help=argparse.SUPPRESS)
     parser.add_argument("--old-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(reruns(args.reruns, args.old_file if args.child == "old" else None)))
+        print(json.dumps(reruns(args.reruns, args.old_file if args.child == "old" else None, args.max_seconds)))
         return
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,12 +95,14 @@ def main() -> None:
                                            capture_output=True, text=True).stdout)
         for impl in ("new", "old"):
             out = subprocess.run([sys.executable, __file__, "--reruns", str(args.reruns), "--child", impl,
-                                  "--old-file", str(old_file)], check=True, capture_output=True, text=True)
+                                  "--old-file", str(old_file), "--max-seconds", str(args.max_seconds)],
+                                 check=True, capture_output=True, text=True)
             results[impl] = json.loads(out.stdout.strip().splitlines()[-1])
     summary = {}
     for impl, samples in results.items():
         first, last = samples[1] if len(samples) > 1 else samples[0], samples[-1]
-        summary[impl] = {"rss_mb": [s["rss_mb"] for s in samples],
+        summary[impl] = {"rss_mb": [s["rss_mb"] for s in samples], "reruns_done": last["reruns"],
+                         "seconds": last["seconds"],
                          f"growth_mb_from_{first['reruns']}_to_{last['reruns']}": round(last["rss_mb"] -
                                                                                        first["rss_mb"], 1)}
     report("memory_reruns", {"machine": machine(), "reruns": args.reruns, "advdemo": summary["new"],

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import gc
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import streamlit as st
 
 from advdemo.i18n import Message
-from advdemo.logs import configure_from_env
+from advdemo.logs import LOGGER, configure_from_env
 from advdemo.service import Limits, ModelService
 
 F = TypeVar("F", bound=Callable)
@@ -41,7 +42,11 @@ def interactive(fn: F) -> F:
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        with get_service().gate.interactive():
-            return fn(*args, **kwargs)
+        start = time.perf_counter()
+        try:
+            with get_service().gate.interactive():
+                return fn(*args, **kwargs)
+        finally:  # the server's side of a rerun, apart from the browser's (bench/classroom.py reads it)
+            LOGGER.debug("run %s took %.3f s", fn.__name__, time.perf_counter() - start)
 
     return run  # type: ignore[return-value]
