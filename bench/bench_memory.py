@@ -26,7 +26,7 @@ from common import ROOT, machine, report
 BEFORE = "c4c3fd4"  # the last commit with the attacks that compiled one graph per model and step count
 
 
-def reruns(n: int, use_old: str | None, max_seconds: float) -> list[dict]:
+def reruns(n: int, use_old: str | None, max_seconds: float, n_configs: int = 20) -> list[dict]:
     import dataclasses
     import random
 
@@ -50,7 +50,7 @@ def reruns(n: int, use_old: str | None, max_seconds: float) -> list[dict]:
     svc = ModelService()
     mnist = load_mnist(training=False)
     configs = [dataclasses.replace(svc.recipe, adv_step_size=s, adv_multiplier=m)
-               for s in NORM_SPECS[Norm.INFINITY].grid_steps[:5] for m in GRID_MULTIPLIERS][:20]
+               for s in NORM_SPECS[Norm.INFINITY].grid_steps[:5] for m in GRID_MULTIPLIERS][:n_configs]
     rng = random.Random(0)
     process = psutil.Process()
     samples = []
@@ -82,20 +82,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reruns", type=int, default=1000)
     parser.add_argument("--max-seconds", type=float, default=420, help="stop each implementation after this long")
+    parser.add_argument("--configs", type=int, default=20,
+                        help="pretrained pairs to choose from (the server keeps 16; more make them come and go)")
+    parser.add_argument("--only-advdemo", action="store_true", help="skip the attacks before")
     parser.add_argument("--child", choices=["new", "old"], help=argparse.SUPPRESS)
     parser.add_argument("--old-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(reruns(args.reruns, args.old_file if args.child == "old" else None, args.max_seconds)))
+        print(json.dumps(reruns(args.reruns, args.old_file if args.child == "old" else None, args.max_seconds,
+                                args.configs)))
         return
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         old_file = Path(tmp) / "attacks_before.py"
         old_file.write_text(subprocess.run(["git", "show", f"{BEFORE}:advdemo/attacks.py"], cwd=ROOT, check=True,
                                            capture_output=True, text=True).stdout)
-        for impl in ("new", "old"):
+        for impl in ("new",) if args.only_advdemo else ("new", "old"):
             out = subprocess.run([sys.executable, __file__, "--reruns", str(args.reruns), "--child", impl,
-                                  "--old-file", str(old_file), "--max-seconds", str(args.max_seconds)],
+                                  "--old-file", str(old_file), "--max-seconds", str(args.max_seconds),
+                                  "--configs", str(args.configs)],
                                  check=True, capture_output=True, text=True)
             results[impl] = json.loads(out.stdout.strip().splitlines()[-1])
     summary = {}
@@ -105,8 +110,9 @@ def main() -> None:
                          "seconds": last["seconds"],
                          f"growth_mb_from_{first['reruns']}_to_{last['reruns']}": round(last["rss_mb"] -
                                                                                        first["rss_mb"], 1)}
-    report("memory_reruns", {"machine": machine(), "reruns": args.reruns, "advdemo": summary["new"],
-                             f"attacks_before_{BEFORE}": summary["old"]})
+    report(f"memory_reruns_{args.configs}_pairs", {
+        "machine": machine(), "reruns": args.reruns, "pairs": args.configs, "advdemo": summary["new"],
+        **({} if args.only_advdemo else {f"attacks_before_{BEFORE}": summary["old"]})})
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ async def open_ready(browser, url: str, errors: list[str], who: str):
 
 
 async def open_unstored(browser, url: str, answers: list[dict], errors: list[str], who: str,
-                        timeout_s: float) -> None:
+                        timeout_s: float, shown_event: asyncio.Event | None = None) -> None:
     """Open a link whose numbers are not stored: time the grids and placeholder, then the numbers."""
     page = await new_page(browser)
     start = time.perf_counter()
@@ -119,7 +119,10 @@ async def open_unstored(browser, url: str, answers: list[dict], errors: list[str
         await page.goto(url, timeout=120_000)
         await page.wait_for_selector(".advdemo-grid", timeout=120_000)
         await page.wait_for_function(PLACEHOLDER_JS, timeout=120_000)
+        await settled(page)
         shown = time.perf_counter() - start
+        if shown_event is not None:
+            shown_event.set()
         await page.wait_for_function(PENDING_JS, timeout=timeout_s * 1000)
         answers.append({"link": url.split("/", 3)[-1].lstrip("/"), "shown_s": round(shown, 2),
                         "numbers_s": round(time.perf_counter() - start, 1)})
@@ -128,6 +131,8 @@ async def open_unstored(browser, url: str, answers: list[dict], errors: list[str
     except Exception as exc:
         errors.append(f"{who}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
     finally:
+        if shown_event is not None:
+            shown_event.set()
         await page.close()
 
 
@@ -145,10 +150,13 @@ async def floor_phase(browser, url: str, links: list[str], slider_page, seconds:
     jobs: list[float] = []
     answers: list[dict] = []
     await slider_session(slider_page, 0, 0, [], errors, fresh_from=url)
-    pages = [asyncio.create_task(open_unstored(browser, url + link, answers, errors, f"link {i}", 900))
-             for i, link in enumerate(links)]
+    shown = [asyncio.Event() for _ in links]
+    pages = [asyncio.create_task(open_unstored(browser, url + link, answers, errors, f"link {i}", 900, event))
+             for i, (link, event) in enumerate(zip(links, shown))]
     await slider_session(slider_page, OPENING_SECONDS, 0, opening, errors)
     if not stored:
+        for event in shown:  # every page has drawn its grids and placeholders: only the jobs remain
+            await event.wait()
         await slider_session(slider_page, seconds, 0, jobs, errors, fresh_from=url)
     await asyncio.gather(*pages)
     return {"opening": opening, "jobs": jobs, "answers": answers}
@@ -302,18 +310,19 @@ async def nice_browsers(stop: asyncio.Event) -> None:
 
 
 async def run(url: str, sessions: int, seconds: float, idle_seconds: float, server: Server,
-              niced: bool = True) -> dict:
+              niced: bool = True, floor_only: bool = False) -> dict:
     stop = asyncio.Event()
     nicer = asyncio.create_task(nice_browsers(stop)) if niced else None
     try:
-        return await _run(url, sessions, seconds, idle_seconds, server)
+        return await _run(url, sessions, seconds, idle_seconds, server, floor_only)
     finally:
         stop.set()
         if nicer:
             await nicer
 
 
-async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, server: Server) -> dict:
+async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, server: Server,
+               floor_only: bool) -> dict:
     from playwright.async_api import async_playwright
 
     errors: list[str] = []
@@ -333,6 +342,10 @@ async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, ser
         for name, links in (("four", UNSTORED[:4]), ("eight", UNSTORED[4:] * 2)):
             out[name] = await floor_phase(browser, url, ["/" + link for link in links], slider_page, 60, errors)
         await slider_page.close()
+        if floor_only:
+            await browser.close()
+            out["errors"] = errors
+            return out
 
         # The first minute of a class: every session opens the page at once, in a browser of its own.
         cpu_before, start = server.cpu_seconds(), time.perf_counter()
@@ -393,6 +406,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=180)
     parser.add_argument("--idle-seconds", type=float, default=45)
+    parser.add_argument("--floor-only", action="store_true", help="only the idle and unstored-link phases")
     parser.add_argument("--browsers-at-normal-priority", action="store_true",
                         help="leave the Chromium processes at normal priority (by default they run at nice 19)")
     args = parser.parse_args()
@@ -406,7 +420,7 @@ def main() -> None:
             server.wait_healthy()
             cpu_before, start = server.cpu_seconds(), time.perf_counter()
             result = asyncio.run(run(server.url, sessions, args.seconds, args.idle_seconds, server,
-                                     niced=not args.browsers_at_normal_priority))
+                                     niced=not args.browsers_at_normal_priority, floor_only=args.floor_only))
             wall, server_cpu = time.perf_counter() - start, server.cpu_seconds() - cpu_before
         finally:
             server.stop()
@@ -416,7 +430,7 @@ def main() -> None:
         jobs = [JOB_LINE.search(line) for line in lines]
         marks = result["marks"]
         server_idle = server_runs(lines, marks["idle"], marks["idle_end"])
-        server_mixed = server_runs(lines, marks["mixed"], marks["mixed_end"])
+        server_mixed = server_runs(lines, marks["mixed"], marks["mixed_end"]) if "mixed" in marks else []
         computed = Counter(m.group(1) for m in jobs if m)
         kinds = Counter(m.group(2) for m in jobs if m)
         job_seconds = [float(m.group(3)) for m in jobs if m]
@@ -425,8 +439,7 @@ def main() -> None:
     def ratio(times: list[float]) -> float | None:
         return round(p95(times) / idle, 2) if times and idle else None
 
-    mixed = result["mixed"]
-    report(f"classroom_{sessions}", {
+    summary = {
         "machine": machine(), "sessions": sessions, "mixed_seconds": args.seconds,
         "browsers_niced": not args.browsers_at_normal_priority,
         "errors": len(result["errors"]), "error_samples": result["errors"][:8],
@@ -439,25 +452,31 @@ def main() -> None:
         **{f"{name}_links_{part}_slider_p95_ratio": ratio(result[name][part])
            for name in ("four", "eight") for part in ("opening", "jobs")},
         **{f"{name}_links_answers": result[name]["answers"] for name in ("four", "eight")},
-        "first_minute": result["first_minute"],
-        "mixed_slider_moves": len(mixed["sliders"]), "mixed_slider_p50_s": round(median(mixed["sliders"]), 3)
-        if mixed["sliders"] else None, "mixed_slider_p95_s": p95(mixed["sliders"]),
-        "mixed_slider_p95_ratio": ratio(mixed["sliders"]),
-        # The same reruns on the server's side (the results fragment's run, without the browser's drawing).
-        "server_results_run_p95_s_idle": p95(server_idle), "server_results_run_p95_s_mixed": p95(server_mixed),
-        "server_results_run_p95_ratio": round(p95(server_mixed) / p95(server_idle), 2)
-        if server_idle and server_mixed else None,
-        "server_results_runs_idle_mixed": [len(server_idle), len(server_mixed)],
-        "mixed_link_answers_p50_s": round(median([a["numbers_s"] for a in mixed["answers"]]), 1)
-        if mixed["answers"] else None,
-        "mixed_link_answers_max_s": max((a["numbers_s"] for a in mixed["answers"]), default=None),
-        "mixed_link_visits": len(mixed["answers"]),
-        "mixed_lesson_clicks": len(mixed["lesson_clicks"]), "mixed_lesson_click_p95_s": p95(mixed["lesson_clicks"]),
-        "mixed_language_switches": len(mixed["language_switches"]),
-        "mixed_language_switch_p95_s": p95(mixed["language_switches"]),
-        "mixed_uploads": len(mixed["uploads"]), "mixed_upload_p95_s": p95(mixed["uploads"]),
-        "mixed_training": mixed["trained"], "mixed_roles": dict(mixed["roles"]),
-        "mixed_server_cpu_s": mixed["server_cpu_s"], "mixed_browser_cpu_s": mixed["browser_cpu_s"],
+    }
+    mixed = result.get("mixed")
+    if mixed:
+        summary.update({
+            "first_minute": result["first_minute"],
+            "mixed_slider_moves": len(mixed["sliders"]), "mixed_slider_p50_s": round(median(mixed["sliders"]), 3)
+            if mixed["sliders"] else None, "mixed_slider_p95_s": p95(mixed["sliders"]),
+            "mixed_slider_p95_ratio": ratio(mixed["sliders"]),
+            # The same reruns on the server's side (the results fragment's run, without the browser's drawing).
+            "server_results_run_p95_s_idle": p95(server_idle), "server_results_run_p95_s_mixed": p95(server_mixed),
+            "server_results_run_p95_ratio": round(p95(server_mixed) / p95(server_idle), 2)
+            if server_idle and server_mixed else None,
+            "server_results_runs_idle_mixed": [len(server_idle), len(server_mixed)],
+            "mixed_link_answers_p50_s": round(median([a["numbers_s"] for a in mixed["answers"]]), 1)
+            if mixed["answers"] else None,
+            "mixed_link_answers_max_s": max((a["numbers_s"] for a in mixed["answers"]), default=None),
+            "mixed_link_visits": len(mixed["answers"]),
+            "mixed_lesson_clicks": len(mixed["lesson_clicks"]), "mixed_lesson_click_p95_s": p95(mixed["lesson_clicks"]),
+            "mixed_language_switches": len(mixed["language_switches"]),
+            "mixed_language_switch_p95_s": p95(mixed["language_switches"]),
+            "mixed_uploads": len(mixed["uploads"]), "mixed_upload_p95_s": p95(mixed["uploads"]),
+            "mixed_training": mixed["trained"], "mixed_roles": dict(mixed["roles"]),
+            "mixed_server_cpu_s": mixed["server_cpu_s"], "mixed_browser_cpu_s": mixed["browser_cpu_s"],
+        })
+    report(f"classroom_{sessions}" + ("_floor" if args.floor_only else ""), {**summary,
         "measurements_computed": sum(computed.values()), "distinct_measurements": len(computed),
         "most_times_one_was_computed": max(computed.values(), default=0), "jobs_by_kind": dict(kinds),
         "job_seconds_total": round(sum(job_seconds), 1),
