@@ -104,23 +104,21 @@ class _PairTask:
     kind: ClassVar[str] = ""
     dedicated: ClassVar[bool] = False
 
-    def _identity(self) -> dict[str, Any]:
-        return {"pair": pair_ids(self.hparams), "examples": self.examples, "digits": self.digits}
+    def _extra(self) -> dict[str, Any]:
+        """What a subclass adds to the key and the JSON form (its attack, say), JSON-ready."""
+        return {}
 
     def key(self) -> str:
-        return f"{self.kind}-{_digest(self._identity())}"
+        identity = {"pair": pair_ids(self.hparams), "examples": self.examples, "digits": self.digits}
+        return f"{self.kind}-{_digest({**identity, **self._extra()})}"
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "hparams": to_dict(self.hparams), "examples": self.examples,
-                "digits": self.digits}
+                "digits": self.digits, **self._extra()}
 
     def _data(self, ctx: TaskContext):
         mnist = ctx.test_set()
         return ctx.pair(self.hparams), mnist.test_images[:self.examples], mnist.test_labels[:self.examples]
-
-
-def _attack_json(attack: Attack) -> dict[str, Any]:
-    return to_dict(attack)
 
 
 def _gradients_per_image(attack: Attack) -> int:
@@ -135,11 +133,8 @@ class MetricsTask(_PairTask):
 
     kind: ClassVar[str] = "metrics"
 
-    def _identity(self) -> dict[str, Any]:
-        return {**super()._identity(), "attack": _attack_json(self.attack)}
-
-    def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "attack": _attack_json(self.attack)}
+    def _extra(self) -> dict[str, Any]:
+        return {"attack": to_dict(self.attack)}
 
     def label(self) -> Message:
         return message("jobs.metrics", method=self.attack.method.value.upper(), examples=self.examples)
@@ -177,11 +172,8 @@ class CurveTask(_PairTask):
         if self.attack.strength != 0.0:
             object.__setattr__(self, "attack", dataclasses.replace(self.attack, strength=0.0))
 
-    def _identity(self) -> dict[str, Any]:
-        return {**super()._identity(), "attack": _attack_json(self.attack)}
-
-    def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "attack": _attack_json(self.attack)}
+    def _extra(self) -> dict[str, Any]:
+        return {"attack": to_dict(self.attack)}
 
     def label(self) -> Message:
         return message("jobs.curve", method=self.attack.method.value.upper(), examples=self.examples)
@@ -217,13 +209,8 @@ class StrongTask(_PairTask):
 
     kind: ClassVar[str] = "strong"
 
-    def _identity(self) -> dict[str, Any]:
-        return {**super()._identity(), "norm": self.norm.value, "strength": self.strength,
-                "config": dataclasses.asdict(self.config)}
-
-    def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "norm": self.norm.value, "strength": self.strength,
-                "config": dataclasses.asdict(self.config)}
+    def _extra(self) -> dict[str, Any]:
+        return {"norm": self.norm.value, "strength": self.strength, "config": dataclasses.asdict(self.config)}
 
     def label(self) -> Message:
         return message("jobs.strong", iterations=self.config.iterations, restarts=self.config.restarts,

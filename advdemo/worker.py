@@ -63,17 +63,12 @@ class LocalContext:
         from advdemo.experiment import obtain_model  # noqa: PLC0415
         from advdemo.jobs import Cancelled  # noqa: PLC0415
 
-        if self._trainer is not None:  # a stub: it needs no data
-            for kind in ModelKind:
-                if cancelled():
-                    raise Cancelled()
-                self._trainer(kind, hparams, None, self.stores, progress=progress)
-            return
-        mnist = load_mnist(self.data_dir)
+        trainer: ModelTrainer = self._trainer or obtain_model
+        mnist = None if self._trainer else load_mnist(self.data_dir)  # a stub needs no data
         for kind in ModelKind:
             if cancelled():
                 raise Cancelled()
-            obtain_model(kind, hparams, mnist, self.stores, progress=progress)
+            trainer(kind, hparams, mnist, self.stores, progress=progress)
 
 
 def progress_json(p: Any) -> dict[str, Any]:

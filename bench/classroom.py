@@ -185,62 +185,64 @@ async def role_links(page, url: str, until: float, seed: int, answers: list[dict
         await asyncio.sleep(2 + seed % 3)
 
 
+async def repeat(who: str, until: float, errors: list[str], times: list[float], setup, action, pause: float) -> None:
+    """One student's role: ``setup()`` once, then ``action(i)`` (timed) every ``pause`` seconds until ``until``.
+
+    A failure after the phase has ended is the phase's end, not an error.
+    """
+    try:
+        await setup()
+        i = 0
+        while time.perf_counter() < until:
+            start = time.perf_counter()
+            await action(i)
+            times.append(time.perf_counter() - start)
+            i += 1
+            await asyncio.sleep(pause)
+    except Exception as exc:
+        if time.perf_counter() < until:
+            errors.append(f"{who}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+
+
 async def role_lesson(page, until: float, seed: int, clicks: list[float], errors: list[str]) -> None:
     titles = ["1 · The tutorial's result", "2 · Its own gradient", "3 · Under PGD", "4 · The masking sign",
               "5 · The fix: PGD training"]
-    try:
-        await page.get_by_text("A five-step lesson").first.click()
-        step = seed
-        while time.perf_counter() < until:
-            start = time.perf_counter()
-            await page.get_by_role("button", name=titles[step % len(titles)]).click()
-            await page.wait_for_function(PENDING_JS, timeout=120_000)
-            await settled(page)
-            clicks.append(time.perf_counter() - start)
-            step += 1
-            await asyncio.sleep(3 + seed % 4)
-    except Exception as exc:
-        if time.perf_counter() < until:
-            errors.append(f"lesson {seed}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+
+    async def click(i: int) -> None:
+        await page.get_by_role("button", name=titles[(seed + i) % len(titles)]).click()
+        await page.wait_for_function(PENDING_JS, timeout=120_000)
+        await settled(page)
+
+    await repeat(f"lesson {seed}", until, errors, clicks, page.get_by_text("A five-step lesson").first.click,
+                 click, 3 + seed % 4)
 
 
 async def role_language(page, until: float, seed: int, switches: list[float], errors: list[str]) -> None:
-    names = ["简体中文", "English"]
-    i = 0
-    try:
-        while time.perf_counter() < until:
-            start = time.perf_counter()
-            await page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
-            await page.get_by_role("option", name=names[i % 2]).click()
-            await page.wait_for_function("t => document.documentElement.innerText.includes(t)",
-                                         arg="对抗正则化" if i % 2 == 0 else "Adversarial regularization",
-                                         timeout=120_000)
-            await settled(page)
-            switches.append(time.perf_counter() - start)
-            i += 1
-            await asyncio.sleep(4 + seed % 3)
-    except Exception as exc:
-        if time.perf_counter() < until:
-            errors.append(f"language {seed}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+    names, titles = ["简体中文", "English"], ["对抗正则化", "Adversarial regularization"]
+
+    async def switch(i: int) -> None:
+        await page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+        await page.get_by_role("option", name=names[i % 2]).click()
+        await page.wait_for_function("t => document.documentElement.innerText.includes(t)", arg=titles[i % 2],
+                                     timeout=120_000)
+        await settled(page)
+
+    async def nothing() -> None:
+        pass
+
+    await repeat(f"language {seed}", until, errors, switches, nothing, switch, 4 + seed % 3)
 
 
 async def role_upload(page, until: float, seed: int, digits: list[Path], uploads: list[float],
                       errors: list[str]) -> None:
-    try:
-        await page.get_by_text("Upload", exact=True).first.click()
-        i = seed
-        while time.perf_counter() < until:
-            start = time.perf_counter()
-            await page.locator("input[type='file']").first.set_input_files(str(digits[i % len(digits)]))
-            await page.wait_for_function(
-                "() => document.querySelectorAll('.advdemo-detail').length >= 2", timeout=120_000)
-            await settled(page)
-            uploads.append(time.perf_counter() - start)
-            i += 1
-            await asyncio.sleep(6 + seed % 4)
-    except Exception as exc:
-        if time.perf_counter() < until:
-            errors.append(f"upload {seed}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+    async def upload(i: int) -> None:
+        await page.locator("input[type='file']").first.set_input_files(str(digits[(seed + i) % len(digits)]))
+        await page.wait_for_function("() => document.querySelectorAll('.advdemo-detail').length >= 2",
+                                     timeout=120_000)
+        await settled(page)
+
+    await repeat(f"upload {seed}", until, errors, uploads, page.get_by_text("Upload", exact=True).first.click,
+                 upload, 6 + seed % 4)
 
 
 async def role_train(browser, url: str, until: float, outcome: dict, errors: list[str]) -> None:
