@@ -301,7 +301,7 @@ def _honest_json(r) -> dict:
             "worst_case_interval": [a.worst_case.low, a.worst_case.high], "examples": a.worst_case.n}
 
     return {"norm": r.norm.value, "strength": r.strength, "source": r.source, "base": acc(r.base),
-            "adv": acc(r.regularized), "masking_signs": [s.kind for s in r.signs()]}
+            "adv": acc(r.regularized), "masking_signs": [s.kind.value for s in r.signs()]}
 
 
 def cmd_honest(args: argparse.Namespace) -> int:
@@ -401,6 +401,32 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     mnist = _load(args, training=False)
     done = prepare(ModelStore(args.out, writable=True), mnist, args.data_dir, RECIPES[args.recipe], log=progress.log)
     print(f"{done.results} lesson numbers and {done.strong_curves} L2 worst-case curves added to {args.out}")
+    return 0
+
+
+def cmd_autoattack(args: argparse.Namespace) -> int:
+    from advdemo.autoattack_eval import (  # noqa: PLC0415
+        AUTOATTACK_FULL_KEY,
+        AUTOATTACK_KEY,
+        autoattack_jobs,
+        run_autoattack,
+    )
+    from advdemo.storage import ModelStore, model_id  # noqa: PLC0415
+
+    progress = TerminalProgress()
+    mnist = _load(args, training=False)
+    recipe = RECIPES[args.recipe]
+    examples = len(mnist.test_labels) if args.full_test_set else min(len(mnist.test_labels), StrongEval().examples)
+    store = ModelStore(args.out, writable=True)
+    jobs = autoattack_jobs(recipe, full=args.full_test_set)
+    missing = [mid for mid, _ in jobs if store.entry(mid) is None]
+    if missing:
+        print(f"error: {args.out} lacks {', '.join(sorted(set(missing)))}: train them first "
+              "(advdemo sweep --grid robust)", file=sys.stderr)
+        return 2
+    n = run_autoattack(store, mnist, model_id(recipe, ModelKind.BASE), jobs, examples=examples,
+                       key=AUTOATTACK_FULL_KEY if args.full_test_set else AUTOATTACK_KEY, log=progress.log)
+    print(f"{n} AutoAttack records added to {args.out} ({examples:,} digits)")
     return 0
 
 
@@ -520,6 +546,17 @@ def build_parser() -> argparse.ArgumentParser:
                         f"ε {', '.join(map(str, ROBUST_EPSILONS))} (resumable)")
     _add_strong(p)
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("autoattack", help="measure AutoAttack's attacks (APGD-CE, APGD-T, Square) beside the strong "
+                                          "evaluation's on the base, tutorial and robust models, into the store's "
+                                          "manifest (slow; resumable)")
+    _add_data(p)
+    p.add_argument("--out", default="pretrained", metavar="DIR", help="the store holding the pretrained models")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=PRETRAINED_RECIPE)
+    p.add_argument("--full-test-set", action="store_true",
+                   help="the base, tutorial and ε 0.3 PGD models on all 10,000 test digits instead of the first "
+                        "1,000 and every robust model")
+    p.set_defaults(func=cmd_autoattack)
 
     p = sub.add_parser("prepare", help="measure ahead of time what a class most likely asks (the lesson's "
                                        "numbers, the L2 worst case of its models and the comparison's; resumable)")

@@ -398,12 +398,39 @@ class StrongEval:
         _check_int("seed", self.seed, 0, 2**31 - 1)
 
 
+@dataclass(frozen=True)
+class AutoAttackEval:
+    """AutoAttack's attacks as the reviewer's worst case runs them (:mod:`advdemo.autoattack`).
+
+    The standard version of Croce & Hein 2020, without FAB-T: APGD-CE with
+    ``apgd_iterations`` steps from ``apgd_restarts`` random starts, APGD-T on
+    the targeted DLR loss towards each of the ``targets`` classes ranked next
+    after the first, and Square with ``square_queries`` queries (L-infinity
+    only) starting from windows of ``square_p_init`` of the pixels.
+    """
+
+    apgd_iterations: int = 100
+    apgd_restarts: int = 1
+    targets: int = 9
+    square_queries: int = 5000
+    square_p_init: float = 0.8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("apgd_iterations", self.apgd_iterations, 1, 1000)
+        _check_int("apgd_restarts", self.apgd_restarts, 1, 100)
+        _check_int("targets", self.targets, 1, 9)
+        _check_int("square_queries", self.square_queries, 1, 100_000)
+        _check_range("square_p_init", self.square_p_init, 0.0, 1.0, low_open=True)
+        _check_int("seed", self.seed, 0, 2**31 - 1)
+
+
 def default_of(cls: type, name: str) -> Any:
     """The default of field ``name`` of dataclass ``cls``: where CLI and page defaults come from."""
     return {f.name: f.default for f in dataclasses.fields(cls)}[name]
 
 
-def to_dict(config: HParams | Attack | StrongEval) -> dict[str, Any]:
+def to_dict(config: HParams | Attack | StrongEval | AutoAttackEval) -> dict[str, Any]:
     """A plain, JSON-able dict: enums become their values, tuples become lists."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
@@ -416,7 +443,8 @@ def to_dict(config: HParams | Attack | StrongEval) -> dict[str, Any]:
     return out
 
 
-def from_dict(cls: type[HParams] | type[Attack], data: Mapping[str, Any]) -> Any:
+def from_dict(cls: type[HParams] | type[Attack] | type[StrongEval] | type[AutoAttackEval],
+              data: Mapping[str, Any]) -> Any:
     """Inverse of :func:`to_dict`. Missing keys take defaults; unknown keys are an error."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"expected a mapping for {cls.__name__}, got {type(data).__name__}")
@@ -438,6 +466,7 @@ def _digest(data: Mapping[str, Any]) -> str:
 __all__ = [
     "Attack",
     "AttackMethod",
+    "AutoAttackEval",
     "ConfigError",
     "EvalMode",
     "ModelKind",

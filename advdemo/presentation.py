@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from advdemo.config import ROBUST_EPSILONS, ModelKind, Norm, StrongEval
+from advdemo.config import ROBUST_EPSILONS, AutoAttackEval, ModelKind, Norm, StrongEval
 from advdemo.i18n import Catalogue, Message, Verbatim, duration, message, minutes
 from advdemo.jobs import JobState
 from advdemo.own_digit import Flip
@@ -105,7 +105,15 @@ def worst_case_figures(tr: Catalogue, strong: PairAccuracies) -> list[Figure]:
 
 
 def worst_case_caption(tr: Catalogue, strong: PairAccuracies, test_size: int,
-                       cfg: StrongEval = StrongEval()) -> str:
+                       cfg: StrongEval = StrongEval(), autoattack: AutoAttackEval = AutoAttackEval()) -> str:
+    """Which attacks stand behind the worst case, and on how many digits it was measured."""
+    if strong.regularized.autoattack:
+        where = tr("figures.all_digits" if strong.examples == test_size else "figures.first_digits",
+                   examples=strong.examples)
+        square = (tr("figures.square", queries=autoattack.square_queries) if strong.regularized.square is not None
+                  else tr("figures.no_square"))
+        return tr("figures.autoattack_caption", iterations=cfg.iterations, restarts=cfg.restarts,
+                  apgd=autoattack.apgd_iterations, targets=autoattack.targets, square=square, where=where)
     key = "figures.worst_caption_all" if strong.examples == test_size else "figures.worst_caption_first"
     return tr(key, iterations=cfg.iterations, restarts=cfg.restarts, examples=strong.examples)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from advdemo.autoattack_eval import stored_autoattack, stored_autoattack_pair
 from advdemo.config import NORM_SPECS, EvalMode, HParams, ModelKind, Norm, StrongEval, TrainingAttack, robust_hparams
 from advdemo.i18n import Catalogue, Message, english, message
 from advdemo.results import Curve, FgsmMetrics
@@ -55,7 +56,13 @@ def stored_pair(base_entry: dict | None, reg_entry: dict | None, norm: Norm, str
 
 def best_stored_pair(base_entry: dict | None, reg_entry: dict | None, norm: Norm,
                      strength: float) -> PairAccuracies | None:
-    """:func:`stored_pair` from the whole test set where it was measured, else from the fixed subset."""
+    """Both models' stored worst case at ``strength``: AutoAttack's where it was measured
+    (:func:`advdemo.autoattack_eval.stored_autoattack_pair`), else :func:`stored_pair`; each from the
+    whole test set where it was measured, else from the fixed subset."""
+    if base_entry and reg_entry and reg_entry.get("metrics", {}).get("base_model") == base_entry.get("id"):
+        hit = stored_autoattack_pair(base_entry, reg_entry, norm, strength)
+        if hit is not None:
+            return hit
     for key in STORED_KEYS_BEST_FIRST:
         hit = stored_pair(base_entry, reg_entry, norm, strength, key)
         if hit is not None:
@@ -137,7 +144,11 @@ def stored_entry(stores: Sequence[ModelStore], mid: str) -> dict | None:
 
 
 def _strong_rates(entry: dict, epsilon: float) -> tuple[Rate | None, Rate | None]:
-    """White-box PGD and worst case at ``epsilon``: the full test set's if measured, else the subset's."""
+    """White-box PGD and worst case at ``epsilon``: AutoAttack's where measured, else the strong evaluation's;
+    each the full test set's if measured, else the subset's."""
+    record = stored_autoattack(entry, Norm.INFINITY, epsilon)
+    if record is not None:
+        return record.accuracies.whitebox_pgd, record.accuracies.worst_case
     for key in STORED_KEYS_BEST_FIRST:
         curve = StrongCurve.from_entry(entry, Norm.INFINITY, key)
         acc = curve.at(epsilon) if curve else None

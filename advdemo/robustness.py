@@ -27,6 +27,7 @@ is itself a sign of masking, and the worst case catches it.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -97,18 +98,34 @@ class Rate:
 
 @dataclass(frozen=True)
 class Accuracies:
-    """One model's accuracies under each attack at one strength, each with its interval."""
+    """One model's accuracies under each attack at one strength, each with its interval.
+
+    AutoAttack's attacks (:mod:`advdemo.autoattack_eval`) are None where they
+    were not run; where they were, ``worst_case`` includes them.
+    """
 
     clean: Rate
     transfer_fgsm: Rate
     whitebox_fgsm: Rate
     whitebox_pgd: Rate
     worst_case: Rate
+    apgd_ce: Rate | None = None
+    apgd_t: Rate | None = None
+    square: Rate | None = None
 
     @classmethod
     def of(cls, o: Outcomes) -> Accuracies:
         return cls(Rate.of(o.clean), Rate.of(o.transfer_fgsm), Rate.of(o.whitebox_fgsm),
                    Rate.of(o.whitebox_pgd), Rate.of(o.worst_case))
+
+    @property
+    def autoattack(self) -> bool:
+        """Whether AutoAttack's attacks (Square too, under L-infinity) stand behind :attr:`worst_case`."""
+        return self.apgd_ce is not None
+
+    def rates(self) -> dict[str, Rate]:
+        """Every measured rate by name (the attacks not run left out)."""
+        return {name: rate for name, rate in vars(self).items() if rate is not None}
 
 
 @dataclass(frozen=True)
@@ -254,7 +271,7 @@ class PairAccuracies:
     def to_json(self) -> dict[str, Any]:
         """Each rate as ``[value, low, high, n]``, by model and attack (the result store's form)."""
         def model(acc: Accuracies) -> dict[str, list[float]]:
-            return {name: [r.value, r.low, r.high, r.n] for name, r in vars(acc).items()}
+            return {name: [r.value, r.low, r.high, r.n] for name, r in acc.rates().items()}
 
         return {"norm": self.norm.value, "strength": self.strength, "base": model(self.base),
                 "regularized": model(self.regularized)}
@@ -277,16 +294,22 @@ class PairAccuracies:
 # -- gradient masking ----------------------------------------------------------
 
 
+class MaskingKind(enum.StrEnum):
+    """The kinds of gradient-masking sign; each names its sentence in the catalogue (``masking.<kind>``)."""
+
+    #: The model's own gradient makes a weaker single step than the base model's.
+    WHITEBOX_ABOVE_TRANSFER = "whitebox-above-transfer"
+    #: The model resists one gradient step but not several.
+    PGD_FAR_BELOW_FGSM = "pgd-far-below-fgsm"
+    #: Square, which reads no gradient, fools more digits than every gradient attack.
+    GRADIENT_FREE_BELOW_GRADIENT = "gradient-free-below-gradient"
+
+
 @dataclass(frozen=True)
 class MaskingSign:
-    """One sign of gradient masking in a model's numbers at one strength.
+    """One sign of gradient masking in a model's numbers at one strength (accuracies in [0, 1])."""
 
-    ``kind`` is ``"whitebox-above-transfer"`` (the model's own gradient makes a
-    weaker attack than the base model's) or ``"pgd-far-below-fgsm"`` (the model
-    resists one gradient step but not several). The accuracies are in [0, 1].
-    """
-
-    kind: str
+    kind: MaskingKind
     strength: float
     norm: Norm
     stronger: float  # the accuracy under the attack that should have been the stronger one
@@ -313,10 +336,19 @@ def masking_signs(accuracies: Accuracies, strength: float, norm: Norm) -> list[M
     signs = []
     white, transfer, pgd = accuracies.whitebox_fgsm, accuracies.transfer_fgsm, accuracies.whitebox_pgd
     if white.value - transfer.value >= MASKING_MIN_GAP and white.low > transfer.high:
-        signs.append(MaskingSign("whitebox-above-transfer", strength, norm, white.value, transfer.value, white.n))
+        signs.append(MaskingSign(MaskingKind.WHITEBOX_ABOVE_TRANSFER, strength, norm, white.value, transfer.value,
+                                 white.n))
     fgsm_errors, pgd_errors = 1.0 - white.value, 1.0 - pgd.value
     if white.value - pgd.value >= PGD_GAP_MIN and pgd_errors >= PGD_ERROR_RATIO * max(fgsm_errors, 1e-9):
-        signs.append(MaskingSign("pgd-far-below-fgsm", strength, norm, white.value, pgd.value, white.n))
+        signs.append(MaskingSign(MaskingKind.PGD_FAR_BELOW_FGSM, strength, norm, white.value, pgd.value, white.n))
+    free = accuracies.square
+    if free is not None:
+        # The strongest gradient attack: the one that leaves the fewest digits.
+        gradient = min((r for r in (pgd, accuracies.apgd_ce, accuracies.apgd_t) if r is not None),
+                       key=lambda r: r.value)
+        if free.high < gradient.low:
+            signs.append(MaskingSign(MaskingKind.GRADIENT_FREE_BELOW_GRADIENT, strength, norm, gradient.value,
+                                     free.value, free.n))
     return signs
 
 
@@ -327,7 +359,7 @@ def describe_sign(sign: MaskingSign, tr: Catalogue | None = None) -> str:
     """One or two plain sentences about ``sign``, with its numbers, in ``tr``'s language (default English)."""
     tr = tr or english()
     where = message("masking.where", norm=_NORM_NAMES[sign.norm], strength=sign.strength, examples=sign.n)
-    return tr(f"masking.{sign.kind}", where=where, stronger=sign.stronger, weaker=sign.weaker)
+    return tr(f"masking.{sign.kind.value}", where=where, stronger=sign.stronger, weaker=sign.weaker)
 
 
 # -- stored curves -------------------------------------------------------------

@@ -46,6 +46,13 @@ def test_evaluate_without_models_says_what_to_do(tmp_path):
     assert result.returncode == 1 and "run 'advdemo train' with the same flags first" in result.stderr
 
 
+def test_autoattack_without_the_robust_models_says_what_to_do(tmp_path):
+    write_mnist_subset(tmp_path / "m", 1, 16)
+    result = advdemo("autoattack", "--data-dir", str(tmp_path / "m"), "--out", str(tmp_path / "empty"))
+    assert result.returncode == 2 and "train them first (advdemo sweep --grid robust)" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "empty" / "manifest.json").exists()
+
+
 def test_info_names_versions_and_device():
     result = advdemo("info", "--json")
     assert result.returncode == 0, result.stderr

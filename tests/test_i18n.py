@@ -9,12 +9,15 @@ import pytest
 
 from advdemo.config import DEFAULT_LANGUAGE, Language
 from advdemo.i18n import LocalizedError, catalogue, choose_language, english, message, parse_language, placeholders
+from advdemo.robustness import MaskingKind
 
 #: Latin-script words the Chinese page may keep: names, units, file formats and code identifiers.
 ALLOWED_LATIN = {
     "FGSM", "PGD", "MNIST", "NSL", "CNN", "TensorFlow", "Madry", "L", "P", "SHA", "CPU", "GPU", "MB", "PNG", "JPEG",
     "GIF", "BMP", "WebP", "CSV", "JSON", "IDX", "DIR", "data", "dir", "fonts", "noto", "cjk",
     "pgd_iterations", "pgd_epsilon", "random_init",
+    # Attack names, as the field writes them (AutoAttack, APGD-CE, APGD-T, Square).
+    "AutoAttack", "APGD", "CE", "T", "Square",
 }
 
 
@@ -92,7 +95,7 @@ def _built_keys() -> set[str]:
     keys |= {f"training_attack.{t.value}" for t in TrainingAttack} | {f"summary.{t.value}" for t in TrainingAttack}
     keys |= {f"mode.{m.value}" for m in EvalMode} | {"own.draw", "own.upload"}
     keys |= {f"lesson.step{n}_{part}" for n in range(1, 6) for part in ("title", "text")}
-    keys |= {"masking.whitebox-above-transfer", "masking.pgd-far-below-fgsm"}
+    keys |= {f"masking.{kind.value}" for kind in MaskingKind}
     return keys
 
 
