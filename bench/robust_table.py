@@ -1,6 +1,7 @@
 """The tables of docs/robustness.md, from pretrained/manifest.json, as Markdown.
 
-* the tutorial configuration under every attack, with the worst case;
+* AutoAttack's attacks beside the strong evaluation's, per model, and the worst case over all of them;
+* the tutorial configuration under the strong evaluation's attacks, with their worst case;
 * the training methods side by side at each epsilon;
 * the full-test-set numbers of the robust models;
 * the worst case of the whole L-infinity grid at epsilon 0.2;
@@ -22,6 +23,7 @@ def main() -> None:
     parser.add_argument("--store", default=str(ROOT / "pretrained"))
     args = parser.parse_args()
 
+    from advdemo.autoattack_eval import AUTOATTACK_FULL_KEY, AUTOATTACK_KEY, AutoAttackRecord
     from advdemo.config import FAST_RECIPE, GRID_MULTIPLIERS, NORM_SPECS, ROBUST_EPSILONS, HParams, Norm, from_dict
     from advdemo.report import STRONG_FULL_KEY, compare_methods, interval_text, stored_pair
     from advdemo.robustness import StrongCurve, masking_signs
@@ -36,7 +38,30 @@ def main() -> None:
     def pct(v):
         return "–" if v is None else f"{v:.1%}"
 
-    print("**The tutorial configuration** (L∞ step 0.2, multiplier 0.2). FGSM columns on the first "
+    print("**Every attack that was run, per model** (L∞; each attack on every digit the model gets right "
+          "clean; the worst case counts a digit only if no attack of the row fools the model on it; ± is the "
+          "95% interval; the time is all attacks' wall time on two cores)\n")
+    names = ("transfer_fgsm", "whitebox_fgsm", "whitebox_pgd", "apgd_ce", "apgd_t", "square")
+    print("| model | training | ε | digits | clean | transfer FGSM | white-box FGSM | PGD-40 × 5 | APGD-CE | "
+          "APGD-T | Square | worst case | time |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for key in (AUTOATTACK_FULL_KEY, AUTOATTACK_KEY):
+        for mid, e in sorted(models.items(), key=lambda kv: (kv[1]["kind"], kv[0])):
+            for eps in ROBUST_EPSILONS:
+                record = AutoAttackRecord.from_entry(e, Norm.INFINITY, eps, key)
+                if record is None:
+                    continue
+                a = record.accuracies
+                summary = ("none (base model)" if e["kind"] == "base"
+                           else training_summary(from_dict(HParams, e["hparams"])))
+                cells = [pct(getattr(a, name).value) for name in names]
+                print(f"| `{mid}` | {summary} | {eps:g} | {record.examples:,} | {pct(a.clean.value)} | "
+                      + " | ".join(cells) + f" | **{interval_text(a.worst_case)}** | "
+                      f"{sum(record.seconds.values()) / 60:.0f} min |")
+    print()
+
+    print("**The tutorial configuration** (L∞ step 0.2, multiplier 0.2), under the strong evaluation's attacks. "
+          "FGSM columns on the first "
           "1,000 test digits here, to match the PGD columns; the page's FGSM numbers use all 10,000.\n")
     print("| ε | model | transfer FGSM | white-box FGSM | white-box PGD | worst case |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -108,15 +133,18 @@ def main() -> None:
     print()
 
     print("**Gradient-masking signs** found by the detector (`advdemo.robustness.masking_signs`) in the "
-          "stored curves, L∞ attacks at ε 0.1, 0.2 and 0.3\n")
+          "stored numbers on the first 1,000 test digits (AutoAttack's where measured, else the strong "
+          "evaluation's curves), L∞ attacks at ε 0.1, 0.2 and 0.3\n")
     print("| model | training | ε | sign | should be stronger | should be weaker |")
     print("| --- | --- | --- | --- | --- | --- |")
     for mid, e in sorted(models.items(), key=lambda kv: (kv[1]["hparams"]["adv_grad_norm"], kv[0])):
         if e["kind"] != "adv":
             continue
         for eps in ROBUST_EPSILONS:
+            record = AutoAttackRecord.from_entry(e, Norm.INFINITY, eps, AUTOATTACK_KEY)
             pair = stored_pair(base_entry, e, Norm.INFINITY, eps)
-            for sign in masking_signs(pair.regularized, eps, Norm.INFINITY) if pair else []:
+            acc = record.accuracies if record else pair.regularized if pair else None
+            for sign in masking_signs(acc, eps, Norm.INFINITY) if acc else []:
                 print(f"| `{mid}` | {training_summary(from_dict(HParams, e['hparams']))} | {eps:g} | {sign.kind} | "
                       f"{pct(sign.stronger)} | {pct(sign.weaker)} |")
     print()
