@@ -273,31 +273,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 _ATTACK_COLUMNS = (("clean", "clean"), ("transfer_fgsm", "transfer FGSM"), ("whitebox_fgsm", "white-box FGSM"),
-                   ("whitebox_pgd", "white-box PGD"), ("worst_case", "worst case"))
+                   ("whitebox_pgd", "white-box PGD"))
+#: AutoAttack's attacks, shown where they were measured (stored ahead of time: ``advdemo autoattack``).
+_AUTOATTACK_COLUMNS = (("apgd_ce", "APGD-CE"), ("apgd_t", "APGD-T"), ("square", "Square"))
 
 
 def _honest_text(rows) -> str:
-    """The honest table: one line per model and strength, every attack, the worst case with its interval."""
+    """The honest table: one line per model and strength, each attack run, the worst case with its interval."""
     from advdemo.report import interval_text  # noqa: PLC0415
     from advdemo.robustness import describe_sign  # noqa: PLC0415
 
-    lines = [("model", "ε", *(label for _, label in _ATTACK_COLUMNS))]
+    autoattack = any(r.regularized.autoattack for r in rows)
+    columns = _ATTACK_COLUMNS + (_AUTOATTACK_COLUMNS if autoattack else ())
+    lines = [("model", "ε", *(label for _, label in columns), "worst case", "digits")]
     notes = []
     for r in rows:
         for name, acc in ((KIND_NAMES[ModelKind.BASE], r.base), (KIND_NAMES[ModelKind.REGULARIZED], r.regularized)):
-            lines.append((name, f"{r.strength:g}", *(f"{getattr(acc, k).value:.1%}" for k, _ in _ATTACK_COLUMNS[:-1]),
-                          interval_text(acc.worst_case)))
+            cells = ["–" if getattr(acc, k) is None else f"{getattr(acc, k).value:.1%}" for k, _ in columns]
+            lines.append((name, f"{r.strength:g}", *cells, interval_text(acc.worst_case), f"{acc.worst_case.n:,}"))
         notes += [describe_sign(sign) for sign in r.signs()]
     table = _table(lines)
-    first = rows[0]
-    cfg = (f"White-box PGD: {first.regularized.worst_case.n:,} test digits, restarts and steps as configured; "
-           "worst case: a digit counts only if no attack fools the model on it (± is the 95% interval).")
+    cfg = ("Worst case: a digit counts only if none of the attacks of its row fools the model on it (± is the 95% "
+           "interval). White-box PGD: restarts and steps as configured"
+           + ("; APGD-CE, APGD-T and Square as AutoAttack runs them, where '–' is not measured." if autoattack
+              else "."))
     return "\n".join([table, cfg, *(f"warning: {n}" for n in notes)])
 
 
 def _honest_json(r) -> dict:
     def acc(a):
-        return {k: getattr(a, k).value for k, _ in _ATTACK_COLUMNS} | {
+        return {name: rate.value for name, rate in a.rates().items()} | {
             "worst_case_interval": [a.worst_case.low, a.worst_case.high], "examples": a.worst_case.n}
 
     return {"norm": r.norm.value, "strength": r.strength, "source": r.source, "base": acc(r.base),
@@ -338,19 +343,25 @@ def _strengths(text: str | None, norm: Norm) -> list[float]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from advdemo.i18n import english  # noqa: PLC0415
     from advdemo.report import compare_methods, interval_text  # noqa: PLC0415
 
     Attack(strength=args.epsilon)
     rows = compare_methods(_stores(args.models), RECIPES[args.recipe], args.epsilon)
-    lines = [("training", "clean", "transfer FGSM", "white-box PGD", "worst case", "training time")]
+    tr = english()
+    lines = [("training", "clean", "transfer FGSM", "white-box PGD", "worst case", "digits", "worst case over",
+              "training time")]
     for r in rows:
         lines.append((str(r.name), "–" if r.clean is None else f"{r.clean:.1%}",
                       "–" if r.transfer_fgsm is None else f"{r.transfer_fgsm:.1%}",
                       "–" if r.whitebox_pgd is None else interval_text(r.whitebox_pgd),
                       "–" if r.worst_case is None else interval_text(r.worst_case),
+                      "–" if r.worst_case is None else f"{r.worst_case.n:,}",
+                      "–" if r.worst_case is None else tr(
+                          "compare.with_autoattack" if r.autoattack else "compare.without_autoattack"),
                       r.training_time()))
-    print(f"L∞ ε = {args.epsilon:g}; clean and transfer FGSM on the whole test set, PGD and worst case as stored "
-          "(± is the 95% interval); '–': not stored")
+    print(f"L∞ ε = {args.epsilon:g}; clean and transfer FGSM on the whole test set, PGD and worst case as stored, "
+          "on the digits given (± is the 95% interval); '–': not stored")
     print(_table(lines))
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in rows], default=str))

@@ -171,6 +171,8 @@ def compare_table(tr: Catalogue, rows: list[MethodRow], epsilon: float) -> Compa
               tr("compare.transfer_fgsm", epsilon=epsilon): pct(r.transfer_fgsm),
               tr("compare.whitebox_pgd"): "–" if r.whitebox_pgd is None else interval_text(r.whitebox_pgd),
               tr("compare.worst_case"): "–" if r.worst_case is None else interval_text(r.worst_case),
+              tr("compare.attacks"): "–" if r.worst_case is None else tr(
+                  "compare.with_autoattack" if r.autoattack else "compare.without_autoattack"),
               tr("compare.digits"): "–" if r.worst_case is None else f"{r.worst_case.n:,}",
               tr("compare.training_time"): r.training_time(tr)}
              for r in rows]

@@ -23,6 +23,7 @@ from advdemo.robustness import (
     STORED_KEYS_BEST_FIRST,
     STRONG_FULL_KEY,
     STRONG_KEY,
+    Accuracies,
     EvalProgressFn,
     PairAccuracies,
     Rate,
@@ -122,6 +123,8 @@ class MethodRow:
     epochs: int | None
     #: CPU time of the training (all threads), where it was recorded.
     train_cpu_seconds: float | None = None
+    #: Whether AutoAttack's attacks stand behind ``worst_case`` (else the strong evaluation's only).
+    autoattack: bool = False
 
     def training_time(self, tr: Catalogue | None = None) -> str:
         """E.g. ``"21 min (CPU 38 min), 20 epochs"`` (in ``tr``'s language, default English), or ``"–"`` if unknown."""
@@ -143,18 +146,18 @@ def stored_entry(stores: Sequence[ModelStore], mid: str) -> dict | None:
     return None
 
 
-def _strong_rates(entry: dict, epsilon: float) -> tuple[Rate | None, Rate | None]:
-    """White-box PGD and worst case at ``epsilon``: AutoAttack's where measured, else the strong evaluation's;
+def _strong_rates(entry: dict, epsilon: float) -> Accuracies | None:
+    """The stored accuracies at ``epsilon``: AutoAttack's where measured, else the strong evaluation's;
     each the full test set's if measured, else the subset's."""
     record = stored_autoattack(entry, Norm.INFINITY, epsilon)
     if record is not None:
-        return record.accuracies.whitebox_pgd, record.accuracies.worst_case
+        return record.accuracies
     for key in STORED_KEYS_BEST_FIRST:
         curve = StrongCurve.from_entry(entry, Norm.INFINITY, key)
         acc = curve.at(epsilon) if curve else None
         if acc is not None:
-            return acc.whitebox_pgd, acc.worst_case
-    return None, None
+            return acc
+    return None
 
 
 def compare_methods(stores: Sequence[ModelStore], recipe: HParams, epsilon: float) -> list[MethodRow]:
@@ -188,10 +191,12 @@ def compare_methods(stores: Sequence[ModelStore], recipe: HParams, epsilon: floa
         if stored and list(stored["strengths"]) == fgsm_strengths and epsilon in fgsm_strengths:
             at = Curve.from_json(stored, (fgsm_entry or {})["metrics"]["test_examples"]).at(epsilon)
             clean, transfer = at.clean.of(kind), at.attacked.of(kind)
-        pgd, worst = _strong_rates(entry, epsilon)
+        strong = _strong_rates(entry, epsilon)
         epochs = entry["hparams"].get("adv_epochs") or entry["hparams"]["epochs"]
+        pgd, worst = (None, None) if strong is None else (strong.whitebox_pgd, strong.worst_case)
         rows.append(MethodRow(name, mid, training, clean, transfer, pgd, worst, entry.get("train_seconds"), epochs,
-                              entry.get("metrics", {}).get("train_cpu_seconds")))
+                              entry.get("metrics", {}).get("train_cpu_seconds"),
+                              strong is not None and strong.autoattack))
     return rows
 
 
