@@ -141,7 +141,7 @@ MAX_TRAINING_PGD_ITERATIONS = 40
 #: they differ from their defaults, so every model trained before they existed
 #: keeps its id and file name.
 _KEYED_WHEN_CHANGED = ("adv_pgd_iterations", "adv_epsilon", "adv_random_init", "adv_clip", "adv_epochs",
-                       "adv_cosine_decay")
+                       "adv_cosine_decay", "adv_ema")
 
 
 def _check_range(name: str, value: float, low: float, high: float, *, low_open: bool = False) -> None:
@@ -222,6 +222,9 @@ class HParams:
     adv_epochs: int | None = None
     #: Let the regularized model's learning rate fall to 0 along a cosine.
     adv_cosine_decay: bool = False
+    #: Keep an exponential moving average of the regularized model's weights with this momentum
+    #: (e.g. 0.999) and ship the average (None: the last weights).
+    adv_ema: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "adv_grad_norm", _as_enum(Norm, "adv_grad_norm", self.adv_grad_norm))
@@ -246,6 +249,8 @@ class HParams:
         _check_int("adv_pgd_iterations", self.adv_pgd_iterations, 1, MAX_TRAINING_PGD_ITERATIONS)
         if self.adv_epochs is not None:
             _check_int("adv_epochs", self.adv_epochs, 1, 100)
+        if self.adv_ema is not None:
+            _check_range("adv_ema", self.adv_ema, 0.0, 1.0, low_open=True)
         for name in ("adv_random_init", "adv_clip", "adv_cosine_decay"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r} is invalid: expected true or false")

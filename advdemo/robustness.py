@@ -371,6 +371,9 @@ _ATTACKS = ("transfer_fgsm", "whitebox_fgsm", "whitebox_pgd", "worst_case")
 STRONG_KEY = "strong"
 STRONG_FULL_KEY = "strong_full"
 STORED_KEYS_BEST_FIRST = (STRONG_FULL_KEY, STRONG_KEY)
+#: A check of the strong evaluation, stored beside it for a reader to see: white-box PGD with
+#: far more steps and restarts (bench/stronger_attack.py), at one strength.
+STRONGER_CHECK_KEY = "strong_check"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from advdemo import training
 from advdemo.attacks import fgsm_directions
@@ -105,11 +106,13 @@ def point_label(hp: HParams) -> str:
 
 
 def train_point(store: ModelStore, mnist: Mnist, hp: HParams, base, base_cache: dict | None = None,
-                progress: ProgressFn | None = None, log: LogFn = log_info) -> bool:
+                progress: ProgressFn | None = None, log: LogFn = log_info, checkpoints: Path | None = None) -> bool:
     """Train (unless stored) and evaluate grid point ``hp`` into ``store``; returns whether it trained.
 
     The model is stored before its evaluation, so a failure in the
     evaluation never costs the training. Both engines run exactly this.
+    ``checkpoints``: a folder where the training saves each epoch and resumes
+    from (:func:`advdemo.training.train_adversarial`).
     """
     mid = model_id(hp, ModelKind.REGULARIZED)
     trained = False
@@ -117,7 +120,8 @@ def train_point(store: ModelStore, mnist: Mnist, hp: HParams, base, base_cache: 
         model, entry = store.load(mid)
     else:
         log(f"{point_label(hp)}: training {mid}")
-        result = training.train_adversarial(hp, mnist.train_images, mnist.train_labels, progress)
+        result = training.train_adversarial(hp, mnist.train_images, mnist.train_labels, progress,
+                                            checkpoints=checkpoints)
         entry = store.put(hp, ModelKind.REGULARIZED, result.model.get_weights(), train_seconds=result.seconds,
                           metrics={"base_model": model_id(hp, ModelKind.BASE), "train_history": result.history,
                                    "train_cpu_seconds": round(result.cpu_seconds, 1)})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from advdemo.compat import keras, nsl, tf
 from advdemo.config import HParams, ModelKind
 from advdemo.i18n import Catalogue, english
 from advdemo.kernels import with_fast_pool_gradients
+from advdemo.logs import LOGGER
 from advdemo.model import IMAGE_KEY, LABEL_KEY, build_base_model
 
 
@@ -145,11 +147,14 @@ def make_adv_config(hparams: HParams) -> nsl.configs.AdvRegConfig:
     )
 
 
-def _optimizer(hparams: HParams, decay_steps: int | None = None) -> keras.optimizers.Optimizer:
-    """Adam at ``hparams.learning_rate``, falling along a cosine over ``decay_steps`` if given."""
-    if decay_steps:
-        return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(hparams.learning_rate, decay_steps))
-    return keras.optimizers.Adam(hparams.learning_rate)
+def _optimizer(hparams: HParams, decay_steps: int | None = None, *, ema: float | None = None
+               ) -> keras.optimizers.Optimizer:
+    """Adam at ``hparams.learning_rate``, falling along a cosine over ``decay_steps`` if given, keeping an
+    exponential moving average of the weights with momentum ``ema`` if given (swapped in when training ends)."""
+    rate = keras.optimizers.schedules.CosineDecay(hparams.learning_rate, decay_steps) if decay_steps \
+        else hparams.learning_rate
+    averaging = {"use_ema": True, "ema_momentum": ema} if ema is not None else {}
+    return keras.optimizers.Adam(rate, **averaging)
 
 
 def steps_per_epoch(hparams: HParams, n: int, *, adversarial: bool) -> int:
@@ -164,16 +169,17 @@ def wrap_adversarial(base: keras.Model, hparams: HParams, decay_steps: int | Non
                      ) -> nsl.keras.AdversarialRegularization:
     """``base`` wrapped in NSL's AdversarialRegularization and compiled, as in the tutorial."""
     adv = nsl.keras.AdversarialRegularization(base, label_keys=[LABEL_KEY], adv_config=make_adv_config(hparams))
-    adv.compile(optimizer=_optimizer(hparams, decay_steps), loss=_loss(), metrics=["acc"])
+    adv.compile(optimizer=_optimizer(hparams, decay_steps, ema=hparams.adv_ema), loss=_loss(), metrics=["acc"])
     return adv
 
 
 def _fit(model: keras.Model, ds: tf.data.Dataset, epochs: int, steps: int, name: ModelKind,
-         progress: ProgressFn | None) -> tuple[float, float, dict[str, list[float]]]:
+         progress: ProgressFn | None, *, initial_epoch: int = 0,
+         extra: list[keras.callbacks.Callback] | None = None) -> tuple[float, float, dict[str, list[float]]]:
     model.train_step = with_fast_pool_gradients(model.train_step)
-    callbacks = [_ReportProgress(name, epochs, steps, progress)] if progress else []
+    callbacks = ([_ReportProgress(name, epochs, steps, progress)] if progress else []) + (extra or [])
     start, cpu = time.perf_counter(), time.process_time()
-    history = model.fit(ds, epochs=epochs, verbose=0, callbacks=callbacks)
+    history = model.fit(ds, epochs=epochs, verbose=0, callbacks=callbacks, initial_epoch=initial_epoch)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return seconds, cpu, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
@@ -190,19 +196,51 @@ def train_base(hparams: HParams, images: np.ndarray, labels: np.ndarray,
 
 
 def train_adversarial(hparams: HParams, images: np.ndarray, labels: np.ndarray,
-                      progress: ProgressFn | None = None) -> TrainResult:
+                      progress: ProgressFn | None = None, *, checkpoints: Path | None = None) -> TrainResult:
     """Train a fresh base network inside ``nsl.keras.AdversarialRegularization``.
 
     Returns the regularized *base network* (``adv_model.base_model`` in the
     tutorial): it is what is saved and evaluated.
+
+    With ``checkpoints`` (a folder), the network and the optimizer (learning
+    rate schedule and weight average included) are saved there after every
+    epoch, and a run that finds a checkpoint continues from it: a long
+    training survives being stopped. ``history`` then holds the epochs of this
+    run only, and the data's shuffling restarts with the run.
     """
     keras.utils.set_random_seed(hparams.seed)
     base = build_base_model(hparams)
     epochs, steps = hparams.adv_total_epochs, steps_per_epoch(hparams, len(images), adversarial=True)
     adv = wrap_adversarial(base, hparams, epochs * steps if hparams.adv_cosine_decay else None)
+    initial_epoch, extra = 0, []
+    if checkpoints is not None:
+        initial_epoch, saver = _resume(base, adv.optimizer, checkpoints)
+        extra.append(saver)
     seconds, cpu, history = _fit(adv, make_dataset(images, labels, hparams, as_dict=True), epochs, steps,
-                                 ModelKind.REGULARIZED, progress)
+                                 ModelKind.REGULARIZED, progress, initial_epoch=initial_epoch, extra=extra)
     return TrainResult(base, seconds, history, cpu)
+
+
+class _SaveEachEpoch(keras.callbacks.Callback):
+    def __init__(self, checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager):
+        super().__init__()
+        self._checkpoint, self._manager = checkpoint, manager
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._checkpoint.epoch.assign(epoch + 1)
+        self._manager.save()
+        LOGGER.info("checkpoint after epoch %d in %s", epoch + 1, self._manager.directory)
+
+
+def _resume(base: keras.Model, optimizer: keras.optimizers.Optimizer, folder: Path) -> tuple[int, _SaveEachEpoch]:
+    """The epoch to start from (0: no checkpoint in ``folder``), and the callback that saves each epoch."""
+    optimizer.build(base.trainable_variables)  # its slots must exist to be restored into
+    checkpoint = tf.train.Checkpoint(model=base, optimizer=optimizer, epoch=tf.Variable(0, dtype=tf.int64))
+    manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=1)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        LOGGER.info("resuming from %s after epoch %d", manager.latest_checkpoint, int(checkpoint.epoch))
+    return int(checkpoint.epoch), _SaveEachEpoch(checkpoint, manager)
 
 
 #: Seconds per training batch of 128 on a 2-core CPU: a fixed part (the
@@ -231,5 +269,6 @@ def training_summary(hparams: HParams, tr: Catalogue | None = None) -> str:
     norm = {"infinity": "L∞", "l2": "L2", "l1": "L1"}[hparams.adv_grad_norm.value]
     how = tr(f"summary.{hparams.training_attack.value}", norm=norm, step=hparams.adv_step_size,
              epsilon=hparams.adv_epsilon, iterations=hparams.adv_pgd_iterations)
+    average = "" if hparams.adv_ema is None else tr("summary.average", momentum=hparams.adv_ema)
     return tr("summary.rest", how=how, clip=tr("summary.clipped") if hparams.adv_clip else "",
-              multiplier=hparams.adv_multiplier, epochs=hparams.adv_total_epochs)
+              multiplier=hparams.adv_multiplier, epochs=hparams.adv_total_epochs, average=average)

@@ -26,7 +26,7 @@ def main() -> None:
     from advdemo.autoattack_eval import AUTOATTACK_FULL_KEY, AUTOATTACK_KEY, AutoAttackRecord
     from advdemo.config import FAST_RECIPE, GRID_MULTIPLIERS, NORM_SPECS, ROBUST_EPSILONS, HParams, Norm, from_dict
     from advdemo.report import STRONG_FULL_KEY, compare_methods, interval_text, stored_pair
-    from advdemo.robustness import StrongCurve, masking_signs
+    from advdemo.robustness import STRONGER_CHECK_KEY, StrongCurve, masking_signs
     from advdemo.storage import ModelStore, model_id
     from advdemo.training import training_summary
 
@@ -59,6 +59,20 @@ def main() -> None:
                       + " | ".join(cells) + f" | **{interval_text(a.worst_case)}** | "
                       f"{sum(record.seconds.values()) / 60:.0f} min |")
     print()
+
+    checks = [(mid, StrongCurve.from_entry(e, Norm.INFINITY, STRONGER_CHECK_KEY)) for mid, e in models.items()
+              if e["kind"] == "adv" and StrongCurve.from_entry(e, Norm.INFINITY, STRONGER_CHECK_KEY)]
+    if checks:
+        print("**A stronger PGD as a check** (`bench/stronger_attack.py`, stored under `strong_check`; L∞, the "
+              "same digits as the PGD-40 × 5 column above)\n")
+        print("| model | ε | digits | PGD steps × restarts | white-box PGD | worst case (FGSM and this PGD) |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for mid, curve in checks:
+            for eps in curve.strengths:
+                acc = curve.at(eps)
+                print(f"| `{mid}` | {eps:g} | {curve.examples:,} | {curve.config.iterations} × {curve.config.restarts} "
+                      f"| {pct(acc.whitebox_pgd.value)} | {interval_text(acc.worst_case)} |")
+        print()
 
     print("**The tutorial configuration** (L∞ step 0.2, multiplier 0.2), under the strong evaluation's attacks. "
           "FGSM columns on the first "

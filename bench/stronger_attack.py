@@ -4,7 +4,8 @@ Runs white-box PGD with more steps and more random restarts (default: 100
 steps, 20 restarts, the MNIST challenge's step count) on the first 1,000 test
 digits at one epsilon, next to the stored PGD-40 x 5 number on the same digits.
 If the stronger attack found many more adversarial examples, the stored
-numbers would flatter the model.
+numbers would flatter the model. The result is stored in the manifest too, under
+``strong_check`` (resumable: a stored result is read back, not measured again).
 
     python bench/stronger_attack.py [--epsilon 0.3] [--iterations 100] [--restarts 20]
 """
@@ -12,7 +13,6 @@ numbers would flatter the model.
 from __future__ import annotations
 
 import argparse
-import time
 
 from common import machine, report
 
@@ -23,32 +23,34 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--restarts", type=int, default=20)
     parser.add_argument("--data-dir")
+    parser.add_argument("--store", default="pretrained", help="the store holding the models (default %(default)s)")
     args = parser.parse_args()
 
     from advdemo.config import FAST_RECIPE, Norm, StrongEval, TrainingAttack, robust_hparams
     from advdemo.data import load_mnist
     from advdemo.report import stored_pair
-    from advdemo.robustness import Accuracies, strong_at
-    from advdemo.storage import default_stores, model_id
+    from advdemo.robustness import STRONGER_CHECK_KEY, StrongCurve
+    from advdemo.storage import ModelStore, model_id
+    from advdemo.sweep import run_strong_evaluation
 
-    store = default_stores()[0]
+    store = ModelStore(args.store, writable=True)
     hp = robust_hparams(FAST_RECIPE, TrainingAttack.PGD, args.epsilon)
-    base, base_entry = store.load(model_id(hp, "base"))
-    adv, adv_entry = store.load(model_id(hp, "adv"))
-    stored = stored_pair(base_entry, adv_entry, Norm.INFINITY, args.epsilon)
+    base_id, adv_id = model_id(hp, "base"), model_id(hp, "adv")
+    stored = stored_pair(store.entry(base_id), store.entry(adv_id), Norm.INFINITY, args.epsilon)
     cfg = StrongEval(iterations=args.iterations, restarts=args.restarts, examples=stored.examples)
-    mnist = load_mnist(args.data_dir)
-    x, y = mnist.test_images[:cfg.examples], mnist.test_labels[:cfg.examples]
-    start = time.perf_counter()
-    strong = Accuracies.of(strong_at(base, adv, x, y, Norm.INFINITY, args.epsilon, cfg).regularized)
+    mnist = load_mnist(args.data_dir, training=False)
+    run_strong_evaluation(store, mnist, base_id, [(adv_id, Norm.INFINITY)], cfg=cfg,
+                          strengths={Norm.INFINITY: (args.epsilon,)}, key=STRONGER_CHECK_KEY)
+    curve = StrongCurve.from_entry(store.entry(adv_id), Norm.INFINITY, STRONGER_CHECK_KEY)
+    strong = curve.at(args.epsilon)
     report("stronger_attack", {
-        "machine": machine(), "model": adv_entry["id"], "epsilon": args.epsilon, "examples": cfg.examples,
+        "machine": machine(), "model": adv_id, "epsilon": args.epsilon, "examples": cfg.examples,
         "stored": {"iterations": StrongEval().iterations, "restarts": StrongEval().restarts,
                    "whitebox_pgd": stored.regularized.whitebox_pgd.value,
                    "worst_case": stored.regularized.worst_case.value},
         "stronger": {"iterations": cfg.iterations, "restarts": cfg.restarts,
                      "whitebox_pgd": strong.whitebox_pgd.value, "worst_case": strong.worst_case.value},
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": curve.seconds,
     })
 
 

@@ -142,3 +142,42 @@ def test_every_number_of_the_lesson_and_the_comparisons_l2_worst_case_ships(mnis
     for hp in comparison_hparams(FAST_RECIPE):
         for strength in (1.0, 2.0, 3.0):
             assert best_stored_pair(base, store.entry(model_id(hp, "adv")), Norm.L2, strength) is not None, hp
+
+
+def test_autoattack_numbers_ship_for_the_tutorial_the_base_and_every_robust_model():
+    """AutoAttack's attacks stand behind the worst case of the models a class compares (``advdemo autoattack``)."""
+    from advdemo.autoattack_eval import AUTOATTACK_FULL_KEY, AUTOATTACK_KEY, AutoAttackRecord, stored_autoattack
+    from advdemo.config import Norm, TrainingAttack
+
+    models = entries()
+    for kind in ("base", "adv"):
+        for eps in (0.1, 0.2, 0.3):
+            assert stored_autoattack(models[model_id(FAST_RECIPE, kind)], Norm.INFINITY, eps) is not None, (kind, eps)
+    for (attack, eps), hp in _robust().items():
+        record = stored_autoattack(models[model_id(hp, "adv")], Norm.INFINITY, eps)
+        assert record is not None, (attack, eps)
+    pgd_03 = stored_autoattack(models[model_id(_robust()[(TrainingAttack.PGD, 0.3)], "adv")], Norm.INFINITY, 0.3)
+    assert pgd_03.accuracies.square.value < pgd_03.accuracies.whitebox_pgd.value  # what PGD alone misses
+    for mid, entry in models.items():
+        for key in (AUTOATTACK_KEY, AUTOATTACK_FULL_KEY):
+            for eps in (0.1, 0.2, 0.3):
+                record = AutoAttackRecord.from_entry(entry, Norm.INFINITY, eps, key)
+                if record is None:
+                    continue
+                rates = record.accuracies.rates()
+                assert record.examples == (10_000 if key == AUTOATTACK_FULL_KEY else 1000), mid
+                assert set(rates) == {"clean", "transfer_fgsm", "whitebox_fgsm", "whitebox_pgd", "worst_case",
+                                      "apgd_ce", "apgd_t", "square"}, mid
+                assert rates["worst_case"].value <= min(r.value for r in rates.values()), (mid, eps)
+
+
+def test_a_stronger_pgd_check_ships_beside_the_eps_03_model():
+    from advdemo.config import Norm, TrainingAttack
+    from advdemo.robustness import STRONG_KEY, STRONGER_CHECK_KEY, StrongCurve
+
+    entry = entries()[model_id(_robust()[(TrainingAttack.PGD, 0.3)], "adv")]
+    check = StrongCurve.from_entry(entry, Norm.INFINITY, STRONGER_CHECK_KEY)
+    stored = StrongCurve.from_entry(entry, Norm.INFINITY, STRONG_KEY)
+    assert (check.config.iterations, check.config.restarts, check.examples) == (100, 20, stored.examples)
+    # More than twice the steps and four times the restarts change the number by a few digits, not many.
+    assert abs(stored.at(0.3).whitebox_pgd.value - check.at(0.3).whitebox_pgd.value) <= 0.02

@@ -248,6 +248,45 @@ def test_random_start_training_runs_on_a_tiny_synthetic_set(rng, attack):
     assert result.history["scaled_adversarial_loss"][0] > 0
 
 
+def test_a_stopped_training_resumes_after_its_last_finished_epoch(rng, tmp_path):
+    from advdemo.training import TrainingCancelled
+
+    images = rng.random((128, 28, 28, 1), dtype=np.float32)
+    labels = rng.integers(0, 10, 128).astype(np.int64)
+    hp = robust_hparams(TINY, TrainingAttack.PGD, 0.3, iterations=2, epochs=3)
+    seen: list[int] = []
+
+    def stop_in_epoch_3(p):
+        seen.append(p.epoch)
+        if p.epoch == 3:
+            raise TrainingCancelled("stopped")
+
+    with pytest.raises(TrainingCancelled):
+        train_adversarial(hp, images, labels, stop_in_epoch_3, checkpoints=tmp_path)
+    assert max(seen) == 3
+    seen.clear()
+    resumed = train_adversarial(hp, images, labels, lambda p: seen.append(p.epoch), checkpoints=tmp_path)
+    assert set(seen) == {3} and len(resumed.history["loss"]) == 1  # only the epoch that was missing
+    # Finished: a third run has nothing left to train.
+    again = train_adversarial(hp, images, labels, checkpoints=tmp_path)
+    assert again.history.get("loss", []) == []
+    np.testing.assert_array_equal(again.model.get_weights()[0], resumed.model.get_weights()[0])
+
+
+def test_weight_averaging_is_a_training_choice_of_its_own(rng):
+    images = rng.random((128, 28, 28, 1), dtype=np.float32)
+    labels = rng.integers(0, 10, 128).astype(np.int64)
+    hp = robust_hparams(TINY, TrainingAttack.PGD, 0.3, iterations=2, epochs=2)
+    averaged = dataclasses.replace(hp, adv_ema=0.5)
+    assert model_id(averaged, "adv") != model_id(hp, "adv") and model_id(averaged, "base") == model_id(hp, "base")
+    plain_weights = train_adversarial(hp, images, labels).model.get_weights()
+    averaged_weights = train_adversarial(averaged, images, labels).model.get_weights()
+    # Same seed, same steps: only the averaging makes the shipped weights differ.
+    assert any(not np.allclose(a, b) for a, b in zip(plain_weights, averaged_weights))
+    with pytest.raises(ConfigError, match="adv_ema"):
+        dataclasses.replace(hp, adv_ema=1.5)
+
+
 def test_expected_training_time_grows_with_the_attack_and_the_epochs():
     from advdemo.config import FAST_RECIPE
     from advdemo.training import expected_training_seconds, training_summary

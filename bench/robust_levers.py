@@ -1,0 +1,85 @@
+"""Levers for a model that holds under AutoAttack at L-inf eps 0.3: train candidates, measure, compare.
+
+Each candidate changes the shipped eps 0.3 PGD recipe (``robust_hparams(FAST_RECIPE, PGD, 0.3)``: PGD-10,
+multiplier 4, 20 epochs, cosine learning rate) through NSL's configuration or a thin layer over it:
+more epochs, weight averaging (EMA), the multiplier, the PGD steps. Training is long (about 80 s an
+epoch on two idle AVX-512 cores) and resumable: it saves every epoch under ``--checkpoints`` and a
+rerun continues where it stopped. One candidate at a time:
+
+    python bench/robust_levers.py --train "40 epochs"          # resumable; stores the model in --store
+    python bench/robust_levers.py --evaluate                    # AutoAttack on the first 1,000 digits
+    python bench/robust_levers.py                               # the table, from what is stored
+
+Models and their AutoAttack records go to ``--store`` (default: the user cache's ``levers`` store, not
+the shipped ``pretrained/``); the shipped eps 0.3 PGD model is the reference row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from common import ROOT, machine, report
+
+#: name: changes to the shipped eps 0.3 PGD recipe.
+CANDIDATES: dict[str, dict] = {
+    "40 epochs": {"adv_epochs": 40},
+    "40 epochs, weights averaged": {"adv_epochs": 40, "adv_ema": 0.999},
+    "40 epochs, multiplier 10": {"adv_epochs": 40, "adv_multiplier": 10.0},
+    "40 epochs, PGD-20": {"adv_epochs": 40, "adv_pgd_iterations": 20, "adv_step_size": 0.0375},
+}
+REFERENCE = "shipped: 20 epochs"
+
+
+def main() -> None:
+    from advdemo.autoattack_eval import AUTOATTACK_KEY, AutoAttackRecord, run_autoattack
+    from advdemo.config import FAST_RECIPE, ModelKind, Norm, TrainingAttack, robust_hparams
+    from advdemo.data import load_mnist
+    from advdemo.storage import ModelStore, default_cache_dir, model_id
+    from advdemo.sweep import train_point
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", choices=sorted(CANDIDATES), help="train this candidate (resumable)")
+    parser.add_argument("--evaluate", action="store_true", help="measure AutoAttack on every trained candidate")
+    parser.add_argument("--store", default=str(default_cache_dir() / "levers"))
+    parser.add_argument("--checkpoints", default=str(default_cache_dir() / "levers-checkpoints"))
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+
+    shipped = ModelStore(ROOT / "pretrained", writable=False)
+    store = ModelStore(args.store, writable=True)
+    recipe = robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.3)
+    candidates = {name: dataclasses.replace(recipe, **changes) for name, changes in CANDIDATES.items()}
+    base_id = model_id(FAST_RECIPE, ModelKind.BASE)
+
+    if args.train or args.evaluate:
+        mnist = load_mnist(args.data_dir, training=bool(args.train))
+        if store.entry(base_id) is None:  # the transfer attack's model, as shipped
+            base, entry = shipped.load(base_id)
+            store.put(FAST_RECIPE, ModelKind.BASE, base.get_weights(), train_seconds=entry["train_seconds"])
+        base_model = store.load(base_id)[0]
+    if args.train:
+        hp = candidates[args.train]
+        folder = Path(args.checkpoints) / model_id(hp, ModelKind.REGULARIZED)
+        train_point(store, mnist, hp, base_model, checkpoints=folder, log=print)
+    if args.evaluate:
+        jobs = [(model_id(hp, ModelKind.REGULARIZED), 0.3) for hp in candidates.values()
+                if store.entry(model_id(hp, ModelKind.REGULARIZED)) is not None]
+        run_autoattack(store, mnist, base_id, jobs, examples=1000, key=AUTOATTACK_KEY, log=print)
+
+    rows: dict = {}
+    for name, hp, source in [(REFERENCE, recipe, shipped), *((n, hp, store) for n, hp in candidates.items())]:
+        entry = source.entry(model_id(hp, ModelKind.REGULARIZED))
+        if entry is None:
+            continue
+        record = AutoAttackRecord.from_entry(entry, Norm.INFINITY, 0.3, AUTOATTACK_KEY)
+        rows[name] = {"model": entry["id"], "train_minutes": round(entry["train_seconds"] / 60, 1),
+                      "clean": entry["metrics"].get("adv_clean_acc"),
+                      **({} if record is None else {name_: rate.value for name_, rate in
+                                                    record.accuracies.rates().items()})}
+    report("robust_levers", {"machine": machine(), "epsilon": 0.3, "digits": 1000, "candidates": rows})
+
+
+if __name__ == "__main__":
+    main()
