@@ -126,8 +126,10 @@ def autoattack_outcomes(model: keras.Model, images: np.ndarray, labels: np.ndarr
         return correct
 
     def apgd_run(targets: int) -> np.ndarray:
+        # APGD-T starts once per target class, as AutoAttack runs it; APGD-CE from every start asked for.
         return on_clean(lambda x, y: apgd(model, x, y, norm, strength, iterations=cfg.apgd_iterations,
-                                          restarts=cfg.apgd_restarts, targets=targets, seed=cfg.seed).fooled)
+                                          restarts=1 if targets else cfg.apgd_restarts, targets=targets,
+                                          seed=cfg.seed).fooled)
 
     transfer = timed("transfer_fgsm", lambda: fgsm(own if transfer_directions is None else transfer_directions))
     whitebox = timed("whitebox_fgsm", lambda: transfer if transfer_directions is None else fgsm(own))

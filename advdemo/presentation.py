@@ -113,7 +113,8 @@ def worst_case_caption(tr: Catalogue, strong: PairAccuracies, test_size: int,
         square = (tr("figures.square", queries=autoattack.square_queries) if strong.regularized.square is not None
                   else tr("figures.no_square"))
         return tr("figures.autoattack_caption", iterations=cfg.iterations, restarts=cfg.restarts,
-                  apgd=autoattack.apgd_iterations, targets=autoattack.targets, square=square, where=where)
+                  apgd=autoattack.apgd_iterations, apgd_restarts=autoattack.apgd_restarts, targets=autoattack.targets,
+                  square=square, where=where)
     key = "figures.worst_caption_all" if strong.examples == test_size else "figures.worst_caption_first"
     return tr(key, iterations=cfg.iterations, restarts=cfg.restarts, examples=strong.examples)
 
