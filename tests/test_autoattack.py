@@ -287,6 +287,9 @@ def test_caption_names_every_attack_behind_the_number():
                  "first 1,000"):
         assert name in caption, name
     assert "every attack" not in caption
+    l2 = PairAccuracies(Norm.L2, 2.0, dataclasses.replace(acc, square=None), dataclasses.replace(acc, square=None),
+                        "manifest")
+    assert "APGD-T" in worst_case_caption(tr, l2, 10000) and "no Square" in worst_case_caption(tr, l2, 10000)
     plain = PairAccuracies(Norm.INFINITY, 0.3, dataclasses.replace(acc, apgd_ce=None, apgd_t=None, square=None),
                            dataclasses.replace(acc, apgd_ce=None, apgd_t=None, square=None), "manifest")
     assert "APGD" not in worst_case_caption(tr, plain, 10000)
