@@ -1,10 +1,10 @@
-"""Pictures: digit grids, the per-digit detail view and the robustness curve.
+"""Pictures: digit grids and the per-digit detail view (the robustness curve is :mod:`advdemo.charts`).
 
 The page's digit grids and detail view are plain HTML with small inline PNGs:
 cheap to build on the server and cheap for a browser to draw, which matters
-when a classroom of students shares one small server. The curve and the
-tutorial's grid (CLI) are matplotlib figures, built with matplotlib's object
-API (``Figure``), never pyplot, so no global figure registry grows across app
+when a classroom of students shares one small server. The tutorial's grid
+(CLI) is a matplotlib figure, built with matplotlib's object API
+(``Figure``), never pyplot, so no global figure registry grows across app
 reruns. matplotlib is not guaranteed to be thread-safe and the app renders
 from many session threads, so figure rendering is serialized. Everything
 returns bytes or strings; nothing is shown or written here. Images are
