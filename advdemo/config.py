@@ -105,6 +105,8 @@ class NormSpec:
     strengths: tuple[float, ...]
     #: Training step sizes of the pretrained grid (empty: on-demand only).
     grid_steps: tuple[float, ...]
+    #: The norm's short name in every language (``L∞``): a symbol, not a word.
+    symbol: str
     supports_pgd: bool = True
 
 
@@ -114,12 +116,14 @@ NORM_SPECS: dict[Norm, NormSpec] = {
         default_step=0.2,
         strengths=(0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45),
         grid_steps=(0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
+        symbol="L∞",
     ),
     Norm.L2: NormSpec(
         max_step=10.0,
         default_step=2.0,
         strengths=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5),
         grid_steps=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0),
+        symbol="L2",
     ),
     Norm.L1: NormSpec(
         # With pixels clipped to [0, 1], moving one pixel by more than 1 does nothing.
@@ -127,6 +131,7 @@ NORM_SPECS: dict[Norm, NormSpec] = {
         default_step=1.0,
         strengths=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
         grid_steps=(),
+        symbol="L1",
         # NSL can only project onto L-inf and L2 balls.
         supports_pgd=False,
     ),

@@ -37,7 +37,7 @@ import numpy as np
 
 from advdemo.attacks import fgsm_directions, perturb
 from advdemo.compat import keras
-from advdemo.config import Attack, AttackMethod, Norm, StrongEval
+from advdemo.config import NORM_SPECS, Attack, AttackMethod, Norm, StrongEval
 from advdemo.evaluation import predict
 from advdemo.i18n import Catalogue, english, message
 
@@ -352,13 +352,10 @@ def masking_signs(accuracies: Accuracies, strength: float, norm: Norm) -> list[M
     return signs
 
 
-_NORM_NAMES = {Norm.INFINITY: "L∞", Norm.L2: "L2", Norm.L1: "L1"}
-
-
 def describe_sign(sign: MaskingSign, tr: Catalogue | None = None) -> str:
     """One or two plain sentences about ``sign``, with its numbers, in ``tr``'s language (default English)."""
     tr = tr or english()
-    where = message("masking.where", norm=_NORM_NAMES[sign.norm], strength=sign.strength, examples=sign.n)
+    where = message("masking.where", norm=NORM_SPECS[sign.norm].symbol, strength=sign.strength, examples=sign.n)
     return tr(f"masking.{sign.kind.value}", where=where, stronger=sign.stronger, weaker=sign.weaker)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from advdemo.compat import keras, nsl, tf
-from advdemo.config import HParams, ModelKind
+from advdemo.config import NORM_SPECS, HParams, ModelKind
 from advdemo.i18n import Catalogue, english
 from advdemo.kernels import with_fast_pool_gradients
 from advdemo.logs import LOGGER
@@ -266,7 +266,7 @@ def training_summary(hparams: HParams, tr: Catalogue | None = None) -> str:
     """How the regularized model trains, in one line, e.g. "PGD, 10 steps of 0.075 within L∞ ε 0.3, ...",
     in ``tr``'s language (default English)."""
     tr = tr or english()
-    norm = {"infinity": "L∞", "l2": "L2", "l1": "L1"}[hparams.adv_grad_norm.value]
+    norm = NORM_SPECS[hparams.adv_grad_norm].symbol
     how = tr(f"summary.{hparams.training_attack.value}", norm=norm, step=hparams.adv_step_size,
              epsilon=hparams.adv_epsilon, iterations=hparams.adv_pgd_iterations)
     average = "" if hparams.adv_ema is None else tr("summary.average", momentum=hparams.adv_ema)
