@@ -17,7 +17,9 @@ pytestmark = pytest.mark.browser
 
 #: Latin-script words the Chinese page may show: names, units, formats, and the selector's "English".
 ALLOWED = {"FGSM", "PGD", "MNIST", "NSL", "CNN", "L", "P", "PNG", "CSV", "JSON", "English", "TensorFlow", "Madry",
-           "JPEG", "GIF", "BMP", "WebP", "SHA", "CPU", "GPU"}
+           "JPEG", "GIF", "BMP", "WebP", "SHA", "CPU", "GPU",
+           # Attack names, as the field writes them.
+           "AutoAttack", "APGD", "CE", "T", "Square"}
 
 #: Every visible text node of the app, the chart's SVG text included (Streamlit's icon ligatures such as
 #: "expand_more" are glyphs, not text), then the alt and title texts of its images and bars.
