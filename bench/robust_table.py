@@ -25,6 +25,7 @@ def main() -> None:
 
     from advdemo.autoattack_eval import AUTOATTACK_FULL_KEY, AUTOATTACK_KEY, AutoAttackRecord
     from advdemo.config import FAST_RECIPE, GRID_MULTIPLIERS, NORM_SPECS, ROBUST_EPSILONS, HParams, Norm, from_dict
+    from advdemo.i18n import english
     from advdemo.report import STRONG_FULL_KEY, compare_methods, interval_text, stored_pair
     from advdemo.robustness import STRONGER_CHECK_KEY, StrongCurve, masking_signs
     from advdemo.storage import ModelStore, model_id
@@ -40,7 +41,7 @@ def main() -> None:
 
     print("**Every attack that was run, per model** (L∞; each attack on every digit the model gets right "
           "clean; the worst case counts a digit only if no attack of the row fools the model on it; ± is the "
-          "95% interval; the time is all attacks' wall time on two cores)\n")
+          "95% interval; the time is all attacks' wall time on two cores, shared with other jobs, so a rough guide)\n")
     names = ("transfer_fgsm", "whitebox_fgsm", "whitebox_pgd", "apgd_ce", "apgd_t", "square")
     print("| model | training | ε | digits | clean | transfer FGSM | white-box FGSM | PGD-40 × 5 | APGD-CE | "
           "APGD-T | Square | worst case | time |")
@@ -91,14 +92,18 @@ def main() -> None:
     for eps in ROBUST_EPSILONS:
         print(f"**Training methods at L∞ ε = {eps:g}** (clean and transfer FGSM on 10,000 digits; PGD and "
               "worst case on the digits given)\n")
-        print("| training | clean | transfer FGSM | white-box PGD | worst case | digits | training time |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+        print("| training | clean | transfer FGSM | white-box PGD | worst case | digits | worst case over | "
+              "training time |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        tr = english()
         for r in compare_methods([store], FAST_RECIPE, eps):
             time = r.training_time()
+            over = tr("compare.with_autoattack" if r.autoattack else "compare.without_autoattack")
             print(f"| {r.name} | {pct(r.clean)} | {pct(r.transfer_fgsm)} | "
                   f"{'–' if r.whitebox_pgd is None else interval_text(r.whitebox_pgd)} | "
                   f"{'–' if r.worst_case is None else interval_text(r.worst_case)} | "
-                  f"{'–' if r.worst_case is None else f'{r.worst_case.n:,}'} | {time} |")
+                  f"{'–' if r.worst_case is None else f'{r.worst_case.n:,}'} | "
+                  f"{'–' if r.worst_case is None else over} | {time} |")
         print()
 
     full = [(mid, e) for mid, e in models.items() if StrongCurve.from_entry(e, Norm.INFINITY, STRONG_FULL_KEY)]
