@@ -44,6 +44,9 @@ def page(browser):
         page.goto(url)
         page.wait_for_selector(".advdemo-grid", timeout=120_000)
         page.wait_for_selector(SETTLED, timeout=120_000)
+        # The download buttons come last and prepare their files on demand; once seen (and enabled) the
+        # walk cannot pass them while they are being drawn.
+        page.wait_for_selector("[data-testid='stDownloadButton'] button:not([disabled])", timeout=60_000)
         yield page
         page.close()
 
