@@ -186,12 +186,17 @@ class AutoAttackRecord:
     def from_entry(cls, entry: dict | None, norm: Norm, strength: float, key: str) -> AutoAttackRecord | None:
         """The record a manifest entry holds under ``metrics[key][norm][strength]``, or None (absent,
         malformed, or measured with other settings than today's defaults, which the page's captions name)."""
+        record = cls.stored(entry, norm, strength, key)
+        return record if record is not None and record.current() else None
+
+    @classmethod
+    def stored(cls, entry: dict | None, norm: Norm, strength: float, key: str) -> AutoAttackRecord | None:
+        """The record under ``metrics[key][norm][strength]`` whatever its settings, or None (absent or malformed)."""
         data = ((entry or {}).get("metrics") or {}).get(key, {}).get(norm.value, {}).get(strength_key(strength))
         try:
-            record = cls.from_json(data) if data else None
+            return cls.from_json(data) if data else None
         except ValueError:
             return None
-        return record if record is not None and record.current() else None
 
     def current(self) -> bool:
         """Whether this was measured with the default settings."""
@@ -287,9 +292,5 @@ def _stage_log(log: LogFn, where: str) -> StageFn:
 
 def _measured(entry: dict | None, norm: Norm, strength: float, key: str,
               how: tuple[AutoAttackEval, StrongEval, int]) -> bool:
-    data = ((entry or {}).get("metrics") or {}).get(key, {}).get(norm.value, {}).get(strength_key(strength))
-    try:
-        record = AutoAttackRecord.from_json(data) if data else None
-    except ValueError:
-        return False
+    record = AutoAttackRecord.stored(entry, norm, strength, key)
     return record is not None and (record.config, record.strong, record.examples) == how

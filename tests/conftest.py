@@ -164,3 +164,22 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+def linear_model(w: np.ndarray, bias: np.ndarray | None = None, *, masked: bool = False):
+    """logits = W h (+ b), with h = 2x - 1, or a hard threshold of x at 0.5 whose gradient is exactly zero.
+
+    Saturated everywhere the pixels are away from 0.5: the classic way a defence starves gradient
+    attacks without being robust. ``w`` ``(784, 10)``; images ``(N, 28, 28, 1)``.
+    """
+    from advdemo.compat import keras, tf
+
+    inputs = keras.Input((28, 28, 1), name="image")
+    h = keras.layers.Flatten()(inputs)
+    if masked:
+        h = keras.layers.Lambda(lambda t: tf.clip_by_value(50.0 * (t - 0.5), -1.0, 1.0))(h)
+    else:
+        h = keras.layers.Lambda(lambda t: 2.0 * t - 1.0)(h)
+    model = keras.Model(inputs, keras.layers.Dense(10, use_bias=bias is not None)(h))
+    model.set_weights([w] if bias is None else [w, bias])
+    return model

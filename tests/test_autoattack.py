@@ -5,6 +5,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import linear_model
 
 from advdemo.autoattack import (
     BALL_TOLERANCE,
@@ -23,7 +24,7 @@ from advdemo.autoattack_eval import (
     stored_autoattack_pair,
     strength_key,
 )
-from advdemo.compat import keras, tf
+from advdemo.compat import tf
 from advdemo.config import AutoAttackEval, Norm, StrongEval
 from advdemo.i18n import english
 from advdemo.presentation import worst_case_caption
@@ -34,26 +35,13 @@ FAST_STRONG = StrongEval(iterations=10, restarts=1)
 FAST_AA = AutoAttackEval(square_queries=300)
 
 
-def _model(w: np.ndarray, bias: np.ndarray | None = None, *, masked: bool = False) -> keras.Model:
-    """logits = W h + b, with h = 2x - 1, or a hard threshold of x at 0.5 whose gradient is exactly zero."""
-    inputs = keras.Input((28, 28, 1))
-    h = keras.layers.Flatten()(inputs)
-    if masked:
-        h = keras.layers.Lambda(lambda t: tf.clip_by_value(50.0 * (t - 0.5), -1.0, 1.0))(h)
-    else:
-        h = keras.layers.Lambda(lambda t: 2.0 * t - 1.0)(h)
-    model = keras.Model(inputs, keras.layers.Dense(10)(h))
-    model.set_weights([w, np.zeros(10, np.float32) if bias is None else bias])
-    return model
-
-
 @pytest.fixture(scope="module")
 def linear():
     """A random linear model, 200 binary-looking digits (pixels 0.1 or 0.9), labelled by the model itself."""
     rng = np.random.default_rng(11)
     w = (0.1 * rng.normal(size=(784, 10))).astype(np.float32)
     x = np.where(rng.random((200, 28, 28, 1)) < 0.5, 0.1, 0.9).astype(np.float32)
-    model = _model(w)
+    model = linear_model(w)
     y = model(x).numpy().argmax(-1).astype(np.int64)
     return model, w, x, y
 
@@ -192,7 +180,7 @@ def masked():
     dark = rng.random((100, 1, 1, 1)) * 0.2 + 0.1
     x = np.where(rng.random((100, 28, 28, 1)) < dark, 0.1, 0.9).astype(np.float32)
     y = np.zeros(100, np.int64)
-    hidden, plain = _model(w, bias, masked=True), _model(w, bias)
+    hidden, plain = linear_model(w, bias, masked=True), linear_model(w, bias)
     assert (hidden(x).numpy().argmax(-1) == 0).all() and (plain(x).numpy().argmax(-1) == 0).all()
     return hidden, plain, x, y
 

@@ -5,10 +5,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import TINY
+from conftest import TINY, linear_model
 
 from advdemo.attacks import perturb
-from advdemo.compat import keras, tf
+from advdemo.compat import keras
 from advdemo.config import (
     Attack,
     AttackMethod,
@@ -142,28 +142,13 @@ def test_strengths_must_ascend_and_fit_the_norm(pair, digits):
 # -- the gradient-masking detector --------------------------------------------
 
 
-def _linear(w, masked: bool):
-    """logits = W x, or W applied to a hard threshold of x whose gradient is exactly zero."""
-    inputs = keras.Input((28, 28, 1), name="image")
-    h = keras.layers.Flatten()(inputs)
-    if masked:
-        # Saturated everywhere the pixels are away from 0.5: zero gradient, the
-        # classic way a defence starves gradient attacks without being robust.
-        h = keras.layers.Lambda(lambda t: tf.clip_by_value(50.0 * (t - 0.5), -1.0, 1.0))(h)
-    else:
-        h = keras.layers.Lambda(lambda t: 2.0 * t - 1.0)(h)
-    model = keras.Model(inputs, keras.layers.Dense(10, use_bias=False)(h))
-    model.set_weights([w])
-    return model
-
-
 @pytest.fixture(scope="module")
 def masked_and_plain():
     rng = np.random.default_rng(11)
     w = (0.1 * rng.normal(size=(784, 10))).astype(np.float32)
     # Binary-looking digits: every pixel 0.1 or 0.9, far from the threshold.
     x = np.where(rng.random((400, 28, 28, 1)) < 0.5, 0.1, 0.9).astype(np.float32)
-    plain, masked = _linear(w, masked=False), _linear(w, masked=True)
+    plain, masked = linear_model(w), linear_model(w, masked=True)
     y = plain(x).numpy().argmax(-1).astype(np.int64)  # both models are right on every digit
     assert np.array_equal(masked(x).numpy().argmax(-1), y)
     return plain, masked, x, y
