@@ -23,11 +23,13 @@ from pathlib import Path
 from common import ROOT, machine, report
 
 #: name: changes to the shipped eps 0.3 PGD recipe.
+#: The 40-epoch run gained nothing over the shipped 20 epochs, so the later levers change one thing
+#: each at 20 epochs, against the shipped model as their reference.
 CANDIDATES: dict[str, dict] = {
     "40 epochs": {"adv_epochs": 40},
-    "40 epochs, weights averaged": {"adv_epochs": 40, "adv_ema": 0.999},
-    "40 epochs, multiplier 10": {"adv_epochs": 40, "adv_multiplier": 10.0},
-    "40 epochs, PGD-20": {"adv_epochs": 40, "adv_pgd_iterations": 20, "adv_step_size": 0.0375},
+    "weights averaged": {"adv_ema": 0.999},
+    "multiplier 10": {"adv_multiplier": 10.0},
+    "PGD-20": {"adv_pgd_iterations": 20, "adv_step_size": 0.0375},
 }
 REFERENCE = "shipped: 20 epochs"
 
@@ -69,8 +71,9 @@ def main() -> None:
         run_autoattack(store, mnist, base_id, jobs, examples=1000, key=AUTOATTACK_KEY, log=print)
 
     rows: dict = {}
-    for name, hp, source in [(REFERENCE, recipe, shipped), *((n, hp, store) for n, hp in candidates.items())]:
-        entry = source.entry(model_id(hp, ModelKind.REGULARIZED))
+    for name, hp in [(REFERENCE, recipe), *candidates.items()]:
+        mid = model_id(hp, ModelKind.REGULARIZED)  # a candidate that ships is read from pretrained/
+        entry = shipped.entry(mid) or store.entry(mid)
         if entry is None:
             continue
         record = AutoAttackRecord.from_entry(entry, Norm.INFINITY, 0.3, AUTOATTACK_KEY)
