@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advdemo import presentation as text
-from advdemo.config import ROBUST_EPSILONS
-from advdemo.data import DataError
-from advdemo.lesson import LESSON
+from advdemo.core.config import ROBUST_EPSILONS
+from advdemo.core.data import DataError
+from advdemo.core.training import training_summary
+from advdemo.experiments.report import compare_methods
 from advdemo.logs import LOGGER
-from advdemo.report import compare_methods
-from advdemo.training import training_summary
+from advdemo.page import presentation as text
+from advdemo.page.lesson import LESSON
 from ui import sidebar, state
 from ui.results import results
 from ui.shared import get_devices, get_service, interactive

@@ -1,7 +1,7 @@
 """advdemo: the NSL tutorial "Adversarial regularization for image classification" as a library.
 
 Light to import: TensorFlow is loaded only by the modules that need it
-(through :mod:`advdemo.compat`).
+(through :mod:`advdemo.core.compat`).
 """
 
 from importlib import metadata as _metadata

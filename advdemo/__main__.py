@@ -2,6 +2,6 @@
 
 import sys
 
-from advdemo.cli import main
+from advdemo.cli.commands import main
 
 sys.exit(main())

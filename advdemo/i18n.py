@@ -13,6 +13,7 @@ language and the command line in English.
 
 from __future__ import annotations
 
+import enum
 import functools
 import string
 import tomllib
@@ -21,7 +22,17 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from advdemo.config import DEFAULT_LANGUAGE, Language
+
+class Language(str, enum.Enum):
+    """The page's languages; the value is the URL's ``lang`` and the catalogue's name."""
+
+    EN = "en"
+    ZH = "zh"
+
+
+#: The page's language when neither the URL nor the browser names one of :class:`Language`.
+DEFAULT_LANGUAGE = Language.EN
+
 
 #: The URL parameter that picks the page's language; not part of the view (a reset keeps the language).
 LANG_PARAM = "lang"
@@ -46,7 +57,7 @@ class Message:
 
 class Verbatim(str):
     """Text from outside (a URL value, say) placed in a message: a page that renders Markdown must show
-    it as it is (:func:`advdemo.presentation.markdown_message`), never as formatting or a link."""
+    it as it is (:func:`advdemo.page.presentation.markdown_message`), never as formatting or a link."""
 
 
 def message(key: str, **fields: Any) -> Message:

@@ -35,12 +35,12 @@ def main() -> None:
     from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
     from art.estimators.classification import TensorFlowV2Classifier
 
-    from advdemo.autoattack import apgd, square
-    from advdemo.compat import keras
-    from advdemo.config import Norm
-    from advdemo.data import load_mnist
-    from advdemo.evaluation import predict
-    from advdemo.storage import ModelStore
+    from advdemo.core.autoattack import apgd, square
+    from advdemo.core.compat import keras
+    from advdemo.core.config import Norm
+    from advdemo.core.data import load_mnist
+    from advdemo.core.evaluation import predict
+    from advdemo.store.storage import ModelStore
 
     eps = 0.3
     model = ModelStore("pretrained", writable=False).load(PGD_03)[0]

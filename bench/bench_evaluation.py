@@ -2,7 +2,7 @@
 
 Baseline, exactly the tutorial's code: ``perturb_on_batch`` of the reference
 model on batches of 32, eagerly, the clip to [0, 1], then both models'
-predictions. advdemo: compiled, batched FGSM (``advdemo.evaluation``).
+predictions. advdemo: compiled, batched FGSM (``advdemo.core.evaluation``).
 
 Reports medians over repetitions, the speed-up, how close each path comes to
 the machine's compute limit, and checks that both paths give the same
@@ -40,11 +40,11 @@ def main() -> None:
     parser.add_argument("--data-dir")
     args = parser.parse_args()
 
-    from advdemo.compat import keras, tf
-    from advdemo.config import FAST_RECIPE, NORM_SPECS, Attack, EvalMode, Norm
-    from advdemo.data import load_mnist
-    from advdemo.evaluation import evaluate_attacked, robustness_curve
-    from advdemo.training import wrap_adversarial
+    from advdemo.core.compat import keras, tf
+    from advdemo.core.config import FAST_RECIPE, NORM_SPECS, Attack, EvalMode, Norm
+    from advdemo.core.data import load_mnist
+    from advdemo.core.evaluation import evaluate_attacked, robustness_curve
+    from advdemo.core.training import wrap_adversarial
 
     mnist = load_mnist(args.data_dir)
     x, y = mnist.test_images, mnist.test_labels

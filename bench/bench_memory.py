@@ -5,7 +5,7 @@ tenth, a user's own digit) for a random view: one of 20 pretrained pairs (more t
 loaded, so pairs come and go), FGSM or PGD, either norm, any strength, 1 to 40 PGD steps, either mode.
 The server's resident memory is read every 100 reruns, after a garbage collection. The same reruns
 run twice, each in a fresh process and for at most ``--max-seconds``: with advdemo's attacks, and
-with the attacks as they were before (``git show c4c3fd4:advdemo/attacks.py``, one ``tf.function``
+with the attacks as they were before (``git show c4c3fd4:advdemo/core/attacks.py``, one ``tf.function``
 over every model and step count).
 
     python bench/bench_memory.py [--reruns 1000]
@@ -33,10 +33,11 @@ def reruns(n: int, use_old: str | None, max_seconds: float, n_configs: int = 20)
     import numpy as np
     import psutil
 
-    from advdemo import evaluation, own_digit
-    from advdemo.config import GRID_MULTIPLIERS, NORM_SPECS, Attack, AttackMethod, EvalMode, Norm
-    from advdemo.data import load_mnist
-    from advdemo.service import ModelService
+    from advdemo.core import evaluation
+    from advdemo.core.config import GRID_MULTIPLIERS, NORM_SPECS, Attack, AttackMethod, EvalMode, Norm
+    from advdemo.core.data import load_mnist
+    from advdemo.serving import own_digit
+    from advdemo.serving.service import ModelService
 
     if use_old:  # the attacks as they were: swap them in everywhere the page's work calls them
         import importlib.util
@@ -95,7 +96,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         old_file = Path(tmp) / "attacks_before.py"
-        old_file.write_text(subprocess.run(["git", "show", f"{BEFORE}:advdemo/attacks.py"], cwd=ROOT, check=True,
+        old_file.write_text(subprocess.run(["git", "show", f"{BEFORE}:advdemo/core/attacks.py"], cwd=ROOT, check=True,
                                            capture_output=True, text=True).stdout)
         for impl in ("new",) if args.only_advdemo else ("new", "old"):
             out = subprocess.run([sys.executable, __file__, "--reruns", str(args.reruns), "--child", impl,

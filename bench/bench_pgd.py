@@ -4,7 +4,7 @@ Both run the same attack on the same digits: 40 L-infinity steps of
 2.5 * eps / 40 from a random start in the ball, projected and clipped to
 [0, 1] after each step, against the tutorial configuration's regularized
 model. The reference is what one writes first: an eager ``tf.GradientTape``
-loop over batches of 256. advdemo: ``advdemo.attacks.perturb`` (one compiled
+loop over batches of 256. advdemo: ``advdemo.core.attacks.perturb`` (one compiled
 graph per batch, advdemo's max-pool gradient).
 
 Reports medians, the ratio, the share of the machine's matrix-multiply peak
@@ -31,11 +31,11 @@ def main() -> None:
 
     import numpy as np
 
-    from advdemo.attacks import BATCH, perturb
-    from advdemo.compat import tf
-    from advdemo.config import Attack, AttackMethod, Norm
-    from advdemo.data import load_mnist
-    from advdemo.evaluation import accuracy
+    from advdemo.core.attacks import BATCH, perturb
+    from advdemo.core.compat import tf
+    from advdemo.core.config import Attack, AttackMethod, Norm
+    from advdemo.core.data import load_mnist
+    from advdemo.core.evaluation import accuracy
 
     mnist = load_mnist(args.data_dir)
     x, y = mnist.test_images[:args.examples], mnist.test_labels[:args.examples]

@@ -25,11 +25,11 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
-    from advdemo.config import FAST_RECIPE
-    from advdemo.data import load_mnist, resolve_data_dir
-    from advdemo.ray_sweep import run_sweep_ray
-    from advdemo.storage import ModelStore
-    from advdemo.sweep import run_sweep, spread_grid_hparams
+    from advdemo.core.config import FAST_RECIPE
+    from advdemo.core.data import load_mnist, resolve_data_dir
+    from advdemo.experiments.ray_sweep import run_sweep_ray
+    from advdemo.experiments.sweep import run_sweep, spread_grid_hparams
+    from advdemo.store.storage import ModelStore
 
     recipe = dataclasses.replace(FAST_RECIPE, epochs=1, train_examples=5000)
     points = list(spread_grid_hparams(recipe))
@@ -64,8 +64,8 @@ def main() -> None:
         import time as t
 
         begin = t.perf_counter()
-        from advdemo.data import load_mnist  # noqa: F401 - TensorFlow comes with the sweep's imports
-        from advdemo.sweep import train_point  # noqa: F401
+        from advdemo.core.data import load_mnist  # noqa: F401 - TensorFlow comes with the sweep's imports
+        from advdemo.experiments.sweep import train_point  # noqa: F401
 
         load_mnist(data_dir)
         return t.perf_counter() - begin

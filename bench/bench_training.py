@@ -35,9 +35,9 @@ def timed_call(fn, keep: bool = False):
 
 def tutorial_recipe(mnist) -> dict:
     """The tutorial's cells, with tfds.load replaced by the same examples from memory."""
-    from advdemo.compat import keras, nsl, tf
-    from advdemo.config import TUTORIAL as HPARAMS
-    from advdemo.model import build_base_model
+    from advdemo.core.compat import keras, nsl, tf
+    from advdemo.core.config import TUTORIAL as HPARAMS
+    from advdemo.core.model import build_base_model
 
     keras.utils.set_random_seed(0)
     raw = tf.data.Dataset.from_tensor_slices({
@@ -73,8 +73,8 @@ def tutorial_recipe(mnist) -> dict:
 
 
 def advdemo_recipe(mnist) -> dict:
-    from advdemo.config import FAST_RECIPE
-    from advdemo.training import train_adversarial, train_base
+    from advdemo.core.config import FAST_RECIPE
+    from advdemo.core.training import train_adversarial, train_base
 
     base_s, base_cpu, base = timed_call(lambda: train_base(FAST_RECIPE, mnist.train_images, mnist.train_labels),
                                         keep=True)
@@ -85,11 +85,12 @@ def advdemo_recipe(mnist) -> dict:
 
 
 def quality(run: dict, mnist) -> dict:
-    from advdemo.config import Norm
-    from advdemo.experiment import fgsm_metrics
+    from advdemo.core.config import Norm
+    from advdemo.experiments.experiment import fgsm_metrics
+    from advdemo.store.manifest import Metrics
 
     fgsm = fgsm_metrics(run["base"], run["adv"], mnist.test_images, mnist.test_labels, Norm.INFINITY, 0.2)
-    m: dict = {k: round(v, 4) for k, v in fgsm.to_json().items()}
+    m: dict = {k: round(v, 4) for k, v in Metrics().with_fgsm(fgsm).data.items()}
     m["meets_target"] = (fgsm.clean.base >= 0.988 and fgsm.clean.regularized >= 0.988
                          and fgsm.transfer.regularized >= 0.93)
     return m
@@ -100,7 +101,7 @@ def main() -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--skip-tutorial", action="store_true", help="measure advdemo's recipe only")
     args = parser.parse_args()
-    from advdemo.data import load_mnist
+    from advdemo.core.data import load_mnist
 
     mnist = load_mnist(args.data_dir)
     result: dict = {"machine": machine()}

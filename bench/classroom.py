@@ -265,7 +265,7 @@ def digit_files(folder: Path, n: int = 6) -> list[Path]:
     """A few MNIST test digits as PNG files, as a student's uploads."""
     from PIL import Image
 
-    from advdemo.data import load_mnist
+    from advdemo.core.data import load_mnist
 
     mnist = load_mnist(training=False)
     files = []

@@ -34,7 +34,7 @@ def median(values: list[float]) -> float:
 
 
 def machine() -> dict:
-    from advdemo.devices import describe_devices, versions
+    from advdemo.core.devices import describe_devices, versions
 
     cpu = "unknown"
     try:
@@ -50,7 +50,7 @@ def machine() -> dict:
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
     """FLOP/s of a large float32 matrix product on this machine, in GFLOP/s."""
-    from advdemo.compat import tf
+    from advdemo.core.compat import tf
 
     a = tf.random.normal([size, size])
     product = tf.function(lambda m: tf.reduce_sum(tf.matmul(m, m)))
@@ -61,10 +61,9 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
 def tutorial_models(mnist):
     """The tutorial configuration's base and regularized networks: from the stores
     if trained, else freshly initialized (timings do not depend on the weights)."""
-    from advdemo.config import FAST_RECIPE, ModelKind
-    from advdemo.experiment import find_model
-    from advdemo.model import build_base_model
-    from advdemo.storage import default_stores, model_id
+    from advdemo.core.config import FAST_RECIPE, ModelKind
+    from advdemo.core.model import build_base_model
+    from advdemo.store.storage import default_stores, find_model, model_id
 
     stores = default_stores()
     found = [find_model(stores, model_id(FAST_RECIPE, kind)) for kind in ModelKind]

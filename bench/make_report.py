@@ -12,6 +12,8 @@ import json
 
 from common import OUT
 
+from advdemo.store.manifest import Metrics
+
 
 def load(name: str) -> dict | None:
     path = OUT / f"{name}.json"
@@ -83,8 +85,9 @@ def main() -> None:
                             ("advdemo", "advdemo FAST_RECIPE (batch 128, 3 epochs, lr 0.002)")):
             if name in tr:
                 r = tr[name]
+                fgsm = Metrics(r).fgsm  # bench_training.py writes the manifest's names for the six numbers
                 print(f"| {label} | {train_time(r, 'base')} | {train_time(r, 'adv')} | "
-                      f"{r['base_clean_acc']:.4f} | {r['adv_clean_acc']:.4f} | {r['adv_transfer_acc']:.4f} | "
+                      f"{fgsm.clean.base:.4f} | {fgsm.clean.regularized:.4f} | {fgsm.transfer.regularized:.4f} | "
                       f"{'yes' if r['meets_target'] else 'no'} |")
         if "adv_speedup" in tr:
             print(f"\nRegularized model: **{tr['adv_speedup']:.2f}×** faster "

@@ -1,7 +1,7 @@
 """Where the time goes: each layer's forward and input-gradient ops, per 10,000 images.
 
 Times the tutorial CNN's layers one by one at the evaluation batch size, and
-TensorFlow's max-pool gradient next to advdemo's (``advdemo.kernels``). This
+TensorFlow's max-pool gradient next to advdemo's (``advdemo.core.kernels``). This
 is the profile behind the choices in docs/benchmarks.md.
 
     python bench/profile_ops.py [--batch 256]
@@ -20,8 +20,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--calls", type=int, default=40)
     args = parser.parse_args()
-    from advdemo.compat import tf
-    from advdemo.kernels import fast_pool_gradients
+    from advdemo.core.compat import tf
+    from advdemo.core.kernels import fast_pool_gradients
 
     batch, calls = args.batch, args.calls
     per_10k = 10_000 / (batch * calls)

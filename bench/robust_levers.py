@@ -35,11 +35,13 @@ REFERENCE = "shipped: 20 epochs"
 
 
 def main() -> None:
-    from advdemo.autoattack_eval import AUTOATTACK_KEY, AutoAttackRecord, run_autoattack
-    from advdemo.config import FAST_RECIPE, ModelKind, Norm, TrainingAttack, robust_hparams
-    from advdemo.data import load_mnist
-    from advdemo.storage import ModelStore, default_cache_dir, model_id
-    from advdemo.sweep import train_point
+    from advdemo.core.config import FAST_RECIPE, ModelKind, Norm, TrainingAttack, robust_hparams
+    from advdemo.core.data import load_mnist
+    from advdemo.experiments.autoattack_runs import run_autoattack
+    from advdemo.experiments.stored import current_record
+    from advdemo.experiments.sweep import train_point
+    from advdemo.store.manifest import AutoAttackKind
+    from advdemo.store.storage import ModelStore, default_cache_dir, model_id
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", choices=sorted(CANDIDATES), help="train this candidate (resumable)")
@@ -59,7 +61,7 @@ def main() -> None:
         mnist = load_mnist(args.data_dir, training=bool(args.train))
         if store.entry(base_id) is None:  # the transfer attack's model, as shipped
             base, entry = shipped.load(base_id)
-            store.put(FAST_RECIPE, ModelKind.BASE, base.get_weights(), train_seconds=entry["train_seconds"])
+            store.put(FAST_RECIPE, ModelKind.BASE, base.get_weights(), train_seconds=entry.train_seconds)
         base_model = store.load(base_id)[0]
     if args.train:
         hp = candidates[args.train]
@@ -68,7 +70,7 @@ def main() -> None:
     if args.evaluate:
         jobs = [(model_id(hp, ModelKind.REGULARIZED), 0.3) for hp in candidates.values()
                 if store.entry(model_id(hp, ModelKind.REGULARIZED)) is not None]
-        run_autoattack(store, mnist, base_id, jobs, examples=1000, key=AUTOATTACK_KEY, log=print)
+        run_autoattack(store, mnist, base_id, jobs, examples=1000, kind=AutoAttackKind.SUBSET, log=print)
 
     rows: dict = {}
     for name, hp in [(REFERENCE, recipe), *candidates.items()]:
@@ -76,9 +78,10 @@ def main() -> None:
         entry = shipped.entry(mid) or store.entry(mid)
         if entry is None:
             continue
-        record = AutoAttackRecord.from_entry(entry, Norm.INFINITY, 0.3, AUTOATTACK_KEY)
-        rows[name] = {"model": entry["id"], "train_minutes": round(entry["train_seconds"] / 60, 1),
-                      "clean": entry["metrics"].get("adv_clean_acc"),
+        record = current_record(entry, Norm.INFINITY, 0.3, AutoAttackKind.SUBSET)
+        fgsm = entry.metrics.fgsm
+        rows[name] = {"model": entry.id, "train_minutes": round(entry.train_seconds / 60, 1),
+                      "clean": None if fgsm is None else fgsm.clean.regularized,
                       **({} if record is None else {name_: rate.value for name_, rate in
                                                     record.accuracies.rates().items()})}
     report("robust_levers", {"machine": machine(), "epsilon": 0.3, "digits": 1000, "candidates": rows})

@@ -23,18 +23,19 @@ def main() -> None:
     parser.add_argument("--store", default=str(ROOT / "pretrained"))
     args = parser.parse_args()
 
-    from advdemo.autoattack_eval import AUTOATTACK_FULL_KEY, AUTOATTACK_KEY, AutoAttackRecord
-    from advdemo.config import FAST_RECIPE, GRID_MULTIPLIERS, NORM_SPECS, ROBUST_EPSILONS, HParams, Norm, from_dict
+    from advdemo.core.config import FAST_RECIPE, GRID_MULTIPLIERS, NORM_SPECS, ROBUST_EPSILONS, ModelKind, Norm
+    from advdemo.core.masking import masking_signs
+    from advdemo.core.training import training_summary
+    from advdemo.experiments.report import compare_methods
+    from advdemo.experiments.stored import stored_pair
     from advdemo.i18n import english
-    from advdemo.report import STRONG_FULL_KEY, compare_methods, interval_text, stored_pair
-    from advdemo.robustness import STRONGER_CHECK_KEY, StrongCurve, masking_signs
-    from advdemo.storage import ModelStore, model_id
-    from advdemo.training import training_summary
+    from advdemo.store.manifest import AutoAttackKind, StrongKind
+    from advdemo.store.storage import ModelStore, model_id
 
     store = ModelStore(args.store, writable=False)
     models = store.entries()
-    base_entry = models[model_id(FAST_RECIPE, "base")]
-    tutorial = models[model_id(FAST_RECIPE, "adv")]
+    base_entry = models[model_id(FAST_RECIPE, ModelKind.BASE)]
+    tutorial = models[model_id(FAST_RECIPE, ModelKind.REGULARIZED)]
 
     def pct(v):
         return "–" if v is None else f"{v:.1%}"
@@ -46,23 +47,24 @@ def main() -> None:
     print("| model | training | ε | digits | clean | transfer FGSM | white-box FGSM | PGD-40 × 5 | APGD-CE | "
           "APGD-T | Square | worst case | time |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for key in (AUTOATTACK_FULL_KEY, AUTOATTACK_KEY):
-        for mid, e in sorted(models.items(), key=lambda kv: (kv[1]["kind"], kv[0])):
+    def summary(e):
+        return "none (base model)" if e.kind is ModelKind.BASE else training_summary(e.hparams)
+
+    for kind in (AutoAttackKind.FULL, AutoAttackKind.SUBSET):
+        for mid, e in sorted(models.items(), key=lambda kv: (kv[1].kind.value, kv[0])):
             for eps in ROBUST_EPSILONS:
-                record = AutoAttackRecord.from_entry(e, Norm.INFINITY, eps, key)
-                if record is None:
+                record = e.metrics.autoattack(Norm.INFINITY, eps, kind)
+                if record is None or not record.current():
                     continue
                 a = record.accuracies
-                summary = ("none (base model)" if e["kind"] == "base"
-                           else training_summary(from_dict(HParams, e["hparams"])))
                 cells = [pct(getattr(a, name).value) for name in names]
-                print(f"| `{mid}` | {summary} | {eps:g} | {record.examples:,} | {pct(a.clean.value)} | "
-                      + " | ".join(cells) + f" | **{interval_text(a.worst_case)}** | "
+                print(f"| `{mid}` | {summary(e)} | {eps:g} | {record.examples:,} | {pct(a.clean.value)} | "
+                      + " | ".join(cells) + f" | **{a.worst_case.text()}** | "
                       f"{sum(record.seconds.values()) / 60:.0f} min |")
     print()
 
-    checks = [(mid, StrongCurve.from_entry(e, Norm.INFINITY, STRONGER_CHECK_KEY)) for mid, e in models.items()
-              if e["kind"] == "adv" and StrongCurve.from_entry(e, Norm.INFINITY, STRONGER_CHECK_KEY)]
+    checks = [(mid, e.metrics.strong(Norm.INFINITY, StrongKind.CHECK)) for mid, e in models.items()
+              if e.kind is ModelKind.REGULARIZED and e.metrics.strong(Norm.INFINITY, StrongKind.CHECK)]
     if checks:
         print("**A stronger PGD as a check** (`bench/stronger_attack.py`, stored under `strong_check`; L∞, the "
               "same digits as the PGD-40 × 5 column above)\n")
@@ -72,7 +74,7 @@ def main() -> None:
             for eps in curve.strengths:
                 acc = curve.at(eps)
                 print(f"| `{mid}` | {eps:g} | {curve.examples:,} | {curve.config.iterations} × {curve.config.restarts} "
-                      f"| {pct(acc.whitebox_pgd.value)} | {interval_text(acc.worst_case)} |")
+                      f"| {pct(acc.whitebox_pgd.value)} | {acc.worst_case.text()} |")
         print()
 
     print("**The tutorial configuration** (L∞ step 0.2, multiplier 0.2), under the strong evaluation's attacks. "
@@ -86,7 +88,7 @@ def main() -> None:
             continue
         for name, acc in (("base", pair.base), ("regularized", pair.regularized)):
             print(f"| {eps:g} | {name} | {pct(acc.transfer_fgsm.value)} | {pct(acc.whitebox_fgsm.value)} | "
-                  f"{pct(acc.whitebox_pgd.value)} | {interval_text(acc.worst_case)} |")
+                  f"{pct(acc.whitebox_pgd.value)} | {acc.worst_case.text()} |")
     print()
 
     for eps in ROBUST_EPSILONS:
@@ -100,26 +102,25 @@ def main() -> None:
             time = r.training_time()
             over = tr("compare.with_autoattack" if r.autoattack else "compare.without_autoattack")
             print(f"| {r.name} | {pct(r.clean)} | {pct(r.transfer_fgsm)} | "
-                  f"{'–' if r.whitebox_pgd is None else interval_text(r.whitebox_pgd)} | "
-                  f"{'–' if r.worst_case is None else interval_text(r.worst_case)} | "
+                  f"{'–' if r.whitebox_pgd is None else r.whitebox_pgd.text()} | "
+                  f"{'–' if r.worst_case is None else r.worst_case.text()} | "
                   f"{'–' if r.worst_case is None else f'{r.worst_case.n:,}'} | "
                   f"{'–' if r.worst_case is None else over} | {time} |")
         print()
 
-    full = [(mid, e) for mid, e in models.items() if StrongCurve.from_entry(e, Norm.INFINITY, STRONG_FULL_KEY)]
+    full = [(mid, e) for mid, e in models.items() if e.metrics.strong(Norm.INFINITY, StrongKind.FULL)]
     if full:
         print("**On the whole test set** (10,000 digits, white-box PGD-40 with 5 random restarts, L∞)\n")
         print("| model | training | clean | " + " | ".join(f"PGD ε {e:g} | worst ε {e:g}" for e in ROBUST_EPSILONS)
               + " |")
         print("| --- | --- | --- | " + " | ".join("--- | ---" for _ in ROBUST_EPSILONS) + " |")
         for mid, e in full:
-            curve = StrongCurve.from_entry(e, Norm.INFINITY, STRONG_FULL_KEY)
+            curve = e.metrics.strong(Norm.INFINITY, StrongKind.FULL)
             cells = []
             for eps in ROBUST_EPSILONS:
                 acc = curve.at(eps)
-                cells += ["–", "–"] if acc is None else [interval_text(acc.whitebox_pgd), interval_text(acc.worst_case)]
-            summary = "none (base model)" if e["kind"] == "base" else training_summary(from_dict(HParams, e["hparams"]))
-            print(f"| `{mid}` | {summary} | {pct(curve.clean)} | " + " | ".join(cells) + " |")
+                cells += ["–", "–"] if acc is None else [acc.whitebox_pgd.text(), acc.worst_case.text()]
+            print(f"| `{mid}` | {summary(e)} | {pct(curve.clean)} | " + " | ".join(cells) + " |")
         print()
 
     print("**Learning curves of the robust models**: the training loss (clean + 4 × adversarial) at each "
@@ -130,10 +131,10 @@ def main() -> None:
         e = models.get(r.model_id)
         if e is None:
             continue
-        h = e["metrics"].get("train_history", {})
+        h = e.metrics.train_history
         losses = " → ".join(f"{v:.3f}" for v in h.get("loss", []))
         acc = h.get("sparse_categorical_accuracy", [None])[-1]
-        print(f"| {training_summary(from_dict(HParams, e['hparams']))} | {len(h.get('loss', []))} | {losses} | "
+        print(f"| {summary(e)} | {len(h.get('loss', []))} | {losses} | "
               f"{pct(acc)} | {r.training_time()} |")
     print()
 
@@ -146,25 +147,26 @@ def main() -> None:
         cells = []
         for m in GRID_MULTIPLIERS:
             hp = dataclasses.replace(FAST_RECIPE, adv_step_size=s, adv_multiplier=m)
-            pair = stored_pair(base_entry, models.get(model_id(hp, "adv")), Norm.INFINITY, 0.2)
+            pair = stored_pair(base_entry, models.get(model_id(hp, ModelKind.REGULARIZED)), Norm.INFINITY, 0.2)
             cells.append("–" if pair is None else pct(pair.regularized.worst_case.value))
         print(f"| {s:g} | " + " | ".join(cells) + " |")
     print()
 
-    print("**Gradient-masking signs** found by the detector (`advdemo.robustness.masking_signs`) in the "
+    print("**Gradient-masking signs** found by the detector (`advdemo.core.robustness.masking_signs`) in the "
           "stored numbers on the first 1,000 test digits (AutoAttack's where measured, else the strong "
           "evaluation's curves), L∞ attacks at ε 0.1, 0.2 and 0.3\n")
     print("| model | training | ε | sign | should be stronger | should be weaker |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for mid, e in sorted(models.items(), key=lambda kv: (kv[1]["hparams"]["adv_grad_norm"], kv[0])):
-        if e["kind"] != "adv":
+    for mid, e in sorted(models.items(), key=lambda kv: (kv[1].hparams.adv_grad_norm.value, kv[0])):
+        if e.kind is not ModelKind.REGULARIZED:
             continue
         for eps in ROBUST_EPSILONS:
-            record = AutoAttackRecord.from_entry(e, Norm.INFINITY, eps, AUTOATTACK_KEY)
+            record = e.metrics.autoattack(Norm.INFINITY, eps, AutoAttackKind.SUBSET)
+            record = record if record is not None and record.current() else None
             pair = stored_pair(base_entry, e, Norm.INFINITY, eps)
             acc = record.accuracies if record else pair.regularized if pair else None
             for sign in masking_signs(acc, eps, Norm.INFINITY) if acc else []:
-                print(f"| `{mid}` | {training_summary(from_dict(HParams, e['hparams']))} | {eps:g} | {sign.kind} | "
+                print(f"| `{mid}` | {summary(e)} | {eps:g} | {sign.kind} | "
                       f"{pct(sign.stronger)} | {pct(sign.weaker)} |")
     print()
 

@@ -14,11 +14,11 @@ import argparse
 
 from common import ROOT
 
-from advdemo.config import FAST_RECIPE
-from advdemo.report import seed_spread
-from advdemo.storage import ModelStore
-from advdemo.sweep import spread_grid_hparams
-from advdemo.training import training_summary
+from advdemo.core.config import FAST_RECIPE
+from advdemo.core.training import training_summary
+from advdemo.experiments.seeds import seed_spread
+from advdemo.experiments.sweep import spread_grid_hparams
+from advdemo.store.storage import ModelStore
 
 
 def main() -> None:

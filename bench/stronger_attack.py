@@ -26,12 +26,12 @@ def main() -> None:
     parser.add_argument("--store", default="pretrained", help="the store holding the models (default %(default)s)")
     args = parser.parse_args()
 
-    from advdemo.config import FAST_RECIPE, Norm, StrongEval, TrainingAttack, robust_hparams
-    from advdemo.data import load_mnist
-    from advdemo.report import stored_pair
-    from advdemo.robustness import STRONGER_CHECK_KEY, StrongCurve
-    from advdemo.storage import ModelStore, model_id
-    from advdemo.sweep import run_strong_evaluation
+    from advdemo.core.config import FAST_RECIPE, Norm, StrongEval, TrainingAttack, robust_hparams
+    from advdemo.core.data import load_mnist
+    from advdemo.experiments.stored import stored_pair
+    from advdemo.experiments.sweep import run_strong_evaluation
+    from advdemo.store.manifest import StrongKind
+    from advdemo.store.storage import ModelStore, model_id
 
     store = ModelStore(args.store, writable=True)
     hp = robust_hparams(FAST_RECIPE, TrainingAttack.PGD, args.epsilon)
@@ -40,8 +40,8 @@ def main() -> None:
     cfg = StrongEval(iterations=args.iterations, restarts=args.restarts, examples=stored.examples)
     mnist = load_mnist(args.data_dir, training=False)
     run_strong_evaluation(store, mnist, base_id, [(adv_id, Norm.INFINITY)], cfg=cfg,
-                          strengths={Norm.INFINITY: (args.epsilon,)}, key=STRONGER_CHECK_KEY)
-    curve = StrongCurve.from_entry(store.entry(adv_id), Norm.INFINITY, STRONGER_CHECK_KEY)
+                          strengths={Norm.INFINITY: (args.epsilon,)}, kind=StrongKind.CHECK)
+    curve = store.entry(adv_id).metrics.strong(Norm.INFINITY, StrongKind.CHECK)
     strong = curve.at(args.epsilon)
     report("stronger_attack", {
         "machine": machine(), "model": adv_id, "epsilon": args.epsilon, "examples": cfg.examples,

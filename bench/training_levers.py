@@ -40,7 +40,7 @@ def tutorial(data_dir: str | None) -> dict:
     """The tutorial's recipe (bench_training.py's baseline): CPU seconds of its models, and their quality."""
     from bench_training import quality, tutorial_recipe
 
-    from advdemo.data import load_mnist
+    from advdemo.core.data import load_mnist
 
     mnist = load_mnist(data_dir)
     run = tutorial_recipe(mnist)
@@ -54,11 +54,12 @@ def one(changes: dict, data_dir: str | None) -> dict:
 
     from bench_training import timed_call
 
-    from advdemo.config import FAST_RECIPE, ModelKind, Norm
-    from advdemo.data import load_mnist
-    from advdemo.experiment import fgsm_metrics, find_model
-    from advdemo.storage import default_stores, model_id
-    from advdemo.training import train_adversarial
+    from advdemo.core.config import FAST_RECIPE, ModelKind, Norm
+    from advdemo.core.data import load_mnist
+    from advdemo.core.training import train_adversarial
+    from advdemo.experiments.experiment import fgsm_metrics
+    from advdemo.store.manifest import Metrics
+    from advdemo.store.storage import default_stores, find_model, model_id
 
     mnist = load_mnist(data_dir)
     hparams = dataclasses.replace(FAST_RECIPE, **changes)
@@ -69,7 +70,7 @@ def one(changes: dict, data_dir: str | None) -> dict:
     assert found is not None, f"the shipped base model of advdemo's recipe, seed {hparams.seed}, is missing"
     fgsm = fgsm_metrics(found[0], result.model, mnist.test_images, mnist.test_labels, Norm.INFINITY, 0.2)
     return {"adv_train_s": round(seconds, 1), "adv_cpu_s": round(cpu, 1),
-            **{k: round(v, 4) for k, v in fgsm.to_json().items()},
+            **{k: round(v, 4) for k, v in Metrics().with_fgsm(fgsm).data.items()},
             "meets_target": fgsm.clean.base >= 0.988 and fgsm.clean.regularized >= 0.988
             and fgsm.transfer.regularized >= 0.93}
 

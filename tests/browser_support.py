@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from advdemo.engines import stop_process
+from advdemo.serving.engines import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 

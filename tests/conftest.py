@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from advdemo.config import TUTORIAL, Norm
-from advdemo.viewstate import ViewState
+from advdemo.core.config import TUTORIAL, Norm
+from advdemo.page.viewstate import ViewState
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,7 @@ def write_mnist_subset(folder: Path, n_train: int, n_test: int) -> None:
     """Gzipped IDX files of the first examples of real MNIST (random digits if it is absent)."""
     import gzip
 
-    from advdemo.data import FILES, load_mnist
+    from advdemo.core.data import FILES, load_mnist
 
     source = mnist_dir()
     if source:
@@ -68,7 +68,7 @@ def mnist():
         if os.environ.get("CI"):
             pytest.fail("CI must provide MNIST through ADVDEMO_MNIST_DIR")
         pytest.skip("real MNIST not found: set ADVDEMO_MNIST_DIR")
-    from advdemo.data import load_mnist
+    from advdemo.core.data import load_mnist
 
     return load_mnist(folder)
 
@@ -102,15 +102,16 @@ def stored_models(tmp_path_factory):
     """
     import dataclasses
 
-    from advdemo.config import FAST_RECIPE, StrongEval
-    from advdemo.storage import ModelStore, model_id
-    from advdemo.sweep import run_strong_evaluation, strong_jobs
-    from advdemo.training import train_adversarial, train_base
-    from advdemo.viewstate import ViewState
+    from advdemo.core.config import FAST_RECIPE, StrongEval
+    from advdemo.core.training import train_adversarial, train_base
+    from advdemo.experiments.sweep import run_strong_evaluation, strong_jobs
+    from advdemo.page.viewstate import ViewState
+    from advdemo.store.manifest import Metrics
+    from advdemo.store.storage import ModelStore, model_id
 
     folder = tmp_path_factory.mktemp("mnist-train")
     write_mnist_subset(folder, n_train=2000, n_test=1)
-    from advdemo.data import load_mnist
+    from advdemo.core.data import load_mnist
 
     train = load_mnist(folder)
     short = dict(epochs=1, train_examples=2000)
@@ -123,7 +124,7 @@ def stored_models(tmp_path_factory):
         hp = view.hparams(FAST_RECIPE)
         adv = train_adversarial(dataclasses.replace(hp, **short), train.train_images, train.train_labels)
         store.put(hp, "adv", adv.model.get_weights(), train_seconds=adv.seconds,
-                  metrics={"base_model": model_id(FAST_RECIPE, "base")})
+                  metrics=Metrics.of_training({}, base_model=model_id(FAST_RECIPE, "base")))
     # Strong-evaluation curves, stored as with the pretrained models (a light configuration, on the
     # page tests' digits), so the page reads them instead of measuring on every run.
     digits = tmp_path_factory.mktemp("mnist-test")
@@ -172,7 +173,7 @@ def linear_model(w: np.ndarray, bias: np.ndarray | None = None, *, masked: bool 
     Saturated everywhere the pixels are away from 0.5: the classic way a defence starves gradient
     attacks without being robust. ``w`` ``(784, 10)``; images ``(N, 28, 28, 1)``.
     """
-    from advdemo.compat import keras, tf
+    from advdemo.core.compat import keras, tf
 
     inputs = keras.Input((28, 28, 1), name="image")
     h = keras.layers.Flatten()(inputs)

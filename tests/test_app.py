@@ -10,10 +10,10 @@ import streamlit as st
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from advdemo import viewstate
-from advdemo.config import Norm
-from advdemo.storage import ModelStore
-from advdemo.viewstate import ViewState
+from advdemo.core.config import Norm
+from advdemo.page import viewstate
+from advdemo.page.viewstate import ViewState
+from advdemo.store.storage import ModelStore
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -205,7 +205,7 @@ def test_untrained_configuration_trains_from_the_page(app_env):
 
 
 def test_without_training_data_the_train_button_says_how_to_get_it(app_env, monkeypatch, tmp_path):
-    from advdemo import data
+    from advdemo.core import data
 
     monkeypatch.delenv("ADVDEMO_MNIST_DIR")  # the page runs on the shipped test set
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "no-tfds"))

@@ -9,11 +9,11 @@ from streamlit.testing.v1 import AppTest
 from test_app import metrics
 from test_app import run_app as page
 
-from advdemo import viewstate
-from advdemo.config import FAST_RECIPE, Norm, TrainingAttack, robust_hparams
-from advdemo.lesson import LESSON
-from advdemo.report import best_stored_pair, interval_text
-from advdemo.storage import PRETRAINED_DIR, ModelStore, model_id
+from advdemo.core.config import FAST_RECIPE, Norm, TrainingAttack, robust_hparams
+from advdemo.experiments.stored import best_stored_pair
+from advdemo.page import viewstate
+from advdemo.page.lesson import LESSON
+from advdemo.store.storage import PRETRAINED_DIR, ModelStore, model_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore"),
               pytest.mark.skipif(not (PRETRAINED_DIR / "manifest.json").exists(), reason="no pretrained models")]
@@ -49,10 +49,10 @@ def test_default_page_puts_the_worst_case_next_to_the_tutorials_number():
     at = run_app()
     figures = metrics(at)
     expected = stored(FAST_RECIPE, 0.2)
-    tutorial = STORE.entry(model_id(FAST_RECIPE, "adv"))["metrics"]
-    assert figures["Regularized, FGSM ε=0.2"] == f"{tutorial['adv_transfer_acc']:.1%}"  # the tutorial's number
-    assert figures["Regularized, worst case"] == interval_text(expected.regularized.worst_case)
-    assert figures["Base, worst case"] == interval_text(expected.base.worst_case)
+    tutorial = STORE.entry(model_id(FAST_RECIPE, "adv")).metrics.fgsm
+    assert figures["Regularized, FGSM ε=0.2"] == f"{tutorial.transfer.regularized:.1%}"  # the tutorial's number
+    assert figures["Regularized, worst case"] == expected.regularized.worst_case.text()
+    assert figures["Base, worst case"] == expected.base.worst_case.text()
     assert expected.regularized.worst_case.value < 0.6  # far below the transfer number: the lesson of the page
     # AutoAttack's attacks stand behind it, and the caption names them and the digits.
     assert expected.regularized.autoattack and expected.base.autoattack

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from conftest import TINY
 
-from advdemo.attacks import fgsm_directions, perturb
-from advdemo.compat import keras, tf
-from advdemo.config import NORM_SPECS, Attack, AttackMethod, Norm
-from advdemo.model import build_base_model
-from advdemo.training import wrap_adversarial
+from advdemo.core.attacks import fgsm_directions, perturb
+from advdemo.core.compat import keras, tf
+from advdemo.core.config import NORM_SPECS, Attack, AttackMethod, Norm
+from advdemo.core.model import build_base_model
+from advdemo.core.training import wrap_adversarial
 
 
 def linear_model(seed=0):
@@ -93,7 +93,7 @@ def nsl_perturb(model, x, y, norm, step, **pgd):
     """The tutorial's path: perturb_on_batch with explicit per-feature clip values."""
     hp = dataclasses.replace(TINY, adv_grad_norm=norm, adv_step_size=step)
     wrapper = wrap_adversarial(model, hp)
-    from advdemo.compat import nsl
+    from advdemo.core.compat import nsl
     wrapper.adv_config = nsl.configs.make_adv_reg_config(
         adv_step_size=step, adv_grad_norm=norm.value,
         clip_value_min={"image": 0.0}, clip_value_max={"image": 1.0}, **pgd)
@@ -131,7 +131,7 @@ def test_attack_graphs_stay_few_per_model_and_go_with_the_model(synthetic):
     import gc
     import weakref
 
-    from advdemo.attacks import graph_count
+    from advdemo.core.attacks import graph_count
 
     images, labels = synthetic[0][:8], synthetic[1][:8]
     model, _, _ = linear_model()

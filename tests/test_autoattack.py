@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import linear_model
 
-from advdemo.autoattack import (
+from advdemo.core.accuracies import Accuracies, AutoAttackRecord, PairAccuracies, Rate
+from advdemo.core.autoattack import (
     BALL_TOLERANCE,
     _dlr_targeted,
     apgd,
@@ -17,19 +18,14 @@ from advdemo.autoattack import (
     square_fraction,
     verified,
 )
-from advdemo.autoattack_eval import (
-    AUTOATTACK_KEY,
-    AutoAttackRecord,
-    autoattack_outcomes,
-    stored_autoattack_pair,
-    strength_key,
-)
-from advdemo.compat import tf
-from advdemo.config import AutoAttackEval, Norm, StrongEval
+from advdemo.core.autoattack_eval import autoattack_outcomes
+from advdemo.core.compat import tf
+from advdemo.core.config import AutoAttackEval, ModelKind, Norm, StrongEval
+from advdemo.core.masking import describe_sign, masking_signs
+from advdemo.experiments.stored import best_stored_pair, current_record, stored_autoattack_pair
 from advdemo.i18n import english
-from advdemo.presentation import worst_case_caption
-from advdemo.report import best_stored_pair
-from advdemo.robustness import Accuracies, PairAccuracies, Rate, describe_sign, masking_signs
+from advdemo.page.presentation import worst_case_caption
+from advdemo.store.manifest import AutoAttackKind, Metrics, ModelEntry
 
 FAST_STRONG = StrongEval(iterations=10, restarts=1)
 FAST_AA = AutoAttackEval(square_queries=300)
@@ -231,27 +227,27 @@ def _record(worst: float, n: int = 1000, cfg: AutoAttackEval = AutoAttackEval())
     return AutoAttackRecord(Norm.INFINITY, 0.3, acc, cfg, StrongEval(), {"square": 12.5})
 
 
-def _entry(mid: str, base: str | None, **records: AutoAttackRecord) -> dict:
-    metrics: dict = {"base_model": base} if base else {}
-    for key, record in records.items():
-        metrics[key] = {"infinity": {strength_key(record.strength): record.to_json()}}
-    return {"id": mid, "metrics": metrics}
+def _entry(mid: str, base: str | None, **records: AutoAttackRecord) -> ModelEntry:
+    """A manifest entry holding ``records`` by kind (``autoattack=``, ``autoattack_full=``)."""
+    metrics = Metrics.of_training({}, base_model=base)
+    for kind, record in records.items():
+        metrics = metrics.with_autoattack(record, AutoAttackKind(kind))
+    return ModelEntry(mid, ModelKind.REGULARIZED if base else ModelKind.BASE, f"{mid}.weights.npz", "0" * 64, 0,
+                      {}, 0.0, metrics, {}, "")
 
 
 def test_record_round_trips_and_rejects_what_it_cannot_trust():
     record = _record(0.884)
     assert AutoAttackRecord.from_json(record.to_json()) == record
-    assert AutoAttackRecord.from_entry(_entry("m", None, autoattack=record), Norm.INFINITY, 0.3,
-                                       AUTOATTACK_KEY) == record
+    assert current_record(_entry("m", None, autoattack=record), Norm.INFINITY, 0.3, AutoAttackKind.SUBSET) == record
     for broken in ({}, {"norm": "infinity"}, {**record.to_json(), "rates": {"clean": [1, 0, 1]}}):
         with pytest.raises(ValueError):
             AutoAttackRecord.from_json(broken)
     # Measured with other settings than the page names: not shown.
     weaker = _record(0.95, cfg=AutoAttackEval(square_queries=100))
-    assert AutoAttackRecord.from_entry(_entry("m", None, autoattack=weaker), Norm.INFINITY, 0.3,
-                                       AUTOATTACK_KEY) is None
-    assert AutoAttackRecord.from_entry(_entry("m", None, autoattack=record), Norm.INFINITY, 0.2,
-                                       AUTOATTACK_KEY) is None
+    assert current_record(_entry("m", None, autoattack=weaker), Norm.INFINITY, 0.3, AutoAttackKind.SUBSET) is None
+    assert _entry("m", None, autoattack=weaker).metrics.autoattack(Norm.INFINITY, 0.3) == weaker  # kept, though
+    assert current_record(_entry("m", None, autoattack=record), Norm.INFINITY, 0.2, AutoAttackKind.SUBSET) is None
 
 
 def test_the_page_prefers_autoattack_and_the_whole_test_set():
@@ -287,10 +283,11 @@ def test_caption_names_every_attack_behind_the_number():
 def test_records_are_measured_once_into_the_manifest(tmp_path, stored_models, rng):
     import shutil
 
-    from advdemo.autoattack_eval import run_autoattack, stored_autoattack
-    from advdemo.config import FAST_RECIPE
-    from advdemo.data import Mnist
-    from advdemo.storage import ModelStore, model_id
+    from advdemo.core.config import FAST_RECIPE
+    from advdemo.core.data import Mnist
+    from advdemo.experiments.autoattack_runs import run_autoattack
+    from advdemo.experiments.stored import stored_autoattack
+    from advdemo.store.storage import ModelStore, model_id
 
     shutil.copytree(stored_models, tmp_path / "store")
     store = ModelStore(tmp_path / "store", writable=True)
@@ -300,11 +297,10 @@ def test_records_are_measured_once_into_the_manifest(tmp_path, stored_models, rn
     cfg = AutoAttackEval(apgd_iterations=5, targets=1, square_queries=20)
     lines: list[str] = []
     run = lambda: run_autoattack(store, mnist, base, [(base, 0.1), (adv, 0.1)], examples=12,  # noqa: E731
-                                 key=AUTOATTACK_KEY, cfg=cfg, strong=FAST_STRONG, log=lines.append)
+                                 kind=AutoAttackKind.SUBSET, cfg=cfg, strong=FAST_STRONG, log=lines.append)
     assert run() == 2
     assert any("worst case" in line and "12 digits" in line for line in lines)
-    data = store.entry(adv)["metrics"][AUTOATTACK_KEY]["infinity"]["0.1"]
-    record = AutoAttackRecord.from_json(data)
+    record = store.entry(adv).metrics.autoattack(Norm.INFINITY, 0.1)
     assert (record.config, record.strong, record.examples) == (cfg, FAST_STRONG, 12)
     assert record.accuracies.worst_case.value <= min(r.value for r in record.accuracies.rates().values())
     assert run() == 0  # resumable: nothing measured twice

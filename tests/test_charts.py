@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from advdemo.charts import curve_chart, curve_rows
-from advdemo.config import FAST_RECIPE, Attack, Language, ModelKind, Norm
-from advdemo.experiment import stored_fgsm_curve
-from advdemo.i18n import catalogue, english
-from advdemo.report import stored_worst_curves
-from advdemo.results import Curve
-from advdemo.storage import PRETRAINED_DIR, ModelStore, model_id
+from advdemo.core.config import FAST_RECIPE, Attack, ModelKind, Norm
+from advdemo.core.results import Curve
+from advdemo.experiments.experiment import stored_fgsm_curve
+from advdemo.experiments.stored import stored_worst_curves
+from advdemo.i18n import Language, catalogue, english
+from advdemo.page.charts import curve_chart, curve_rows
+from advdemo.store.storage import PRETRAINED_DIR, ModelStore, model_id
 
 NAMES = english()
 #: The models' names in the English legend (the tutorial's).
@@ -47,17 +47,17 @@ def test_the_chart_of_the_default_page_matches_the_manifest():
     curve = stored_fgsm_curve(base, reg, Attack(), 10_000)
     worst = stored_worst_curves(base, reg, Norm.INFINITY)
     values = chart_values(curve_chart(curve, 0.2, "ε", NAMES, worst))
-    stored = reg["metrics"]["curves"]["transfer"]
+    raw = json.loads((PRETRAINED_DIR / "manifest.json").read_text())["models"][reg.id]["metrics"]["curves"]
     for kind, key in ((ModelKind.BASE, "base"), (ModelKind.REGULARIZED, "adv")):
         shown = [v["accuracy"] for v in values if v["model"] == MODEL_NAMES[kind] and v["measure"] == "attack"]
-        assert shown == stored[key]  # exactly the manifest's numbers, in order of strength
+        assert shown == raw["transfer"][key]  # exactly the manifest's numbers, in order of strength
     worst_shown = [v for v in values if v["measure"] == "worst case"]
     assert worst_shown and all(v["digits"] == 1000 for v in worst_shown)
     assert len(curve_rows(curve, worst)) == len(values)
 
 
 def test_seed_bars_span_the_lowest_to_the_highest_seed():
-    from advdemo.charts import seed_ranges
+    from advdemo.page.charts import seed_ranges
 
     seeds = [Curve((0.0, 0.2), (0.99, 0.40), (0.98, 0.92), 100), Curve((0.0, 0.2), (0.98, 0.45), (0.99, 0.95), 100),
              Curve((0.0, 0.2), (0.99, 0.42), (0.99, 0.93), 100)]

@@ -11,7 +11,7 @@ from conftest import ROOT, write_mnist_subset
 
 def advdemo(*args, env=None, timeout=300):
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "advdemo.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "advdemo.cli.commands", *args], capture_output=True, text=True,
                           cwd=ROOT, env=full_env, timeout=timeout)
 
 
@@ -140,7 +140,7 @@ def test_compare_reads_the_pretrained_models():
 
 def test_evaluate_needs_no_data_option_it_uses_the_shipped_test_set(stored_models):
     env = {k: v for k, v in os.environ.items() if k != "ADVDEMO_MNIST_DIR"}
-    result = subprocess.run([sys.executable, "-m", "advdemo.cli", "evaluate", "--models", str(stored_models),
+    result = subprocess.run([sys.executable, "-m", "advdemo.cli.commands", "evaluate", "--models", str(stored_models),
                              "--test-examples", "200", "--json"], capture_output=True, text=True, cwd=ROOT,
                             env=env, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from advdemo.config import (
+from advdemo.core.config import (
     FAST_RECIPE,
     NORM_SPECS,
     TUTORIAL,

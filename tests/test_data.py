@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import idx_bytes
 
-from advdemo import data
-from advdemo.data import FILES, DataError, IdxError, load_idx_folder, read_idx
+from advdemo.core import data
+from advdemo.core.data import FILES, DataError, IdxError, load_idx_folder, read_idx
 
 
 def write_mnist(folder, n_train=6, n_test=4, gz=True, **override):

@@ -11,8 +11,8 @@ import pytest
 from conftest import ROOT
 from PIL import Image
 
-from advdemo import digitize
-from advdemo.digitize import ImageError, from_bytes, to_mnist
+from advdemo.core import digitize
+from advdemo.core.digitize import ImageError, from_bytes, to_mnist
 
 
 def png(array: np.ndarray, **save) -> bytes:
@@ -72,7 +72,7 @@ def test_dark_ink_on_light_paper_is_inverted_and_said_so():
 
 def test_mnist_test_digits_pass_through_the_upload_path_unchanged(mnist, pretrained_pair):
     """1,000 test digits as PNG bytes in: both models answer as on the originals for >= 99% of them."""
-    from advdemo.evaluation import predict
+    from advdemo.core.evaluation import predict
 
     x = mnist.test_images[:1000]
     uploaded = np.stack([from_bytes(png((img[..., 0] * 255).round().astype(np.uint8))).image for img in x])
@@ -82,8 +82,8 @@ def test_mnist_test_digits_pass_through_the_upload_path_unchanged(mnist, pretrai
 
 @pytest.fixture(scope="module")
 def pretrained_pair():
-    from advdemo.config import FAST_RECIPE, ModelKind
-    from advdemo.storage import PRETRAINED_DIR, ModelStore, model_id
+    from advdemo.core.config import FAST_RECIPE, ModelKind
+    from advdemo.store.storage import PRETRAINED_DIR, ModelStore, model_id
 
     if not (PRETRAINED_DIR / "manifest.json").exists():
         pytest.skip("no pretrained models")

@@ -6,10 +6,10 @@ import csv
 import io
 import json
 
-from advdemo.config import Norm
-from advdemo.export import CSV_COLUMNS, results_csv, results_json
-from advdemo.results import Curve, Evaluation, PairAccuracy
-from advdemo.robustness import Accuracies, PairAccuracies, Rate
+from advdemo.core.accuracies import Accuracies, PairAccuracies, Rate
+from advdemo.core.config import Norm
+from advdemo.core.results import Curve, Evaluation, PairAccuracy
+from advdemo.page.export import CSV_COLUMNS, results_csv, results_json
 
 EV = Evaluation(PairAccuracy(0.99, 0.98), PairAccuracy(0.41, 0.93), examples=10_000)
 CURVE = Curve((0.0, 0.2), (0.99, 0.41), (0.98, 0.93), examples=10_000)

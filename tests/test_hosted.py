@@ -20,9 +20,9 @@ import streamlit as st
 from conftest import ROOT, write_mnist_subset
 from streamlit.testing.v1 import AppTest
 
-from advdemo.config import FAST_RECIPE, TUTORIAL
-from advdemo.service import HOSTED_EPOCHS, HOSTED_TRAIN_EXAMPLES, JobState, Limits, ModelService, QueueError
-from advdemo.storage import ModelStore, StoreError, model_id
+from advdemo.core.config import FAST_RECIPE, TUTORIAL
+from advdemo.serving.service import HOSTED_EPOCHS, HOSTED_TRAIN_EXAMPLES, JobState, Limits, ModelService, QueueError
+from advdemo.store.storage import ModelStore, StoreError, model_id
 
 
 def test_hosted_limits_from_env():
@@ -66,7 +66,7 @@ def test_a_session_with_a_job_in_the_queue_is_told_so_by_the_service():
 
 
 def test_hosted_mode_offers_only_the_pretrained_robust_models():
-    from advdemo.config import TrainingAttack, robust_hparams
+    from advdemo.core.config import TrainingAttack, robust_hparams
 
     hosted = ModelService(stores=[], limits=Limits.from_env({"ADVDEMO_HOSTED": "1"}))
     with pytest.raises(StoreError, match="no robust models on demand"):
@@ -132,7 +132,7 @@ def test_training_killed_midway_leaves_no_partial_model(tmp_path, mnist):
     write_mnist_subset(data, n_train=2048, n_test=64)
     flags = ["train", "--data-dir", str(data), "--out", str(store_dir), "--recipe", "tutorial", "--epochs", "2",
              "--batch-size", "32"]
-    proc = subprocess.Popen([sys.executable, "-m", "advdemo.cli", *flags], cwd=ROOT, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "advdemo.cli.commands", *flags], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     # Wait until the regularized model is mid-training (its first epoch done), then kill -9.
     deadline = time.monotonic() + 240
@@ -147,7 +147,7 @@ def test_training_killed_midway_leaves_no_partial_model(tmp_path, mnist):
     assert model_id(hp, "adv") not in store.entries()
     assert {p.name for p in store_dir.iterdir()} <= {".lock", "manifest.json", model_id(hp, "base") + ".weights.npz"}
     # After a restart, the finished base model is reused and the regularized one trained afresh.
-    result = subprocess.run([sys.executable, "-m", "advdemo.cli", *flags], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "advdemo.cli.commands", *flags], cwd=ROOT,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "base: " in result.stderr and "already stored" in result.stderr
@@ -157,16 +157,16 @@ def test_training_killed_midway_leaves_no_partial_model(tmp_path, mnist):
 def test_corrupt_cached_models_are_rejected_and_the_page_keeps_working(app_env, monkeypatch, stored_models):
     cache = ModelStore(app_env / "model-cache", writable=True)
     hp = dataclasses.replace(FAST_RECIPE, adv_multiplier=1.0)
-    from advdemo.model import build_base_model
+    from advdemo.core.model import build_base_model
 
     entry = cache.put(hp, "adv", build_base_model(hp).get_weights(), train_seconds=1)
-    (cache.root / entry["file"]).write_bytes(b"\x00" * 100)  # corrupt on disk
+    (cache.root / entry.file).write_bytes(b"\x00" * 100)  # corrupt on disk
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params = {"mult": "1"}
     at.run()
     assert not at.exception
-    assert any("skipping a copy of " + entry["id"] in i.value and "SHA-256" in i.value for i in at.info)
+    assert any("skipping a copy of " + entry.id in i.value and "SHA-256" in i.value for i in at.info)
     assert any("not trained yet" in s.value for s in at.subheader)  # offered for retraining, not loaded
     # A hosted page says what happened, never where: paths and exception texts go to the server's log.
     monkeypatch.setenv("ADVDEMO_HOSTED", "1")
@@ -178,14 +178,14 @@ def test_corrupt_cached_models_are_rejected_and_the_page_keeps_working(app_env, 
     shown = " ".join(e.value for kind in ("info", "warning", "error", "markdown", "caption")
                      for e in getattr(hosted, kind))
     assert "could not be read and was skipped" in shown
-    assert str(app_env) not in shown and "SHA-256" not in shown and entry["id"] not in shown
+    assert str(app_env) not in shown and "SHA-256" not in shown and entry.id not in shown
     st.cache_resource.clear()
 
 
 def test_a_failed_measurement_says_one_sentence_and_no_more_on_a_hosted_page(app_env, monkeypatch):
     from test_app import settle_jobs
 
-    from advdemo import tasks
+    from advdemo.serving import tasks
 
     def broken(*args, **kwargs):
         raise OSError(f"[Errno 28] No space left on device: '{app_env}/secret/path'")
@@ -268,7 +268,7 @@ def test_requirements_pin_every_dependency_and_ci_tests_exactly_those_versions()
 
 
 def test_no_unsafe_deserialization_no_secrets_and_xsrf_on():
-    sources = list((ROOT / "advdemo").glob("*.py")) + list((ROOT / "ui").glob("*.py")) + [ROOT / "app.py"]
+    sources = list((ROOT / "advdemo").rglob("*.py")) + list((ROOT / "ui").glob("*.py")) + [ROOT / "app.py"]
     code = "\n".join(p.read_text() for p in sources)
     for risky in ("import pickle", "allow_pickle=True", "load_model(", "safe_mode=False", "eval(", "exec(",
                   "yaml.load(", "marshal"):
@@ -286,9 +286,9 @@ def test_no_unsafe_deserialization_no_secrets_and_xsrf_on():
 
 
 def test_a_number_asked_by_many_sessions_is_measured_once_and_kept_across_restarts(app_env, monkeypatch):
-    from advdemo import evaluation
-    from advdemo.config import Attack
-    from advdemo.service import Pending
+    from advdemo.core import evaluation
+    from advdemo.core.config import Attack
+    from advdemo.serving.service import Pending
 
     calls = {"evaluate": 0, "curve": 0, "perturb": 0}
     for name, key in (("evaluate", "evaluate"), ("robustness_curve", "curve"), ("perturb", "perturb")):
@@ -326,9 +326,9 @@ def test_a_number_asked_by_many_sessions_is_measured_once_and_kept_across_restar
 
 
 def test_a_damaged_cache_never_takes_the_page_down(app_env):
-    from advdemo.config import Attack
-    from advdemo.report import compare_methods
-    from advdemo.service import Pending
+    from advdemo.core.config import Attack
+    from advdemo.experiments.report import compare_methods
+    from advdemo.serving.service import Pending
 
     cache = app_env / "model-cache"
     cache.mkdir(parents=True, exist_ok=True)

@@ -7,9 +7,18 @@ import string
 
 import pytest
 
-from advdemo.config import DEFAULT_LANGUAGE, Language
-from advdemo.i18n import LocalizedError, catalogue, choose_language, english, message, parse_language, placeholders
-from advdemo.robustness import MaskingKind
+from advdemo.core.masking import MaskingKind
+from advdemo.i18n import (
+    DEFAULT_LANGUAGE,
+    Language,
+    LocalizedError,
+    catalogue,
+    choose_language,
+    english,
+    message,
+    parse_language,
+    placeholders,
+)
 
 #: Latin-script words the Chinese page may keep: names, units, file formats and code identifiers.
 ALLOWED_LATIN = {
@@ -89,7 +98,7 @@ def test_url_first_then_browser_then_default() -> None:
 
 #: Catalogue keys the code builds from a choice's value, e.g. ``tr(f"norm.{norm.value}")``.
 def _built_keys() -> set[str]:
-    from advdemo.config import EvalMode, Norm, TrainingAttack
+    from advdemo.core.config import EvalMode, Norm, TrainingAttack
 
     keys = {f"norm.{n.value}" for n in Norm} | {f"how_far.{n.value}" for n in Norm}
     keys |= {f"training_attack.{t.value}" for t in TrainingAttack} | {f"summary.{t.value}" for t in TrainingAttack}
@@ -104,7 +113,7 @@ def _literal_keys() -> set[str]:
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    sources = [*root.glob("advdemo/*.py"), *root.glob("ui/*.py"), root / "app.py"]
+    sources = [*root.glob("advdemo/**/*.py"), *root.glob("ui/*.py"), root / "app.py"]
     pattern = re.compile(r"""["']([a-z_]+\.[a-z0-9_\-]+)["']""")
     catalogue_keys = english().keys()
     found = set()

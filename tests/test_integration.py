@@ -5,11 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from advdemo.compat import nsl, tf
-from advdemo.config import FAST_RECIPE, Attack, EvalMode
-from advdemo.evaluation import evaluate
-from advdemo.model import build_base_model
-from advdemo.training import Progress, train_adversarial, train_base, wrap_adversarial
+from advdemo.core.compat import nsl, tf
+from advdemo.core.config import FAST_RECIPE, Attack, EvalMode
+from advdemo.core.evaluation import evaluate
+from advdemo.core.model import build_base_model
+from advdemo.core.training import Progress, train_adversarial, train_base, wrap_adversarial
 
 pytestmark = pytest.mark.integration
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from conftest import TINY, write_mnist_subset
 
-from advdemo.config import Attack, ModelKind
-from advdemo.engines import ChildSettings, JobFailed, ProcessEngine
-from advdemo.gate import ForegroundGate
-from advdemo.jobs import Cancelled, JobQueue, JobState, QueueError, Steps
-from advdemo.storage import ModelStore, model_id
-from advdemo.tasks import MetricsTask, TrainTask
+from advdemo.core.config import Attack, ModelKind
+from advdemo.serving.engines import ChildSettings, JobFailed, ProcessEngine
+from advdemo.serving.gate import ForegroundGate
+from advdemo.serving.jobs import Cancelled, JobQueue, JobState, QueueError, Steps
+from advdemo.serving.tasks import MetricsTask, TrainTask
+from advdemo.store.storage import ModelStore, model_id
 
 CONFIGS = [dataclasses.replace(TINY, adv_multiplier=m) for m in (0.1, 0.2, 0.3, 0.4)]
 TRAIN = [TrainTask(hp) for hp in CONFIGS]

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from advdemo.compat import tf
-from advdemo.kernels import fast_pool_gradients
+from advdemo.core.compat import tf
+from advdemo.core.kernels import fast_pool_gradients
 
 
 def pool_gradient(x, dy, fast, **pool):

@@ -1,5 +1,5 @@
-from advdemo.config import TUTORIAL
-from advdemo.model import build_base_model
+from advdemo.core.config import TUTORIAL
+from advdemo.core.model import build_base_model
 
 
 def test_the_tutorials_cnn_exactly():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from advdemo.compat import keras
-from advdemo.config import Attack, AttackMethod, EvalMode, Norm
-from advdemo.own_digit import examine, search_strengths, smallest_flip
-from advdemo.pairs import ModelPair
+from advdemo.core.compat import keras
+from advdemo.core.config import Attack, AttackMethod, EvalMode, Norm
+from advdemo.serving.own_digit import examine, search_strengths, smallest_flip
+from advdemo.store.pairs import ModelPair
 
 THRESHOLD = 0.3  # class 1's constant logit
 

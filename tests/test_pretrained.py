@@ -5,23 +5,35 @@ import json
 
 import pytest
 
-from advdemo.config import FAST_RECIPE
-from advdemo.storage import PRETRAINED_DIR, ModelStore, model_id
+from advdemo.core.config import FAST_RECIPE, Attack, AttackMethod, ModelKind, Norm
+from advdemo.store.storage import PRETRAINED_DIR, ModelStore, model_id
 
 MANIFEST = PRETRAINED_DIR / "manifest.json"
 pytestmark = pytest.mark.skipif(not MANIFEST.exists(), reason="no pretrained grid in this checkout")
 
 
 def entries():
-    return json.loads(MANIFEST.read_text())["models"]
+    """The shipped manifest's typed entries (:mod:`advdemo.store.manifest`)."""
+    return ModelStore(PRETRAINED_DIR, writable=False).entries()
+
+
+def test_the_shipped_manifest_reads_the_same_raw_and_typed():
+    raw = json.loads(MANIFEST.read_text())["models"]
+    typed = entries()
+    assert set(typed) == set(raw)  # every entry is readable by this version
+    for mid, entry in typed.items():
+        assert entry.to_json() == raw[mid], mid  # and writes back unchanged
+        assert entry.id == raw[mid]["id"] == mid and entry.kind.value == raw[mid]["kind"]
+        assert entry.hparams.seed == raw[mid]["hparams"]["seed"]
+        assert entry.metrics.train_history.get("loss") == raw[mid]["metrics"].get("train_history", {}).get("loss")
 
 
 def test_every_manifest_hash_matches_its_file():
     for mid, entry in entries().items():
-        data = (PRETRAINED_DIR / entry["file"]).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == entry["sha256"], mid
-        assert len(data) == entry["size_bytes"], mid
-        assert set(entry["versions"]) == {"tensorflow", "tf_keras", "neural_structured_learning"}
+        data = (PRETRAINED_DIR / entry.file).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry.sha256, mid
+        assert len(data) == entry.size_bytes, mid
+        assert set(entry.versions) == {"tensorflow", "tf_keras", "neural_structured_learning"}
 
 
 def test_pretrained_folder_fits_the_budget():
@@ -31,30 +43,32 @@ def test_pretrained_folder_fits_the_budget():
 
 def test_the_tutorials_configuration_meets_the_tutorials_quality():
     models = entries()
-    base = models[model_id(FAST_RECIPE, "base")]["metrics"]
-    adv = models[model_id(FAST_RECIPE, "adv")]["metrics"]
-    assert base["base_clean_acc"] >= 0.988
-    assert adv["adv_clean_acc"] >= 0.988
-    assert adv["adv_transfer_acc"] >= 0.93
-    assert adv["attack"] == {"method": "fgsm", "norm": "infinity", "strength": 0.2}
+    base = models[model_id(FAST_RECIPE, "base")].metrics
+    adv = models[model_id(FAST_RECIPE, "adv")].metrics
+    assert base.base_clean >= 0.988
+    assert adv.fgsm.clean.regularized >= 0.988
+    assert adv.fgsm.transfer.regularized >= 0.93
+    assert adv.fgsm_attack == Attack(method=AttackMethod.FGSM, norm=Norm.INFINITY, strength=0.2)
 
 
 @pytest.mark.integration
 def test_reevaluating_the_tutorials_configuration_reproduces_the_manifest(mnist):
-    from advdemo.experiment import fgsm_metrics
+    from advdemo.experiments.experiment import fgsm_metrics
 
     store = ModelStore(PRETRAINED_DIR, writable=False)
     base, _ = store.load(model_id(FAST_RECIPE, "base"))
     adv, entry = store.load(model_id(FAST_RECIPE, "adv"))
     fresh = fgsm_metrics(base, adv, mnist.test_images, mnist.test_labels, FAST_RECIPE.adv_grad_norm, 0.2)
-    for key, value in fresh.to_json().items():
-        assert abs(value - entry["metrics"][key]) <= 0.002, key
+    stored = entry.metrics.fgsm
+    for name in ("clean", "transfer", "whitebox"):
+        for kind in ModelKind:
+            assert abs(getattr(fresh, name).of(kind) - getattr(stored, name).of(kind)) <= 0.002, (name, kind)
 
 
 # -- the robust models and the strong evaluation -------------------------------
 
 def _robust():
-    from advdemo.config import TrainingAttack, robust_hparams
+    from advdemo.core.config import TrainingAttack, robust_hparams
 
     return {(attack, eps): robust_hparams(FAST_RECIPE, attack, eps)
             for attack in (TrainingAttack.FGSM_RS, TrainingAttack.PGD) for eps in (0.1, 0.2, 0.3)}
@@ -64,17 +78,17 @@ def test_robust_models_cover_each_epsilon_with_both_methods_and_state_their_cost
     models = entries()
     for (_, eps), hp in _robust().items():
         entry = models[model_id(hp, "adv")]
-        assert entry["hparams"]["adv_epsilon"] == eps and entry["hparams"]["adv_random_init"]
-        assert entry["hparams"]["adv_epochs"] >= 6 and entry["train_seconds"] > 0
-        assert entry["metrics"]["train_cpu_seconds"] > 0
+        assert entry.hparams.adv_epsilon == eps and entry.hparams.adv_random_init
+        assert entry.epochs >= 6 and entry.train_seconds > 0
+        assert entry.metrics.train_cpu_seconds > 0
 
 
 def test_the_pgd_trained_model_is_robust_on_the_whole_test_set():
-    from advdemo.config import Norm, TrainingAttack
-    from advdemo.robustness import StrongCurve
+    from advdemo.core.config import Norm, TrainingAttack
+    from advdemo.store.manifest import StrongKind
 
     hp = _robust()[TrainingAttack.PGD, 0.3]
-    curve = StrongCurve.from_entry(entries()[model_id(hp, "adv")], Norm.INFINITY, "strong_full")
+    curve = entries()[model_id(hp, "adv")].metrics.strong(Norm.INFINITY, StrongKind.FULL)
     assert curve.examples == 10_000 and curve.config.iterations >= 40 and curve.config.restarts >= 5
     assert curve.clean >= 0.98
     assert curve.at(0.1).whitebox_pgd.value >= 0.95
@@ -83,37 +97,38 @@ def test_the_pgd_trained_model_is_robust_on_the_whole_test_set():
 
 
 def test_every_model_has_a_strong_curve_under_linf_attack():
-    from advdemo.config import NORM_SPECS, Norm, StrongEval
-    from advdemo.robustness import StrongCurve
+    from advdemo.core.config import NORM_SPECS, Norm, StrongEval
 
     for mid, entry in entries().items():
-        curve = StrongCurve.from_entry(entry, Norm.INFINITY)
+        curve = entry.metrics.strong(Norm.INFINITY)
         assert curve is not None and curve.matches(StrongEval(), 1000, NORM_SPECS[Norm.INFINITY].strengths), mid
 
 
 def test_masking_sign_fires_on_the_masked_model_and_never_on_pgd_training():
     import dataclasses
 
-    from advdemo.config import Norm, TrainingAttack
-    from advdemo.report import stored_pair
+    from advdemo.core.config import Norm, TrainingAttack
+    from advdemo.core.masking import pair_signs
+    from advdemo.experiments.stored import stored_pair
 
     models = entries()
     base = models[model_id(FAST_RECIPE, "base")]
     masked = models[model_id(dataclasses.replace(FAST_RECIPE, adv_step_size=0.3), "adv")]
-    kinds = [s.kind for s in stored_pair(base, masked, Norm.INFINITY, 0.3).signs()]
+    kinds = [s.kind for s in pair_signs(stored_pair(base, masked, Norm.INFINITY, 0.3))]
     assert "whitebox-above-transfer" in kinds
     # Within the ε ball it was trained on, a PGD-trained model shows no sign (beyond it, it may).
     for (attack, trained_eps), hp in _robust().items():
         for eps in (0.1, 0.2, 0.3):
             if attack is TrainingAttack.PGD and eps <= trained_eps:
-                assert stored_pair(base, models[model_id(hp, "adv")], Norm.INFINITY, eps).signs() == [], (hp, eps)
+                assert pair_signs(stored_pair(base, models[model_id(hp, "adv")], Norm.INFINITY, eps)) == [], (hp, eps)
 
 
 @pytest.mark.integration
 def test_reevaluating_the_tutorials_worst_case_reproduces_the_manifest(mnist):
-    from advdemo.config import Norm
-    from advdemo.report import stored_pair
-    from advdemo.robustness import Accuracies, strong_at
+    from advdemo.core.accuracies import Accuracies
+    from advdemo.core.config import Norm
+    from advdemo.core.robustness import strong_at
+    from advdemo.experiments.stored import stored_pair
 
     store = ModelStore(PRETRAINED_DIR, writable=False)
     base, base_entry = store.load(model_id(FAST_RECIPE, "base"))
@@ -130,11 +145,11 @@ def test_reevaluating_the_tutorials_worst_case_reproduces_the_manifest(mnist):
 @pytest.mark.integration
 def test_every_number_of_the_lesson_and_the_comparisons_l2_worst_case_ships(mnist):
     """A class opening the lesson together waits for nothing: ``advdemo prepare`` stored it all."""
-    from advdemo.config import Norm
-    from advdemo.measurements import Measurements
-    from advdemo.pairs import PairLoader
-    from advdemo.prepare import comparison_hparams, lesson_tasks
-    from advdemo.report import best_stored_pair
+    from advdemo.cli.prepare import comparison_hparams, lesson_tasks
+    from advdemo.core.config import Norm
+    from advdemo.experiments.stored import best_stored_pair
+    from advdemo.serving.measurements import Measurements
+    from advdemo.store.pairs import PairLoader
 
     store = ModelStore(PRETRAINED_DIR, writable=False)
     assert list(lesson_tasks(Measurements(lambda: mnist, [store]), PairLoader([store]), FAST_RECIPE)) == []
@@ -146,8 +161,9 @@ def test_every_number_of_the_lesson_and_the_comparisons_l2_worst_case_ships(mnis
 
 def test_autoattack_numbers_ship_for_the_tutorial_the_base_and_every_robust_model():
     """AutoAttack's attacks stand behind the worst case of the models a class compares (``advdemo autoattack``)."""
-    from advdemo.autoattack_eval import AUTOATTACK_FULL_KEY, AUTOATTACK_KEY, AutoAttackRecord, stored_autoattack
-    from advdemo.config import Norm, TrainingAttack
+    from advdemo.core.config import Norm, TrainingAttack
+    from advdemo.experiments.stored import stored_autoattack
+    from advdemo.store.manifest import AutoAttackKind
 
     models = entries()
     for kind in ("base", "adv"):
@@ -159,25 +175,26 @@ def test_autoattack_numbers_ship_for_the_tutorial_the_base_and_every_robust_mode
     pgd_03 = stored_autoattack(models[model_id(_robust()[(TrainingAttack.PGD, 0.3)], "adv")], Norm.INFINITY, 0.3)
     assert pgd_03.accuracies.square.value < pgd_03.accuracies.whitebox_pgd.value  # what PGD alone misses
     for mid, entry in models.items():
-        for key in (AUTOATTACK_KEY, AUTOATTACK_FULL_KEY):
+        for kind in AutoAttackKind:
             for eps in (0.1, 0.2, 0.3):
-                record = AutoAttackRecord.from_entry(entry, Norm.INFINITY, eps, key)
+                record = entry.metrics.autoattack(Norm.INFINITY, eps, kind)
                 if record is None:
                     continue
                 rates = record.accuracies.rates()
-                assert record.examples == (10_000 if key == AUTOATTACK_FULL_KEY else 1000), mid
+                assert record.current(), mid
+                assert record.examples == (10_000 if kind is AutoAttackKind.FULL else 1000), mid
                 assert set(rates) == {"clean", "transfer_fgsm", "whitebox_fgsm", "whitebox_pgd", "worst_case",
                                       "apgd_ce", "apgd_t", "square"}, mid
                 assert rates["worst_case"].value <= min(r.value for r in rates.values()), (mid, eps)
 
 
 def test_a_stronger_pgd_check_ships_beside_the_eps_03_model():
-    from advdemo.config import Norm, TrainingAttack
-    from advdemo.robustness import STRONG_KEY, STRONGER_CHECK_KEY, StrongCurve
+    from advdemo.core.config import Norm, TrainingAttack
+    from advdemo.store.manifest import StrongKind
 
     entry = entries()[model_id(_robust()[(TrainingAttack.PGD, 0.3)], "adv")]
-    check = StrongCurve.from_entry(entry, Norm.INFINITY, STRONGER_CHECK_KEY)
-    stored = StrongCurve.from_entry(entry, Norm.INFINITY, STRONG_KEY)
+    check = entry.metrics.strong(Norm.INFINITY, StrongKind.CHECK)
+    stored = entry.metrics.strong(Norm.INFINITY, StrongKind.SUBSET)
     assert (check.config.iterations, check.config.restarts, check.examples) == (100, 20, stored.examples)
     # More than twice the steps and four times the restarts change the number by a few digits, not many.
     assert abs(stored.at(0.3).whitebox_pgd.value - check.at(0.3).whitebox_pgd.value) <= 0.02

@@ -14,16 +14,16 @@ import time
 import pytest
 from conftest import TINY, write_mnist_subset
 
-from advdemo.config import ModelKind
-from advdemo.data import load_mnist
-from advdemo.storage import ModelStore, model_id
-from advdemo.sweep import run_sweep
+from advdemo.core.config import ModelKind
+from advdemo.core.data import load_mnist
+from advdemo.experiments.sweep import run_sweep
+from advdemo.store.storage import ModelStore, model_id
 
 if os.environ.get("ADVDEMO_REQUIRE_RAY"):
     import ray  # noqa: F401 - fails loudly where Ray must be there
 ray = pytest.importorskip("ray")
 
-from advdemo.ray_sweep import run_sweep_ray  # noqa: E402
+from advdemo.experiments.ray_sweep import run_sweep_ray  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,7 @@ def test_ray_and_local_engines_write_the_same_store(tmp_path, data):
     a, b = ModelStore(local, writable=False).entries(), ModelStore(on_ray, writable=False).entries()
     assert set(a) == set(b) and len(a) == 6  # the same model ids: 2 bases, 4 regularized models
     for mid in a:
-        left, right = comparable(a[mid]), comparable(b[mid])
+        left, right = comparable(a[mid].to_json()), comparable(b[mid].to_json())
         assert {k: v for k, v in left.items() if k not in ("metrics", "sha256", "size_bytes", "versions")} == \
             {k: v for k, v in right.items() if k not in ("metrics", "sha256", "size_bytes", "versions")}
         x, y = numbers(left["metrics"]), numbers(right["metrics"])

@@ -28,6 +28,7 @@ def test_module_table_names_every_module_and_nothing_else():
     text = (ROOT / "README.md").read_text()
     table = text.split("| module | job |", 1)[1].split("\n\n", 1)[0]
     listed = {name for cell in re.findall(r"^\| ([^|]+) \|", table, re.M) for name in re.findall(r"`([^`]+)`", cell)}
-    modules = {f"{pkg}.{p.stem}" for pkg in ("advdemo", "ui") for p in (ROOT / pkg).glob("*.py")
-               if p.stem != "__init__"}
-    assert listed == modules | {"app.py"}
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts) for pkg in ("advdemo", "ui")
+               for p in (ROOT / pkg).rglob("*.py") if p.stem != "__init__"}
+    layers = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "advdemo").glob("*/__init__.py")}
+    assert listed == modules | layers | {"app.py"}

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from advdemo.config import Language
-from advdemo.i18n import catalogue, english
-from advdemo.rendering import (
+from advdemo.i18n import Language, catalogue, english
+from advdemo.page.rendering import (
     WRONG_COLOR,
     cjk_font,
     digit_detail_html,
@@ -124,7 +123,7 @@ def test_side_by_side_html_keeps_fragments_in_order():
 
 
 def test_chinese_pictures_fall_back_to_english_titles_without_a_chinese_font(digits, monkeypatch):
-    from advdemo import rendering
+    from advdemo.page import rendering
 
     zh = catalogue(Language.ZH)
     monkeypatch.setattr(rendering, "cjk_font", lambda: None)
@@ -149,8 +148,8 @@ def test_the_grid_speaks_the_readers_language(digits):
 
 def test_text_from_a_link_is_shown_as_code_never_as_markdown():
     from advdemo.i18n import english, message
-    from advdemo.presentation import code_span, markdown_message
-    from advdemo.viewstate import parse_query
+    from advdemo.page.presentation import code_span, markdown_message
+    from advdemo.page.viewstate import parse_query
 
     assert code_span("a`b") == "``a`b``" and code_span("`x`") == "`` `x` ``"
     _, [notice] = parse_query({"mode": "[click](https://evil.example) **x** ``"})

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from conftest import TINY, linear_model
 
-from advdemo.attacks import perturb
-from advdemo.compat import keras
-from advdemo.config import (
+from advdemo.core.accuracies import Accuracies, Rate, wilson_interval
+from advdemo.core.attacks import perturb
+from advdemo.core.compat import keras
+from advdemo.core.config import (
     Attack,
     AttackMethod,
     ConfigError,
@@ -19,20 +20,11 @@ from advdemo.config import (
     TrainingAttack,
     robust_hparams,
 )
-from advdemo.model import build_base_model
-from advdemo.robustness import (
-    Accuracies,
-    Rate,
-    describe_sign,
-    masking_signs,
-    outcome_curve,
-    pgd_correct,
-    strong_at,
-    strong_curves,
-    wilson_interval,
-)
-from advdemo.storage import model_id
-from advdemo.training import steps_per_epoch, train_adversarial
+from advdemo.core.masking import describe_sign, masking_signs
+from advdemo.core.model import build_base_model
+from advdemo.core.robustness import outcome_curve, pgd_correct, strong_at, strong_curves
+from advdemo.core.training import steps_per_epoch, train_adversarial
+from advdemo.store.storage import model_id
 
 FAST = StrongEval(iterations=5, restarts=2)
 
@@ -234,7 +226,7 @@ def test_random_start_training_runs_on_a_tiny_synthetic_set(rng, attack):
 
 
 def test_a_stopped_training_resumes_after_its_last_finished_epoch(rng, tmp_path):
-    from advdemo.training import TrainingCancelled
+    from advdemo.core.training import TrainingCancelled
 
     images = rng.random((128, 28, 28, 1), dtype=np.float32)
     labels = rng.integers(0, 10, 128).astype(np.int64)
@@ -273,8 +265,8 @@ def test_weight_averaging_is_a_training_choice_of_its_own(rng):
 
 
 def test_expected_training_time_grows_with_the_attack_and_the_epochs():
-    from advdemo.config import FAST_RECIPE
-    from advdemo.training import expected_training_seconds, training_summary
+    from advdemo.core.config import FAST_RECIPE
+    from advdemo.core.training import expected_training_seconds, training_summary
 
     fgsm = expected_training_seconds(FAST_RECIPE, 60_000)
     rs = expected_training_seconds(robust_hparams(FAST_RECIPE, TrainingAttack.FGSM_RS, 0.3), 60_000)

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from conftest import TINY
 
-from advdemo import storage
-from advdemo.config import TUTORIAL
-from advdemo.model import build_base_model
-from advdemo.storage import IntegrityError, ModelStore, StoreError, atomic_write, model_id
+from advdemo.core.config import TUTORIAL
+from advdemo.core.model import build_base_model
+from advdemo.store import storage
+from advdemo.store.manifest import Metrics
+from advdemo.store.storage import IntegrityError, ModelStore, StoreError, atomic_write, model_id
 
 
 @pytest.fixture
@@ -24,15 +25,16 @@ def tiny_model():
 
 
 def test_round_trip_rebuilds_from_config_and_loads_weights(store, tiny_model, synthetic):
-    entry = store.put(TINY, "base", tiny_model.get_weights(), train_seconds=1.5, metrics={"base_clean_acc": 0.5})
-    assert entry["id"] == model_id(TINY, "base") and entry["size_bytes"] == os.path.getsize(store.root / entry["file"])
+    metrics = Metrics().with_base_clean(0.5, 100)
+    entry = store.put(TINY, "base", tiny_model.get_weights(), train_seconds=1.5, metrics=metrics)
+    assert entry.id == model_id(TINY, "base") and entry.size_bytes == os.path.getsize(store.root / entry.file)
     manifest = json.loads((store.root / "manifest.json").read_text())
-    assert manifest["models"][entry["id"]]["hparams"]["conv_filters"] == [4, 8, 8]
-    assert set(entry["versions"]) == {"tensorflow", "tf_keras", "neural_structured_learning"}
-    loaded, loaded_entry = ModelStore(store.root, writable=False).load(entry["id"])
+    assert manifest["models"][entry.id]["hparams"]["conv_filters"] == [4, 8, 8]
+    assert set(entry.versions) == {"tensorflow", "tf_keras", "neural_structured_learning"}
+    loaded, loaded_entry = ModelStore(store.root, writable=False).load(entry.id)
     images, _ = synthetic
     np.testing.assert_array_equal(loaded.predict(images, verbose=0), tiny_model.predict(images, verbose=0))
-    assert loaded_entry["metrics"] == {"base_clean_acc": 0.5}
+    assert loaded_entry == entry and loaded_entry.metrics.base_clean == 0.5
 
 
 def corrupt(path, how):
@@ -51,30 +53,30 @@ def corrupt(path, how):
 @pytest.mark.parametrize("how", ["flip", "truncate", "foreign", "delete"])
 def test_hash_mismatch_is_rejected(store, tiny_model, how):
     entry = store.put(TINY, "base", tiny_model.get_weights(), train_seconds=1)
-    corrupt(store.root / entry["file"], how)
-    with pytest.raises(IntegrityError, match=entry["file"]):
-        store.load(entry["id"])
+    corrupt(store.root / entry.file, how)
+    with pytest.raises(IntegrityError, match=entry.file):
+        store.load(entry.id)
 
 
 def test_entry_claiming_another_model_is_rejected(store, tiny_model):
     entry = store.put(TINY, "base", tiny_model.get_weights(), train_seconds=1)
     manifest = json.loads((store.root / "manifest.json").read_text())
-    manifest["models"][entry["id"]]["hparams"]["seed"] = 7  # the id no longer matches its config
+    manifest["models"][entry.id]["hparams"]["seed"] = 7  # the id no longer matches its config
     (store.root / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IntegrityError, match="different model"):
-        store.load(entry["id"])
+        store.load(entry.id)
 
 
 def test_entry_file_names_cannot_leave_the_store(store, tiny_model, tmp_path):
     entry = store.put(TINY, "base", tiny_model.get_weights(), train_seconds=1)
     outside = tmp_path / "outside.npz"
-    outside.write_bytes((store.root / entry["file"]).read_bytes())
-    (store.root / entry["file"]).unlink()
+    outside.write_bytes((store.root / entry.file).read_bytes())
+    (store.root / entry.file).unlink()
     manifest = json.loads((store.root / "manifest.json").read_text())
-    manifest["models"][entry["id"]]["file"] = "../outside.npz"
+    manifest["models"][entry.id]["file"] = "../outside.npz"
     (store.root / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IntegrityError, match="cannot read"):
-        store.load(entry["id"])
+        store.load(entry.id)
 
 
 def test_pickled_arrays_are_refused():
@@ -124,7 +126,7 @@ def test_full_disk_gives_a_clear_error_and_changes_nothing(store, tiny_model, mo
         store.put(other, "base", tiny_model.get_weights(), train_seconds=1)
     assert (store.root / "manifest.json").read_bytes() == manifest_before
     assert not list(store.root.glob("*.tmp")) and not list(store.root.glob(".*.tmp"))
-    store.load(first["id"])  # still intact
+    store.load(first.id)  # still intact
 
 
 def test_concurrent_writers_keep_every_entry(tmp_path, tiny_model):

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from conftest import TINY
 
-from advdemo import sweep, training
-from advdemo.config import GRID_MULTIPLIERS, NORM_SPECS, TUTORIAL, Norm
-from advdemo.data import Mnist
-from advdemo.storage import ModelStore, model_id
+from advdemo.core import training
+from advdemo.core.config import GRID_MULTIPLIERS, NORM_SPECS, TUTORIAL, EvalMode, ModelKind, Norm
+from advdemo.core.data import Mnist
+from advdemo.experiments import sweep
+from advdemo.store.storage import ModelStore, model_id
 
 
 def test_default_grid_is_48_points_including_the_tutorials():
@@ -39,24 +40,23 @@ def test_resume_skips_finished_models(tmp_path, tiny_mnist, monkeypatch):
     store = ModelStore(tmp_path, writable=True)
     assert sweep.run_sweep(store, tiny_mnist, TINY, points=points, limit=1) == 2  # base + first point
     assert calls == points[:1]
-    first = dict(store.entry(model_id(points[0], "adv")))
+    first = store.entry(model_id(points[0], "adv"))
 
     assert sweep.run_sweep(store, tiny_mnist, TINY, points=points) == 3
     assert calls == points  # the first was not trained again
     assert store.entry(model_id(points[0], "adv")) == first
-    entry = store.entry(model_id(points[1], "adv"))
-    curves = entry["metrics"]["curves"]
-    assert set(curves) == {"transfer", "white-box"}
-    assert curves["transfer"]["strengths"] == list(NORM_SPECS[Norm.INFINITY].strengths)
-    assert all(0.0 <= a <= 1.0 for a in curves["white-box"]["adv"])
-    assert np.isclose(curves["transfer"]["adv"][0], entry["metrics"]["adv_clean_acc"])
+    metrics = store.entry(model_id(points[1], "adv")).metrics
+    transfer, whitebox = metrics.fgsm_curve(EvalMode.TRANSFER), metrics.fgsm_curve(EvalMode.WHITEBOX)
+    assert transfer.strengths == NORM_SPECS[Norm.INFINITY].strengths
+    assert all(0.0 <= a <= 1.0 for a in whitebox.regularized)
+    assert np.isclose(transfer.regularized[0], metrics.fgsm.clean.regularized)
 
 
 def test_a_corrupt_finished_model_is_trained_again(tmp_path, tiny_mnist):
     points = [TINY]
     store = ModelStore(tmp_path, writable=True)
     sweep.run_sweep(store, tiny_mnist, TINY, points=points)
-    path = tmp_path / store.entry(model_id(TINY, "adv"))["file"]
+    path = tmp_path / store.entry(model_id(TINY, "adv")).file
     path.write_bytes(b"garbage")
     assert not sweep.is_stored(store, model_id(TINY, "adv"))
     assert sweep.run_sweep(store, tiny_mnist, TINY, points=points) == 2
@@ -65,7 +65,7 @@ def test_a_corrupt_finished_model_is_trained_again(tmp_path, tiny_mnist):
 
 def test_manifest_metrics_equal_a_direct_evaluation(tmp_path, tiny_mnist):
     """The sweep reads FGSM numbers off its curves; they must equal computing them directly."""
-    from advdemo.experiment import fgsm_metrics
+    from advdemo.experiments.experiment import fgsm_metrics
 
     hp = dataclasses.replace(TINY, adv_step_size=0.15)  # a standard strength
     store = ModelStore(tmp_path, writable=True)
@@ -73,12 +73,14 @@ def test_manifest_metrics_equal_a_direct_evaluation(tmp_path, tiny_mnist):
     base, _ = store.load(model_id(hp, "base"))
     adv, entry = store.load(model_id(hp, "adv"))
     direct = fgsm_metrics(base, adv, tiny_mnist.test_images, tiny_mnist.test_labels, hp.adv_grad_norm, 0.15)
-    for key, value in direct.to_json().items():
-        assert entry["metrics"][key] == pytest.approx(value), key
+    stored = entry.metrics.fgsm
+    for name in ("clean", "transfer", "whitebox"):
+        for kind in ModelKind:
+            assert getattr(stored, name).of(kind) == pytest.approx(getattr(direct, name).of(kind)), (name, kind)
 
 
 def test_robust_grid_covers_each_epsilon_with_both_methods_pgd_03_first():
-    from advdemo.config import ROBUST_EPSILONS, TrainingAttack
+    from advdemo.core.config import ROBUST_EPSILONS, TrainingAttack
 
     points = list(sweep.robust_grid_hparams(TUTORIAL))
     assert {(p.training_attack, p.adv_epsilon) for p in points} == {
@@ -88,9 +90,9 @@ def test_robust_grid_covers_each_epsilon_with_both_methods_pgd_03_first():
 
 
 def test_strong_evaluation_is_stored_and_resumable(tmp_path, tiny_mnist, monkeypatch):
-    from advdemo import robustness
-    from advdemo.config import StrongEval
-    from advdemo.robustness import StrongCurve
+    from advdemo.core import robustness
+    from advdemo.core.accuracies import StrongCurve
+    from advdemo.core.config import StrongEval
 
     points = [dataclasses.replace(TINY, adv_multiplier=m) for m in (0.2, 0.5)]
     store = ModelStore(tmp_path, writable=True)
@@ -108,7 +110,7 @@ def test_strong_evaluation_is_stored_and_resumable(tmp_path, tiny_mnist, monkeyp
     assert sweep.run_strong_evaluation(store, tiny_mnist, base, jobs, cfg=cfg, strengths=strengths) == 1
     assert len(calls) == 1
     for mid in (base, *(m for m, _ in jobs)):
-        curve = StrongCurve.from_entry(store.entry(mid), Norm.INFINITY)
+        curve = store.entry(mid).metrics.strong(Norm.INFINITY)
         assert curve.matches(cfg, 16, strengths[Norm.INFINITY])
         assert list(curve.worst_case) == sorted(curve.worst_case, reverse=True)
         assert all(w <= min(t, f, p) for w, t, f, p in
@@ -117,9 +119,8 @@ def test_strong_evaluation_is_stored_and_resumable(tmp_path, tiny_mnist, monkeyp
 
 
 def test_seeds_train_models_of_their_own_and_their_spread_is_the_manifests_mean_and_std(tmp_path, tiny_mnist):
-    from advdemo.config import ModelKind
-    from advdemo.report import seed_spread
-    from advdemo.results import FgsmMetrics
+    from advdemo.core.config import ModelKind
+    from advdemo.experiments.seeds import seed_spread
 
     store = ModelStore(tmp_path, writable=True)
     point = dataclasses.replace(TINY, adv_step_size=0.15)
@@ -129,8 +130,8 @@ def test_seeds_train_models_of_their_own_and_their_spread_is_the_manifests_mean_
     ids = {model_id(dataclasses.replace(point, seed=s), kind) for s in (0, 1, 2) for kind in ModelKind}
     assert ids == set(store.entries())  # three seeds: three base and three regularized models
     [row] = seed_spread([store], [point], seeds=(0, 1, 2, 3))  # seed 3 is not stored: left out
-    metrics = [FgsmMetrics.from_json(store.entry(model_id(dataclasses.replace(point, seed=s), ModelKind.REGULARIZED))
-                                     ["metrics"]) for s in (0, 1, 2)]
+    metrics = [store.entry(model_id(dataclasses.replace(point, seed=s), ModelKind.REGULARIZED)).metrics.fgsm
+               for s in (0, 1, 2)]
     transfer = [m.transfer.regularized for m in metrics]
     assert row.transfer.seeds == (0, 1, 2)
     assert row.transfer.mean == pytest.approx(np.mean(transfer))
@@ -145,9 +146,9 @@ def test_the_spread_grid_is_the_tutorials_configuration_and_three_others():
 
 
 def test_the_page_finds_the_stored_curves_of_every_seed_of_a_configuration(tmp_path, tiny_mnist):
-    from advdemo.config import Attack, ModelKind
-    from advdemo.measurements import Measurements
-    from advdemo.pairs import PairLoader
+    from advdemo.core.config import Attack, ModelKind
+    from advdemo.serving.measurements import Measurements
+    from advdemo.store.pairs import PairLoader
 
     store = ModelStore(tmp_path, writable=True)
     point = dataclasses.replace(TINY, adv_step_size=0.15)
@@ -156,9 +157,9 @@ def test_the_page_finds_the_stored_curves_of_every_seed_of_a_configuration(tmp_p
                         points=[dataclasses.replace(point, seed=seed)])
     pair = PairLoader([store]).load(point)
     curves = Measurements(lambda: tiny_mnist, [store]).seed_curves(pair, Attack(norm=point.adv_grad_norm))
-    stored = [store.entry(model_id(dataclasses.replace(point, seed=s), ModelKind.REGULARIZED))["metrics"]["curves"]
-              ["transfer"]["adv"] for s in (0, 2)]
-    assert [list(c.regularized) for c in curves] == stored  # seed 0's (the pair's own), then seed 2's
+    stored = [store.entry(model_id(dataclasses.replace(point, seed=s), ModelKind.REGULARIZED)).metrics
+              .fgsm_curve(EvalMode.TRANSFER).regularized for s in (0, 2)]
+    assert [c.regularized for c in curves] == stored  # seed 0's (the pair's own), then seed 2's
     other = dataclasses.replace(point, adv_multiplier=0.5)  # only one seed of it is stored: no spread
     sweep.run_sweep(store, tiny_mnist, TINY, points=[other])
     assert Measurements(lambda: tiny_mnist, [store]).seed_curves(PairLoader([store]).load(other), Attack()) == []

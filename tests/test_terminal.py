@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 
-from advdemo.config import ModelKind
-from advdemo.terminal import TerminalProgress, bar, eta_text
-from advdemo.training import Progress
+from advdemo.cli.terminal import TerminalProgress, bar, eta_text
+from advdemo.core.config import ModelKind
+from advdemo.core.training import Progress
 
 
 class Terminal(io.StringIO):

@@ -5,21 +5,20 @@ import sys
 
 import pytest
 
-from advdemo.config import (
+from advdemo.core.config import (
     FAST_RECIPE,
     GRID_MULTIPLIERS,
     NORM_SPECS,
     ROBUST_EPSILONS,
     AttackMethod,
     EvalMode,
-    Language,
     Norm,
     TrainingAttack,
     robust_hparams,
 )
-from advdemo.i18n import catalogue
-from advdemo.storage import model_id
-from advdemo.viewstate import DEFAULT, PARAMS, ViewState, parse_query, to_query
+from advdemo.i18n import Language, catalogue
+from advdemo.page.viewstate import DEFAULT, PARAMS, ViewState, parse_query, to_query
+from advdemo.store.storage import model_id
 
 
 def test_empty_url_is_the_tutorials_view():

@@ -9,17 +9,17 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from advdemo import presentation as text
-from advdemo.charts import HEIGHT as CHART_HEIGHT
-from advdemo.charts import curve_spec
-from advdemo.config import ModelKind
-from advdemo.digitize import ImageError, from_bytes
+from advdemo.core.config import ModelKind
+from advdemo.core.digitize import ImageError, from_bytes
+from advdemo.core.results import Curve
 from advdemo.memo import array_digest
-from advdemo.own_digit import clean_probabilities
-from advdemo.pairs import ModelPair
-from advdemo.rendering import digit_detail_html, prediction_html
-from advdemo.results import Curve
-from advdemo.viewstate import ViewState
+from advdemo.page import presentation as text
+from advdemo.page.charts import HEIGHT as CHART_HEIGHT
+from advdemo.page.charts import curve_spec
+from advdemo.page.rendering import digit_detail_html, prediction_html
+from advdemo.page.viewstate import ViewState
+from advdemo.serving.own_digit import clean_probabilities
+from advdemo.store.pairs import ModelPair
 from ui import state
 from ui.shared import get_service, interactive
 

@@ -10,26 +10,27 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from advdemo import presentation as text
-from advdemo import viewstate
-from advdemo.charts import HEIGHT as CHART_HEIGHT
-from advdemo.charts import curve_spec
-from advdemo.config import NORM_SPECS, ModelKind
-from advdemo.data import Mnist
-from advdemo.evaluation import Attacked
-from advdemo.export import results_csv, results_json
-from advdemo.pairs import ModelPair
-from advdemo.rendering import (
+from advdemo.core.accuracies import PairAccuracies
+from advdemo.core.config import NORM_SPECS, ModelKind
+from advdemo.core.data import Mnist
+from advdemo.core.evaluation import Attacked
+from advdemo.core.masking import describe_sign, pair_signs
+from advdemo.core.results import Curve, Evaluation
+from advdemo.page import presentation as text
+from advdemo.page import viewstate
+from advdemo.page.charts import HEIGHT as CHART_HEIGHT
+from advdemo.page.charts import curve_spec
+from advdemo.page.export import results_csv, results_json
+from advdemo.page.rendering import (
     digit_detail_html,
     digit_grid_html,
     needs_font_fallback,
     side_by_side_html,
     tutorial_grid_png,
 )
-from advdemo.results import Curve, Evaluation
-from advdemo.robustness import PairAccuracies, describe_sign
-from advdemo.service import ModelService, Pending
-from advdemo.viewstate import ViewState
+from advdemo.page.viewstate import ViewState
+from advdemo.serving.service import ModelService, Pending
+from advdemo.store.pairs import ModelPair
 from ui import state
 from ui.own_digit import own_digit
 from ui.shared import interactive
@@ -152,7 +153,7 @@ def worst_case(svc: ModelService, mnist: Mnist, pair: ModelPair, view: ViewState
         return strong
     show_figures(text.worst_case_figures(tr, strong))
     st.caption(text.worst_case_caption(tr, strong, len(mnist.test_labels)))
-    for sign in strong.signs():
+    for sign in pair_signs(strong):
         st.warning(describe_sign(sign, tr), icon="⚠️")
     return strong
 

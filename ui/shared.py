@@ -12,7 +12,7 @@ import streamlit as st
 
 from advdemo.i18n import Message
 from advdemo.logs import LOGGER, configure_from_env
-from advdemo.service import Limits, ModelService
+from advdemo.serving.service import Limits, ModelService
 
 F = TypeVar("F", bound=Callable)
 
@@ -31,14 +31,14 @@ def get_service() -> ModelService:
 
 @st.cache_resource
 def get_devices() -> list[Message]:
-    from advdemo.devices import describe_devices  # noqa: PLC0415
+    from advdemo.core.devices import describe_devices  # noqa: PLC0415
 
     return describe_devices()
 
 
 def interactive(fn: F) -> F:
     """Run ``fn`` (a page or fragment body) with on-demand training paused: a student's slider
-    never waits for another student's job (:class:`advdemo.gate.ForegroundGate`)."""
+    never waits for another student's job (:class:`advdemo.serving.gate.ForegroundGate`)."""
 
     @functools.wraps(fn)
     def run(*args, **kwargs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advdemo.config import (
+from advdemo.core.config import (
     GRID_MULTIPLIERS,
     MAX_MULTIPLIER,
     MAX_TRAINING_PGD_ITERATIONS,
@@ -13,13 +13,12 @@ from advdemo.config import (
     AttackMethod,
     EvalMode,
     HParams,
-    Language,
     Norm,
     TrainingAttack,
 )
-from advdemo.i18n import LANGUAGE_NAMES
-from advdemo.training import training_summary
-from advdemo.viewstate import CUSTOM, GRID_SIZE, MAX_BATCH, MAX_PGD_ITERATIONS, ViewState
+from advdemo.core.training import training_summary
+from advdemo.i18n import LANGUAGE_NAMES, Language
+from advdemo.page.viewstate import CUSTOM, GRID_SIZE, MAX_BATCH, MAX_PGD_ITERATIONS, ViewState
 from ui import state
 
 #: Slider resolution per norm, in that norm's units.

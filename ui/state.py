@@ -1,4 +1,7 @@
-"""The page's view and language in ``st.session_state``: widget keys and values come from :mod:`advdemo.viewstate`."""
+"""The page's view and language in ``st.session_state``.
+
+Widget keys and values come from :mod:`advdemo.page.viewstate`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,11 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from advdemo import viewstate
-from advdemo.config import DEFAULT_LANGUAGE, NORM_SPECS, AttackMethod, Language, Norm, TrainingAttack
-from advdemo.i18n import LANG_PARAM, Catalogue, catalogue, choose_language
-from advdemo.lesson import LESSON
-from advdemo.viewstate import CUSTOM, ViewState
+from advdemo.core.config import NORM_SPECS, AttackMethod, Norm, TrainingAttack
+from advdemo.i18n import DEFAULT_LANGUAGE, LANG_PARAM, Catalogue, Language, catalogue, choose_language
+from advdemo.page import viewstate
+from advdemo.page.lesson import LESSON
+from advdemo.page.viewstate import CUSTOM, ViewState
 from ui.shared import get_service
 
 #: The language selector's key in the session state.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advdemo import presentation as text
-from advdemo.config import HParams, TrainingAttack
-from advdemo.data import TRAIN_SIZE, Mnist
-from advdemo.service import JobState, ModelService, QueueError
-from advdemo.storage import StoreError
-from advdemo.training import Progress, expected_training_seconds, training_summary
+from advdemo.core.config import HParams, TrainingAttack
+from advdemo.core.data import TRAIN_SIZE, Mnist
+from advdemo.core.training import Progress, expected_training_seconds, training_summary
+from advdemo.page import presentation as text
+from advdemo.serving.service import JobState, ModelService, QueueError
+from advdemo.store.storage import StoreError
 from ui import state
 
 
