@@ -68,9 +68,9 @@ def reruns(n: int, use_old: str | None, max_seconds: float, n_configs: int = 20)
                         mode=rng.choice(list(EvalMode)), pgd_iterations=rng.randint(1, 40))
         start = rng.randrange(0, 9000)
         images, labels = mnist.test_images[start:start + 32], mnist.test_labels[start:start + 32]
-        svc.attack_digits(pair, images, labels, attack)
+        svc.measurements.attack_digits(pair, images, labels, attack)
         if i % 10 == 0:
-            svc.own_digit(pair, np.ascontiguousarray(images[0]), int(labels[0]), attack)
+            svc.measurements.own_digit(pair, np.ascontiguousarray(images[0]), int(labels[0]), attack)
         if i % 100 == 0:
             gc.collect()
             samples.append({"reruns": i, "rss_mb": round(process.memory_info().rss / 2**20, 1),

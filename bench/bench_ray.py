@@ -27,8 +27,9 @@ def main() -> None:
 
     from advdemo.core.config import FAST_RECIPE
     from advdemo.core.data import load_mnist, resolve_data_dir
+    from advdemo.experiments.grids import spread_grid_hparams
     from advdemo.experiments.ray_sweep import run_sweep_ray
-    from advdemo.experiments.sweep import run_sweep, spread_grid_hparams
+    from advdemo.experiments.sweep import run_sweep
     from advdemo.store.storage import ModelStore
 
     recipe = dataclasses.replace(FAST_RECIPE, epochs=1, train_examples=5000)

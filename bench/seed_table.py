@@ -16,8 +16,8 @@ from common import ROOT
 
 from advdemo.core.config import FAST_RECIPE
 from advdemo.core.training import training_summary
+from advdemo.experiments.grids import spread_grid_hparams
 from advdemo.experiments.seeds import seed_spread
-from advdemo.experiments.sweep import spread_grid_hparams
 from advdemo.store.storage import ModelStore
 
 

@@ -70,3 +70,12 @@ def test_each_layer_says_what_it_may_import():
     for layer in LAYERS[1:]:
         doc = ast.get_docstring(ast.parse((PACKAGE / layer / "__init__.py").read_text())) or ""
         assert "May import" in doc and "Never" in doc, f"advdemo/{layer}/__init__.py must state its import rule"
+
+
+def test_classes_stay_small():
+    long = []
+    for path in [*PACKAGE.rglob("*.py"), *(ROOT / "ui").glob("*.py"), ROOT / "app.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 150:
+                long.append(f"{path.relative_to(ROOT)}: {node.name} has {node.end_lineno - node.lineno + 1} lines")
+    assert not long, "\n".join(long)

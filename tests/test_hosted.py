@@ -318,11 +318,11 @@ def test_a_number_asked_by_many_sessions_is_measured_once_and_kept_across_restar
     assert ev.examples == 128 and curve.examples == 128 and 0 <= ev.attacked.regularized <= 1
     assert calls["evaluate"] == 1 and calls["curve"] == 1  # eight sessions, one measurement each
     perturbs = calls["perturb"]
-    assert set(svc.computed.values()) == {1} and len(svc.computed) == 2
+    assert set(svc.runner.computed.values()) == {1} and len(svc.runner.computed) == 2
     # A new server process (a restart) finds both in the store: no job, no attack.
     again = ModelService()
     assert again.test_metrics(again.pair(FAST_RECIPE), attack) == ev and again.busy() == 0
-    assert calls["perturb"] == perturbs and not again.computed
+    assert calls["perturb"] == perturbs and not again.runner.computed
 
 
 def test_a_damaged_cache_never_takes_the_page_down(app_env):
@@ -337,7 +337,7 @@ def test_a_damaged_cache_never_takes_the_page_down(app_env):
     svc = ModelService()
     assert compare_methods(svc.stores, svc.recipe, 0.2)  # rows, their numbers from the readable store
     pair = svc.pair(FAST_RECIPE)
-    assert pair is not None and svc.seed_curves(pair, Attack()) == []
+    assert pair is not None and svc.measurements.seed_curves(pair, Attack()) == []
     assert isinstance(svc.test_metrics(pair, Attack(strength=0.13)), Pending)
     assert any("results.json" in note or "manifest.json" in note for note in svc.notes)
     assert svc.wait_idle(120)  # the result is stored; the damaged file was set aside, not lost

@@ -98,11 +98,12 @@ def test_url_first_then_browser_then_default() -> None:
 
 #: Catalogue keys the code builds from a choice's value, e.g. ``tr(f"norm.{norm.value}")``.
 def _built_keys() -> set[str]:
-    from advdemo.core.config import EvalMode, Norm, TrainingAttack
+    from advdemo.core.config import AttackMethod, EvalMode, Norm, TrainingAttack
 
     keys = {f"norm.{n.value}" for n in Norm} | {f"how_far.{n.value}" for n in Norm}
-    keys |= {f"training_attack.{t.value}" for t in TrainingAttack} | {f"summary.{t.value}" for t in TrainingAttack}
+    keys |= {f"{table}.{t.value}" for t in TrainingAttack for table in ("training_attack", "summary", "compare")}
     keys |= {f"mode.{m.value}" for m in EvalMode} | {"own.draw", "own.upload"}
+    keys |= {f"{table}.{m.value}" for m in AttackMethod for table in ("attack_method", "attack_method_help")}
     keys |= {f"lesson.step{n}_{part}" for n in range(1, 6) for part in ("title", "text")}
     keys |= {f"masking.{kind.value}" for kind in MaskingKind}
     return keys

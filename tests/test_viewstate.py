@@ -168,3 +168,14 @@ def test_standard_strengths_are_never_snapped():
         for s in spec.strengths:
             view, notices = parse_query({"anorm": norm.value, "eps": f"{s:g}"}, snap=True)
             assert view.strength == s and not notices
+
+
+@pytest.mark.parametrize("train_attack", list(TrainingAttack))
+@pytest.mark.parametrize("attack", list(AttackMethod))
+def test_every_registered_method_round_trips_through_the_widgets_and_the_url(attack, train_attack):
+    from advdemo.page.viewstate import from_widgets, to_widgets
+
+    view = ViewState(attack=attack, train_attack=train_attack)
+    widgets = to_widgets(view)
+    assert from_widgets(lambda key, default: widgets.get(key, default)) == view
+    assert parse_query(to_query(view)) == (view, [])

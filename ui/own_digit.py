@@ -19,9 +19,10 @@ from advdemo.page.charts import curve_spec
 from advdemo.page.rendering import digit_detail_html, prediction_html
 from advdemo.page.viewstate import ViewState
 from advdemo.serving.own_digit import clean_probabilities
+from advdemo.serving.service import ModelService
 from advdemo.store.pairs import ModelPair
 from ui import state
-from ui.shared import get_service, interactive
+from ui.shared import interactive
 
 CANVAS_SIDE = 280  # ten screen pixels per MNIST pixel
 STROKE = 20  # about MNIST's stroke width at that scale
@@ -47,7 +48,7 @@ def _image_bytes() -> bytes | None:
 
 @st.fragment
 @interactive
-def own_digit(pair: ModelPair, curve: Curve | None) -> None:
+def own_digit(svc: ModelService, pair: ModelPair, curve: Curve | None) -> None:
     """The section; a stroke or an upload reruns only this. ``curve`` is the page's current robustness curve
     (None while it is being measured: the flips are then said in words only)."""
     view: ViewState = state.current()
@@ -70,7 +71,7 @@ def own_digit(pair: ModelPair, curve: Curve | None) -> None:
         # A new digit starts from the base model's answer; the user corrects it if the model is wrong.
         label = st.selectbox(tr("own.which"), range(10), index=int(base_clean.argmax()),
                              key=f"own_label_{digest}")
-    report = get_service().own_digit(pair, digit.image, int(label), view.to_attack())
+    report = svc.measurements.own_digit(pair, digit.image, int(label), view.to_attack())
     with right:
         st.html(prediction_html(report.image, report.label, report.base_clean_proba, report.regularized_clean_proba,
                                 tr))

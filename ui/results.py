@@ -57,7 +57,7 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
 
     owner = state.owner()
     metrics_slot = st.container()
-    shown = svc.attack_digits(pair, images, labels, attack)
+    shown = svc.measurements.attack_digits(pair, images, labels, attack)
     st.html(side_by_side_html(
         *(digit_grid_html(attacked, labels, predictions, tr(text.GRID_TITLE_KEYS[kind]), tr=tr)
           for kind, attacked, predictions in ((ModelKind.BASE, shown.base_images, shown.base_pred),
@@ -85,8 +85,8 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     if not isinstance(curve, Curve):
         st.caption(tr("jobs.waiting"))
     else:
-        worst = svc.strong_curve(pair, view.attack_norm)
-        seeds = svc.seed_curves(pair, attack)
+        worst = svc.measurements.strong_curve(pair, view.attack_norm)
+        seeds = svc.measurements.seed_curves(pair, attack)
         caption = text.curve_caption(tr, curve, worst, len(mnist.test_labels), len(seeds))
         st.vega_lite_chart(spec=curve_spec(curve, view.strength, text.curve_axis(tr, view), tr, worst, seeds=seeds),
                            width="stretch", height=CHART_HEIGHT, alt=caption)
@@ -95,7 +95,7 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
             downloads(view, ev, curve, worst, strong if isinstance(strong, PairAccuracies) else None, labels, shown)
 
     st.subheader(tr("page.own_digit"))
-    own_digit(pair, curve if isinstance(curve, Curve) else None)
+    own_digit(svc, pair, curve if isinstance(curve, Curve) else None)
 
 
 @st.fragment(run_every=2.0)

@@ -10,6 +10,7 @@ from advdemo.core.config import (
     MAX_TRAINING_PGD_ITERATIONS,
     NORM_SPECS,
     ROBUST_EPSILONS,
+    TRAINING_SPECS,
     AttackMethod,
     EvalMode,
     HParams,
@@ -18,6 +19,7 @@ from advdemo.core.config import (
 )
 from advdemo.core.training import training_summary
 from advdemo.i18n import LANGUAGE_NAMES, Language
+from advdemo.page import presentation as text
 from advdemo.page.viewstate import CUSTOM, GRID_SIZE, MAX_BATCH, MAX_PGD_ITERATIONS, ViewState
 from ui import state
 
@@ -40,20 +42,21 @@ def model_controls(recipe: HParams) -> HParams:
     st.selectbox(tr("sidebar.training_attack"), [t.value for t in TrainingAttack], key="tattack",
                  on_change=state.on_training_change, format_func=lambda v: tr(f"training_attack.{v}"),
                  help=tr("sidebar.training_attack_help"))
-    training = TrainingAttack(st.session_state.tattack)
-    norm = Norm(st.session_state.norm) if training is TrainingAttack.FGSM else Norm.INFINITY
+    training = TRAINING_SPECS[TrainingAttack(st.session_state.tattack)]
+    robust = training.robust
+    norm = Norm.INFINITY if robust else Norm(st.session_state.norm)
     spec = NORM_SPECS[norm]
-    if training is TrainingAttack.FGSM:
+    if not robust:
         st.selectbox(tr("sidebar.norm"), [n.value for n in Norm], key="norm", on_change=state.on_norm_change,
                      format_func=lambda v: tr(f"norm.{v}"), help=tr("sidebar.norm_help"))
     st.checkbox(tr("sidebar.custom"), key=CUSTOM, on_change=state.on_custom_change, disabled=not spec.grid_steps,
                 help=tr("sidebar.custom_help"))
     custom = st.session_state[CUSTOM] or not spec.grid_steps
-    if training is not TrainingAttack.FGSM:
+    if robust:
         if custom:
             st.slider(tr("sidebar.ball"), SLIDER_STEP[norm], spec.max_step, step=SLIDER_STEP[norm], key="teps",
                       format="%.2f", help=tr("sidebar.ball_help"))
-            if training is TrainingAttack.PGD:
+            if training.iterative:
                 st.slider(tr("sidebar.training_pgd_steps"), 2, MAX_TRAINING_PGD_ITERATIONS, key="titers")
         else:
             st.select_slider(tr("sidebar.ball"), options=list(ROBUST_EPSILONS), key="teps",
@@ -68,7 +71,7 @@ def model_controls(recipe: HParams) -> HParams:
         st.select_slider(tr("sidebar.multiplier"), options=list(GRID_MULTIPLIERS), key="mult",
                          help=tr("sidebar.multiplier_help"))
     hparams = state.current().hparams(recipe)
-    if training is not TrainingAttack.FGSM:
+    if robust:
         st.caption(training_summary(hparams, tr))
     return hparams
 
@@ -80,12 +83,12 @@ def attack_controls() -> None:
     st.selectbox(tr("sidebar.attack_norm"), [n.value for n in Norm], key="anorm",
                  on_change=state.on_attack_norm_change, format_func=lambda v: tr(f"norm.{v}"))
     attack_norm = Norm(st.session_state.anorm)
-    methods = [m.value for m in AttackMethod if m is AttackMethod.FGSM or NORM_SPECS[attack_norm].supports_pgd]
-    st.radio(tr("sidebar.method"), methods, key="attack", horizontal=True, format_func=str.upper,
-             help=tr("sidebar.method_help"))
+    methods = AttackMethod.for_norm(attack_norm)
+    st.radio(tr("sidebar.method"), [m.value for m in methods], key="attack", horizontal=True,
+             format_func=lambda v: tr(f"attack_method.{v}"), help=text.method_help(tr, methods))
     strengths = sorted({*NORM_SPECS[attack_norm].strengths, float(st.session_state.eps)})
     st.select_slider(tr("sidebar.strength"), options=strengths, key="eps", on_change=state.rerun_results)
-    if st.session_state.attack == AttackMethod.PGD.value:
+    if AttackMethod(st.session_state.attack).spec.iterative:
         st.slider(tr("sidebar.pgd_iterations"), 1, MAX_PGD_ITERATIONS, key="iters", on_change=state.rerun_results)
     st.radio(tr("sidebar.mode"), [m.value for m in EvalMode], key="mode", horizontal=True,
              on_change=state.rerun_results, format_func=lambda v: tr(f"mode.{v}"), help=tr("sidebar.mode_help"))

@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from advdemo.core.config import NORM_SPECS, AttackMethod, Norm, TrainingAttack
+from advdemo.core.config import NORM_SPECS, TRAINING_SPECS, AttackMethod, Norm, TrainingAttack
 from advdemo.i18n import DEFAULT_LANGUAGE, LANG_PARAM, Catalogue, Language, catalogue, choose_language
 from advdemo.page import viewstate
 from advdemo.page.lesson import LESSON
@@ -107,17 +107,17 @@ def on_custom_change() -> None:
 
 
 def on_training_change() -> None:
-    fgsm = TrainingAttack(st.session_state.tattack) is TrainingAttack.FGSM
-    if fgsm and not NORM_SPECS[current().norm].grid_steps:
+    robust = TRAINING_SPECS[TrainingAttack(st.session_state.tattack)].robust
+    if not robust and not NORM_SPECS[current().norm].grid_steps:
         st.session_state[CUSTOM] = True  # back to L1, which has no pretrained grid
     on_custom_change()
 
 
 def on_attack_norm_change() -> None:
-    spec = NORM_SPECS[Norm(st.session_state.anorm)]
-    st.session_state.eps = spec.default_step
-    if not spec.supports_pgd:
-        st.session_state.attack = AttackMethod.FGSM.value
+    norm = Norm(st.session_state.anorm)
+    st.session_state.eps = NORM_SPECS[norm].default_step
+    if AttackMethod(st.session_state.attack) not in AttackMethod.for_norm(norm):
+        st.session_state.attack = ViewState().attack.value
 
 
 #: Set by a callback inside a fragment whose change reaches beyond it: the whole page must redraw.

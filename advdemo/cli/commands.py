@@ -24,6 +24,7 @@ from advdemo.core.config import (
     MAX_TRAINING_PGD_ITERATIONS,
     NORM_SPECS,
     ROBUST_EPSILONS,
+    TRAINING_SPECS,
     TUTORIAL,
     Attack,
     AttackMethod,
@@ -136,16 +137,17 @@ def hparams_from_args(args: argparse.Namespace) -> HParams:
         if getattr(args, flag) is not None:
             changes[name] = getattr(args, flag)
     attack = TrainingAttack(args.train_attack)
-    if attack is not TrainingAttack.FGSM:
+    if TRAINING_SPECS[attack].robust:
         if args.norm not in (None, Norm.INFINITY.value) or args.step is not None or args.multiplier is not None:
             raise ConfigError(f"--train-attack {attack.value} sets its own norm (infinity), step and multiplier; "
                               "leave out --norm, --step and --multiplier")
         epsilon = ROBUST_EPSILONS[-1] if args.train_epsilon is None else args.train_epsilon
         hp = robust_hparams(dataclasses.replace(hp, **changes), attack, epsilon,
-                            iterations=args.train_pgd_iterations if attack is TrainingAttack.PGD else None)
+                            iterations=args.train_pgd_iterations if TRAINING_SPECS[attack].iterative else None)
         changes = {}
     elif args.train_pgd_iterations is not None or args.train_epsilon is not None:
-        raise ConfigError("--train-epsilon and --train-pgd-iterations need --train-attack fgsm-rs or pgd")
+        raise ConfigError("--train-epsilon and --train-pgd-iterations need --train-attack "
+                          f"{' or '.join(t.value for t in TrainingAttack if TRAINING_SPECS[t].robust)}")
     if args.adv_epochs is not None:
         changes["adv_epochs"] = args.adv_epochs
     return dataclasses.replace(hp, **changes)
@@ -370,8 +372,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     progress = TerminalProgress()
+    from advdemo.experiments.grids import GRIDS  # noqa: PLC0415
     from advdemo.experiments.sweep import (  # noqa: PLC0415
-        GRIDS,
         full_test_set_jobs,
         run_strong_evaluation,
         run_sweep,
@@ -446,8 +448,8 @@ def cmd_autoattack(args: argparse.Namespace) -> int:
 def _ray_sweep(args: argparse.Namespace, seeds: list[int], progress: TerminalProgress) -> None:
     """The grid for each seed as Ray tasks (the strong evaluation, if asked for, then runs locally)."""
     from advdemo.core.data import resolve_data_dir  # noqa: PLC0415
+    from advdemo.experiments.grids import GRIDS  # noqa: PLC0415
     from advdemo.experiments.ray_sweep import run_sweep_ray  # noqa: PLC0415 - imports Ray
-    from advdemo.experiments.sweep import GRIDS  # noqa: PLC0415
 
     if importlib.util.find_spec("ray") is None:
         raise ConfigError("--engine ray needs Ray: pip install -e '.[cluster]'")
@@ -474,6 +476,8 @@ def _seeds(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from advdemo.experiments.grids import GRIDS  # noqa: PLC0415 - light, as the parser must be
+
     parser = argparse.ArgumentParser(
         prog="advdemo",
         description="Adversarial regularization for image classification (the NSL MNIST tutorial).")
@@ -536,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(p)
     p.add_argument("--out", default="pretrained", metavar="DIR")
     p.add_argument("--recipe", choices=sorted(RECIPES), default=PRETRAINED_RECIPE)
-    p.add_argument("--grid", choices=["tutorial", "robust", "spread"], default="tutorial",
+    p.add_argument("--grid", choices=list(GRIDS), default="tutorial",
                    help="'tutorial': the 48 FGSM-regularized models; 'robust': PGD and random-start FGSM "
                         "training at each epsilon; 'spread': the tutorial's configuration and three others, "
                         "for --seeds (default %(default)s)")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from advdemo.core.config import NORM_SPECS, ROBUST_EPSILONS, HParams, ModelKind, Norm, TrainingAttack, robust_hparams
+from advdemo.core.config import NORM_SPECS, ROBUST_EPSILONS, HParams, ModelKind, Norm, robust_hparams, robust_methods
 from advdemo.core.data import Mnist
 from advdemo.experiments.sweep import run_strong_evaluation
 from advdemo.logs import LogFn, log_info
@@ -39,8 +39,7 @@ class Prepared:
 
 def comparison_hparams(recipe: HParams) -> list[HParams]:
     """The regularized models of the method comparison: the tutorial's, and both robust methods at each ε."""
-    robust = [robust_hparams(recipe, attack, eps) for attack in (TrainingAttack.FGSM_RS, TrainingAttack.PGD)
-              for eps in ROBUST_EPSILONS]
+    robust = [robust_hparams(recipe, attack, eps) for attack in robust_methods() for eps in ROBUST_EPSILONS]
     return [recipe, *robust]
 
 

@@ -24,7 +24,7 @@ import functools
 import numpy as np
 
 from advdemo.core.compat import keras, tf
-from advdemo.core.config import Attack, AttackMethod, Norm
+from advdemo.core.config import Attack, Norm
 from advdemo.core.kernels import fast_pool_gradients
 
 #: Images per compiled call. Measured fastest on a 2-core CPU (bench/): larger
@@ -156,13 +156,20 @@ def perturb(model: keras.Model, images: np.ndarray, labels: np.ndarray, attack: 
     """
     if attack.strength == 0.0 or len(images) == 0:
         return np.asarray(images, dtype=np.float32).copy()
+    spec = attack.method.spec
+    craft = spec.crafter()
+    if craft is not None:  # a registered attack of its own (advdemo.core.attack_methods)
+        crafted = np.asarray(craft(model, np.asarray(images, np.float32), np.asarray(labels), attack), np.float32)
+        if crafted.shape != np.shape(images):
+            raise ValueError(f"attack {attack.method.value!r} returned shape {crafted.shape}, not {np.shape(images)}")
+        return np.clip(crafted, 0.0, 1.0)
     out = np.empty(np.shape(images), dtype=np.float32)
     step = tf.constant(attack.step_per_iteration, tf.float32)
     radius = tf.constant(attack.strength, tf.float32)
-    random_start = attack.method is AttackMethod.PGD and attack.random_start
+    random_start = spec.iterative and attack.random_start
     steps = iterations or attack.iterations
     run = compiled(model, _perturb_graph, norm=attack.norm, random_start=random_start,
-                   projected=attack.method is AttackMethod.PGD or random_start, one_step=steps == 1)
+                   projected=spec.iterative or random_start, one_step=steps == 1)
     # Tensors, so a new step count, strength or seed (each PGD restart) does not retrace the graph.
     seed = tf.constant(attack.seed, tf.int64)
     steps_tensor = tf.constant(steps, tf.int32)

@@ -20,22 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from advdemo.core.attack_methods import AttackMethod
+from advdemo.core.norms import Norm
+
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field and its valid range."""
-
-
-class Norm(str, enum.Enum):
-    """The gradient norms NSL supports (``nsl.configs.NormType``)."""
-
-    INFINITY = "infinity"
-    L2 = "l2"
-    L1 = "l1"
-
-
-class AttackMethod(str, enum.Enum):
-    FGSM = "fgsm"
-    PGD = "pgd"
 
 
 class TrainingAttack(str, enum.Enum):
@@ -170,7 +160,7 @@ def check_step(name: str, norm: Norm, value: float, *, allow_zero: bool = False)
         )
 
 
-def _as_enum(enum_cls: type[enum.Enum], name: str, value: Any) -> Any:
+def _as_enum(enum_cls: type[enum.Enum] | type[AttackMethod], name: str, value: Any) -> Any:
     try:
         return enum_cls(value)
     except ValueError:
@@ -296,11 +286,40 @@ FAST_RECIPE = dataclasses.replace(TUTORIAL, batch_size=128, epochs=3, learning_r
 #: learning-rate decay, neighbours clipped to [0, 1].
 ROBUST_MULTIPLIER = 4.0
 ROBUST_PGD_ITERATIONS = {0.1: 7, 0.2: 7, 0.3: 10}
-ROBUST_EPOCHS = {TrainingAttack.FGSM_RS: 6, TrainingAttack.PGD: 6}
-#: The epsilon ball of 0.3 is the hardest; its PGD model trains longest.
-ROBUST_EPOCHS_PGD_03 = 20
 #: Epsilon balls of the pretrained robust models (L-infinity).
 ROBUST_EPSILONS: tuple[float, ...] = (0.1, 0.2, 0.3)
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """What the page, the CLI, the sweep and the comparison need to know of one :class:`TrainingAttack`."""
+
+    #: Trains within an L-infinity ball of ``epsilon`` from a random start (:func:`robust_hparams`); else it is
+    #: the tutorial's FGSM, set by norm, step and multiplier.
+    robust: bool
+    #: Several projected steps per batch: the page and the CLI offer their number.
+    iterative: bool = False
+    #: Step per iteration, as a multiple of ``epsilon / iterations`` (Madry et al.'s 2.5 for PGD).
+    step_factor: float = 1.0
+    #: Epochs of the robust recipe, and of its largest epsilon (the hardest ball trains longest).
+    epochs: int = 6
+    epochs_largest: int = 6
+
+
+#: Every training method; the comparison's rows, the sweep's robust grid and every choice of a method
+#: read this. A new method adds its member to :class:`TrainingAttack`, its entry here, how its fields
+#: are told apart in :attr:`HParams.training_attack`, and its catalogue strings.
+TRAINING_SPECS: dict[TrainingAttack, TrainingSpec] = {
+    TrainingAttack.FGSM: TrainingSpec(robust=False),
+    TrainingAttack.FGSM_RS: TrainingSpec(robust=True),
+    TrainingAttack.PGD: TrainingSpec(robust=True, iterative=True, step_factor=2.5, epochs=6, epochs_largest=20),
+}
+
+
+def robust_methods() -> list[TrainingAttack]:
+    """The robust training methods, costliest first (a sweep that stops early has the most important)."""
+    robust = [t for t in TrainingAttack if TRAINING_SPECS[t].robust]
+    return sorted(robust, key=lambda t: not TRAINING_SPECS[t].iterative)
 
 
 def robust_pgd_iterations(epsilon: float) -> int:
@@ -318,14 +337,12 @@ def robust_hparams(recipe: HParams, attack: TrainingAttack, epsilon: float, *,
     ``iterations`` steps of 2.5 * epsilon / iterations (Madry et al.'s rule),
     each from a random start. The tutorial's FGSM is ``recipe`` itself.
     """
-    if attack is TrainingAttack.FGSM:
+    spec = TRAINING_SPECS[attack]
+    if not spec.robust:
         return recipe
-    if attack is TrainingAttack.PGD:
-        iterations = iterations or robust_pgd_iterations(epsilon)
-        step = round(2.5 * epsilon / iterations, 4)
-    else:
-        iterations, step = 1, epsilon
-    default_epochs = ROBUST_EPOCHS_PGD_03 if attack is TrainingAttack.PGD and epsilon >= 0.3 else ROBUST_EPOCHS[attack]
+    iterations = (iterations or robust_pgd_iterations(epsilon)) if spec.iterative else 1
+    step = round(spec.step_factor * epsilon / iterations, 4)
+    default_epochs = spec.epochs_largest if epsilon >= max(ROBUST_EPSILONS) else spec.epochs
     return dataclasses.replace(
         recipe, adv_grad_norm=Norm.INFINITY, adv_step_size=step, adv_multiplier=multiplier,
         adv_pgd_iterations=iterations, adv_epsilon=epsilon, adv_random_init=True, adv_clip=True,
@@ -359,15 +376,13 @@ class Attack:
         _check_int("seed", self.seed, 0, 2**31 - 1)
         if self.pgd_step_size is not None:
             check_step("pgd_step_size", self.norm, self.pgd_step_size)
-        if self.method is AttackMethod.PGD and not NORM_SPECS[self.norm].supports_pgd:
-            raise ConfigError(
-                f"method='pgd' is not available for norm '{self.norm.value}': "
-                "NSL projects only onto infinity and l2 balls"
-            )
+        if self.norm not in self.method.spec.norms:
+            raise ConfigError(f"method={self.method.value!r} is not available for norm '{self.norm.value}': it "
+                              f"attacks under {', '.join(n.value for n in self.method.spec.norms)} only")
 
     @property
     def step_per_iteration(self) -> float:
-        if self.method is AttackMethod.FGSM:
+        if not self.method.spec.iterative:
             return self.strength
         if self.pgd_step_size is not None:
             return self.pgd_step_size
@@ -375,7 +390,7 @@ class Attack:
 
     @property
     def iterations(self) -> int:
-        return 1 if self.method is AttackMethod.FGSM else self.pgd_iterations
+        return self.pgd_iterations if self.method.spec.iterative else 1
 
 
 @dataclass(frozen=True)
@@ -438,7 +453,7 @@ def to_dict(config: HParams | Attack | StrongEval | AutoAttackEval) -> dict[str,
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if isinstance(value, enum.Enum):
+        if isinstance(value, (enum.Enum, AttackMethod)):
             value = value.value
         elif isinstance(value, tuple):
             value = list(value)
@@ -481,9 +496,12 @@ __all__ = [
     "NormSpec",
     "TUTORIAL",
     "StrongEval",
+    "TRAINING_SPECS",
     "TrainingAttack",
+    "TrainingSpec",
     "ROBUST_EPSILONS",
     "robust_hparams",
+    "robust_methods",
     "robust_pgd_iterations",
     "check_step",
     "default_of",

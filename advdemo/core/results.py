@@ -94,4 +94,18 @@ class Curve:
                    examples)
 
 
-__all__ = ["Curve", "Evaluation", "FgsmMetrics", "PairAccuracy"]
+@dataclass(frozen=True)
+class Flip:
+    """The smallest strength at which a model's answer changes (None: not up to ``searched_to``).
+
+    Strengths are on a grid of ``resolution`` from 0 to ``searched_to``, so
+    the true smallest flipping strength lies within one ``resolution`` below.
+    0 means the model is wrong on the digit as it is.
+    """
+
+    strength: float | None
+    searched_to: float
+    resolution: float
+
+
+__all__ = ["Curve", "Evaluation", "FgsmMetrics", "Flip", "PairAccuracy"]

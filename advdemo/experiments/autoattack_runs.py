@@ -23,6 +23,7 @@ from advdemo.core.config import (
     StrongEval,
     TrainingAttack,
     robust_hparams,
+    robust_methods,
 )
 from advdemo.core.data import Mnist
 from advdemo.logs import LogFn, log_info
@@ -40,7 +41,7 @@ def autoattack_jobs(recipe: HParams, *, full: bool) -> list[tuple[str, float]]:
     """
     pair = [model_id(recipe, ModelKind.BASE), model_id(recipe, ModelKind.REGULARIZED)]
     jobs = [(mid, eps) for eps in ROBUST_EPSILONS for mid in pair]
-    methods = (TrainingAttack.PGD,) if full else (TrainingAttack.PGD, TrainingAttack.FGSM_RS)
+    methods = [TrainingAttack.PGD] if full else robust_methods()
     for attack in methods:
         for eps in ROBUST_EPSILONS:
             if full and eps != max(ROBUST_EPSILONS):

@@ -93,21 +93,16 @@ class MethodRow:
 
 
 def compare_methods(stores: Sequence[ModelStore], recipe: HParams, epsilon: float) -> list[MethodRow]:
-    """The base model, the tutorial's FGSM regularization, random-start FGSM and PGD training at ``epsilon``.
+    """The base model and each training method (the tutorial's FGSM, random-start FGSM, PGD) at ``epsilon``.
 
     Read from the stores' manifests only (no model is loaded); a model that is
     not stored, or a number not measured, comes back as None.
     """
     fgsm_strengths = tuple(NORM_SPECS[Norm.INFINITY].strengths)
-    methods = [
-        (message("compare.base"), recipe, None),
-        (message("compare.tutorial", step=recipe.adv_step_size, multiplier=recipe.adv_multiplier),
-         recipe, TrainingAttack.FGSM),
-        (message("compare.fgsm-rs", epsilon=epsilon), robust_hparams(recipe, TrainingAttack.FGSM_RS, epsilon),
-         TrainingAttack.FGSM_RS),
-        (message("compare.pgd", epsilon=epsilon), robust_hparams(recipe, TrainingAttack.PGD, epsilon),
-         TrainingAttack.PGD),
-    ]
+    # One row per training method (advdemo.core.config.TRAINING_SPECS), after the base model.
+    methods: list[tuple[Message, HParams, TrainingAttack | None]] = [(message("compare.base"), recipe, None)]
+    methods += [(message(f"compare.{t.value}", step=recipe.adv_step_size, multiplier=recipe.adv_multiplier,
+                         epsilon=epsilon), robust_hparams(recipe, t, epsilon), t) for t in TrainingAttack]
     rows = []
     for name, hp, training in methods:
         kind = ModelKind.BASE if training is None else ModelKind.REGULARIZED

@@ -6,67 +6,28 @@ skipped, so an interrupted sweep continues where it stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from advdemo.core.accuracies import StrongCurve
 from advdemo.core.attacks import fgsm_directions
 from advdemo.core.config import (
-    GRID_MULTIPLIERS,
     NORM_SPECS,
-    ROBUST_EPSILONS,
     HParams,
     ModelKind,
     Norm,
     StrongEval,
     TrainingAttack,
-    robust_hparams,
 )
 from advdemo.core.data import Mnist
 from advdemo.core.robustness import outcome_curve
 from advdemo.core.training import ProgressFn
 from advdemo.experiments.experiment import pair_metrics, train_and_store
+from advdemo.experiments.grids import grid_hparams, robust_grid_hparams
 from advdemo.logs import LogFn, log_info
 from advdemo.store.manifest import StrongKind
 from advdemo.store.storage import ModelStore, StoreError, model_id
-
-GRID_NORMS = (Norm.INFINITY, Norm.L2)
-
-
-def grid_hparams(recipe: HParams) -> Iterator[HParams]:
-    """Every grid point: norms x their steps x multipliers (48 by default)."""
-    for norm in GRID_NORMS:
-        for step in NORM_SPECS[norm].grid_steps:
-            for multiplier in GRID_MULTIPLIERS:
-                yield dataclasses.replace(recipe, adv_grad_norm=norm, adv_step_size=step, adv_multiplier=multiplier)
-
-
-def spread_grid_hparams(recipe: HParams) -> Iterator[HParams]:
-    """The grid points whose spread across seeds is measured: the tutorial's configuration, a small step,
-    a large multiplier, and the L2 norm's default (4 points)."""
-    for norm, step, multiplier in ((Norm.INFINITY, recipe.adv_step_size, recipe.adv_multiplier),
-                                   (Norm.INFINITY, NORM_SPECS[Norm.INFINITY].grid_steps[0], recipe.adv_multiplier),
-                                   (Norm.INFINITY, recipe.adv_step_size, GRID_MULTIPLIERS[-1]),
-                                   (Norm.L2, NORM_SPECS[Norm.L2].default_step, recipe.adv_multiplier)):
-        yield dataclasses.replace(recipe, adv_grad_norm=norm, adv_step_size=step, adv_multiplier=multiplier)
-
-
-def robust_grid_hparams(recipe: HParams) -> Iterator[HParams]:
-    """The robust models: PGD and random-start FGSM training at each L-infinity epsilon (6 by default).
-
-    The costliest and most important (PGD at the largest epsilon) comes first,
-    so an interrupted sweep has it.
-    """
-    for attack in (TrainingAttack.PGD, TrainingAttack.FGSM_RS):
-        for epsilon in sorted(ROBUST_EPSILONS, reverse=True):
-            yield robust_hparams(recipe, attack, epsilon)
-
-
-#: The grids ``advdemo sweep --grid`` trains, by name.
-GRIDS: dict[str, Callable[[HParams], Iterator[HParams]]] = {
-    "tutorial": grid_hparams, "robust": robust_grid_hparams, "spread": spread_grid_hparams}
 
 
 def is_stored(store: ModelStore, mid: str) -> bool:

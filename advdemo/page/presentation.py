@@ -11,17 +11,17 @@ in [0, 1] throughout.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from advdemo.core.accuracies import PairAccuracies, wilson_interval
-from advdemo.core.config import ROBUST_EPSILONS, AutoAttackEval, ModelKind, Norm, StrongEval
-from advdemo.core.results import Curve, Evaluation
+from advdemo.core.config import ROBUST_EPSILONS, AttackMethod, AutoAttackEval, ModelKind, Norm, StrongEval
+from advdemo.core.results import Curve, Evaluation, Flip
 from advdemo.core.training import Progress
 from advdemo.experiments.report import MethodRow
 from advdemo.i18n import Catalogue, Message, Verbatim, duration, message, minutes
 from advdemo.page.viewstate import ViewState
 from advdemo.serving.jobs import JobState
-from advdemo.serving.own_digit import Flip
 from advdemo.serving.service import Pending
 from advdemo.store.pairs import ModelPair
 
@@ -65,8 +65,14 @@ def explanation(tr: Catalogue, hparams_summary: str, strong: StrongEval = Strong
               **{f"how_far_{norm.value}": tr(f"how_far.{norm.value}") for norm in Norm})
 
 
+def method_help(tr: Catalogue, methods: Sequence[AttackMethod]) -> str:
+    """One line per attack offered: its name and what it does."""
+    return " ".join(tr("sidebar.method_line", name=tr(f"attack_method.{m.value}"),
+                       help=tr(f"attack_method_help.{m.value}")) for m in methods)
+
+
 def attack_label(tr: Catalogue, view: ViewState) -> str:
-    return tr("figures.attack", method=view.attack.value.upper(), strength=view.strength)
+    return tr("figures.attack", method=tr(f"attack_method.{view.attack.value}"), strength=view.strength)
 
 
 def mode_label(tr: Catalogue, view: ViewState) -> str:

@@ -25,6 +25,7 @@ from advdemo.core.config import (
     MAX_TRAINING_PGD_ITERATIONS,
     NORM_SPECS,
     ROBUST_EPSILONS,
+    TRAINING_SPECS,
     Attack,
     AttackMethod,
     ConfigError,
@@ -72,10 +73,11 @@ class ViewState:
     train_iters: int | None = None
 
     def hparams(self, recipe: HParams = FAST_RECIPE) -> HParams:
-        if self.train_attack is TrainingAttack.FGSM:
+        spec = TRAINING_SPECS[self.train_attack]
+        if not spec.robust:
             return dataclasses.replace(recipe, adv_grad_norm=self.norm, adv_step_size=self.step,
                                        adv_multiplier=self.multiplier)
-        iterations = self.train_iters if self.train_attack is TrainingAttack.PGD else None
+        iterations = self.train_iters if spec.iterative else None
         return robust_hparams(recipe, self.train_attack, self.train_eps, iterations=iterations)
 
     def digit_indices(self, labels: np.ndarray) -> np.ndarray:
@@ -95,7 +97,7 @@ class ViewState:
     @property
     def on_grid(self) -> bool:
         """Whether the training configuration is one of the pretrained models'."""
-        if self.train_attack is not TrainingAttack.FGSM:
+        if TRAINING_SPECS[self.train_attack].robust:
             return self.train_eps in ROBUST_EPSILONS and self.train_iters is None
         return self.step in NORM_SPECS[self.norm].grid_steps and self.multiplier in GRID_MULTIPLIERS
 
@@ -115,6 +117,8 @@ PARAMS = {
 # checkbox) is the one widget without a parameter: a view on the grid snaps to it.
 CUSTOM = "custom"
 _ALL_DIGITS = "all"
+#: The types of choices: widgets hold their ``.value``.
+_CHOICES = (enum.Enum, AttackMethod)
 
 
 def to_widgets(view: ViewState) -> dict[str, Any]:
@@ -122,7 +126,7 @@ def to_widgets(view: ViewState) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, field in PARAMS.items():
         value = getattr(view, field)
-        out[name] = value.value if isinstance(value, enum.Enum) else value
+        out[name] = value.value if isinstance(value, _CHOICES) else value
     out["digit"] = _ALL_DIGITS if view.digit is None else str(view.digit)
     out["titers"] = view.train_iters or robust_pgd_iterations(view.train_eps)
     out[CUSTOM] = not view.on_grid
@@ -144,13 +148,13 @@ def from_widgets(get: Callable[[str, Any], Any]) -> ViewState:
             fields[field] = None if raw == _ALL_DIGITS else int(raw)
         elif name == "titers":
             continue
-        elif issubclass(kind, enum.Enum):
+        elif issubclass(kind, _CHOICES):
             fields[field] = kind(raw)
         elif kind is float:
             fields[field] = round(float(raw), 4)
         else:
             fields[field] = int(raw)
-    custom_pgd = fields["train_attack"] is TrainingAttack.PGD and get(CUSTOM, False)
+    custom_pgd = TRAINING_SPECS[fields["train_attack"]].iterative and get(CUSTOM, False)
     fields["train_iters"] = int(get("titers", 0)) or None if custom_pgd else None
     return ViewState(**fields)
 
@@ -249,7 +253,8 @@ def parse_query(params: Mapping[str, str | Sequence[str]], *,
     take("step", lambda r: _checked_step(norm, _number(r)),
          message("url.step", maximum=NORM_SPECS[norm].max_step, norm=norm.value))
     take("mult", lambda r: _checked_multiplier(_number(r)), message("url.multiplier", maximum=MAX_MULTIPLIER))
-    take("attack", lambda r: _choice(r, AttackMethod), message("url.one_of", choices="fgsm, pgd"))
+    take("attack", lambda r: _choice(r, AttackMethod),
+         message("url.one_of", choices=", ".join(m.value for m in AttackMethod)))
     take("anorm", lambda r: _choice(r, Norm), norms)
     attack_norm = fields.get("attack_norm", DEFAULT.attack_norm)
     take("eps", lambda r: _checked_strength(attack_norm, _number(r)),
@@ -271,9 +276,11 @@ def parse_query(params: Mapping[str, str | Sequence[str]], *,
         fields["step"] = NORM_SPECS[fields["norm"]].default_step
     if "attack_norm" in fields and "strength" not in fields:
         fields["strength"] = NORM_SPECS[fields["attack_norm"]].default_step
-    if fields.get("attack") is AttackMethod.PGD and not NORM_SPECS[attack_norm].supports_pgd:
-        notices.append(message("url.no_pgd", norm=attack_norm.value))
-        fields["attack"] = AttackMethod.FGSM
+    method = fields.get("attack")
+    if method is not None and method not in AttackMethod.for_norm(attack_norm):
+        notices.append(message("url.method_norm", method=message(f"attack_method.{method.value}"),
+                               norm=attack_norm.value, fallback=message(f"attack_method.{DEFAULT.attack.value}")))
+        fields["attack"] = DEFAULT.attack
     standard = NORM_SPECS[attack_norm].strengths
     if snap and "strength" in fields and fields["strength"] not in standard:
         nearest = min(standard, key=lambda s: (abs(s - fields["strength"]), s))

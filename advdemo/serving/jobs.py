@@ -26,7 +26,7 @@ import enum
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,9 +119,56 @@ class _Job:
         return max(0.0, self.expected - elapsed)
 
 
+def _waiting(jobs: Iterable[_Job]) -> list[_Job]:
+    """The queued jobs, in the order they will run."""
+    return sorted((j for j in jobs if j.state is JobState.QUEUED), key=lambda j: j.order)
+
+
+def _running_left(jobs: Iterable[_Job]) -> float:
+    return sum(j.left() for j in jobs if j.state is JobState.RUNNING)
+
+
+def _view(jobs: Collection[_Job], job: _Job) -> JobView:
+    """What a page sees of ``job`` among ``jobs``: its place in the queue, the wait before it and the time left."""
+    position, wait = 0, 0.0
+    if job.state is JobState.QUEUED:
+        waiting = _waiting(jobs)
+        position = waiting.index(job) + 1
+        wait = _running_left(jobs) + sum(j.expected for j in waiting[:position - 1])
+    left = job.left() if job.state is JobState.RUNNING else wait + job.expected if job.state.active else 0.0
+    return JobView(job.state, position, job.progress, job.error, time.monotonic() - job.started, job.owner,
+                   wait, left, job.task.label())
+
+
 #: Runs a task, reporting through the progress function, and stops early (raising
 #: :class:`Cancelled`) once the event is set.
 Runner = Callable[[Task, Callable[[Any], None], threading.Event], None]
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Which new jobs a queue admits: at most ``capacity`` active jobs, ``training_capacity`` of them
+    trainings, ``per_owner`` per session and one training per session (None: no bound)."""
+
+    capacity: int | None = None
+    training_capacity: int | None = None
+    per_owner: int | None = None
+
+    def check(self, active: list[_Job], task: Task, owner: str | None, wait_all: float) -> None:
+        """Raise :class:`QueueError` unless a job for ``task`` fits beside ``active``; ``wait_all`` is
+        the seconds until the queue would be empty, for the message."""
+        training = isinstance(task, TrainTask)
+        if owner is not None:
+            mine = [j for j in active if j.owner == owner]
+            if training and any(j.training for j in mine):
+                raise QueueError("training.one_per_session")
+            if self.per_owner is not None and len(mine) >= self.per_owner:
+                raise QueueError("jobs.per_session", limit=self.per_owner)
+        if self.capacity is not None and len(active) >= self.capacity:
+            raise QueueError("jobs.queue_full", wait=minutes(wait_all))
+        if training and self.training_capacity is not None and (
+                sum(j.training for j in active) >= self.training_capacity):
+            raise QueueError("training.queue_full", capacity=self.training_capacity, wait=minutes(wait_all))
 
 
 class JobQueue:
@@ -135,9 +182,7 @@ class JobQueue:
                  per_owner: int | None = None, keep_seconds: float = 600.0,
                  on_idle: Callable[[], None] | None = None, idle_seconds: float = 300.0):
         self._runner = runner
-        self._capacity = capacity
-        self._training_capacity = training_capacity
-        self._per_owner = per_owner
+        self._admission = Admission(capacity, training_capacity, per_owner)
         self._keep = keep_seconds
         self._on_idle = on_idle
         self._idle_seconds = idle_seconds
@@ -162,7 +207,7 @@ class JobQueue:
             job = self._jobs.get(key)
             if job is not None and job.state in (JobState.QUEUED, JobState.RUNNING, JobState.DONE):
                 return self._view(job)
-            self._admit(task, owner)
+            self._admission.check([j for j in self._jobs.values() if j.state.active], task, owner, self._wait_all())
             self._arrivals += 1
             job = _Job(task, owner, task.expected_seconds(), self._arrivals)
             self._jobs[key] = job
@@ -171,23 +216,6 @@ class JobQueue:
                 self._worker.start()
             self._changed.notify_all()
             return self._view(job)
-
-    def _admit(self, task: Task, owner: str | None) -> None:
-        """Raise :class:`QueueError` unless a new job for ``task`` fits (lock held)."""
-        active = [j for j in self._jobs.values() if j.state.active]
-        training = isinstance(task, TrainTask)
-        if owner is not None:
-            mine = [j for j in active if j.owner == owner]
-            if training and any(j.training for j in mine):
-                raise QueueError("training.one_per_session")
-            if self._per_owner is not None and len(mine) >= self._per_owner:
-                raise QueueError("jobs.per_session", limit=self._per_owner)
-        if self._capacity is not None and len(active) >= self._capacity:
-            raise QueueError("jobs.queue_full", wait=minutes(self._wait_all()))
-        if training and self._training_capacity is not None and (
-                sum(j.training for j in active) >= self._training_capacity):
-            raise QueueError("training.queue_full", capacity=self._training_capacity,
-                             wait=minutes(self._wait_all()))
 
     def cancel(self, key: str, owner: str | None = None) -> bool:
         """Cancel job ``key`` if it is active and ``owner``'s (any owner if None); returns whether it was."""
@@ -202,8 +230,7 @@ class JobQueue:
 
     def view(self, key: str) -> JobView | None:
         with self._changed:
-            job = self._jobs.get(key)
-            return None if job is None else self._view(job)
+            return None if (job := self._jobs.get(key)) is None else self._view(job)
 
     def busy(self) -> int:
         """How many jobs are queued or running."""
@@ -218,23 +245,13 @@ class JobQueue:
     # -- bookkeeping (lock held) -------------------------------------------------
 
     def _waiting(self) -> list[_Job]:
-        return sorted((j for j in self._jobs.values() if j.state is JobState.QUEUED), key=lambda j: j.order)
-
-    def _running_left(self) -> float:
-        return sum(j.left() for j in self._jobs.values() if j.state is JobState.RUNNING)
+        return _waiting(self._jobs.values())
 
     def _wait_all(self) -> float:
-        return self._running_left() + sum(j.expected for j in self._waiting())
+        return _running_left(self._jobs.values()) + sum(j.expected for j in self._waiting())
 
     def _view(self, job: _Job) -> JobView:
-        position, wait = 0, 0.0
-        if job.state is JobState.QUEUED:
-            waiting = self._waiting()
-            position = waiting.index(job) + 1
-            wait = self._running_left() + sum(j.expected for j in waiting[:position - 1])
-        left = job.left() if job.state is JobState.RUNNING else wait + job.expected if job.state.active else 0.0
-        return JobView(job.state, position, job.progress, job.error, time.monotonic() - job.started, job.owner,
-                       wait, left, job.task.label())
+        return _view(self._jobs.values(), job)
 
     def _finish(self, job: _Job, state: JobState, error: str | None = None) -> None:
         job.state, job.error, job.ended = state, error, time.monotonic()

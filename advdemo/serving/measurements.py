@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from advdemo.core.accuracies import PairAccuracies
-from advdemo.core.config import NORM_SPECS, Attack, AttackMethod, ModelKind, Norm, StrongEval
+from advdemo.core.config import NORM_SPECS, Attack, ModelKind, Norm, StrongEval
 from advdemo.core.data import Mnist
 from advdemo.core.evaluation import Attacked, attack_pair
 from advdemo.core.results import Curve, Evaluation
@@ -80,7 +80,7 @@ class Measurements:
     def examples_for(self, attack: Attack, *, curve: bool = False) -> int:
         """How many test images the numbers measured now for ``attack`` use."""
         n = self._test_size()
-        if attack.method is AttackMethod.PGD:
+        if attack.method.spec.iterative:  # costly per digit: fewer digits
             return min(n, PGD_CURVE_EXAMPLES if curve else PGD_EXAMPLES)
         return min(n, CURVE_EXAMPLES) if curve else n
 

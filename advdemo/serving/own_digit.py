@@ -15,6 +15,7 @@ import numpy as np
 from advdemo.core.attacks import fgsm_directions, perturb
 from advdemo.core.config import NORM_SPECS, Attack, AttackMethod, EvalMode
 from advdemo.core.evaluation import Attacked, attack_pair, predict_proba
+from advdemo.core.results import Flip
 from advdemo.store.pairs import ModelPair
 
 #: Strengths tried when searching for the smallest one that flips a model: this
@@ -22,20 +23,6 @@ from advdemo.store.pairs import ModelPair
 #: tries them all in one batch; PGD runs once per strength, so it tries fewer.
 FGSM_SEARCH_STEPS = 100
 PGD_SEARCH_STEPS = 20
-
-
-@dataclass(frozen=True)
-class Flip:
-    """The smallest strength at which a model's answer changes (None: not up to ``searched_to``).
-
-    Strengths are on a grid of ``resolution`` from 0 to ``searched_to``, so
-    the true smallest flipping strength lies within one ``resolution`` below.
-    0 means the model is wrong on the digit as it is.
-    """
-
-    strength: float | None
-    searched_to: float
-    resolution: float
 
 
 @dataclass(frozen=True)
@@ -66,7 +53,7 @@ def clean_probabilities(pair: ModelPair, image: np.ndarray) -> tuple[np.ndarray,
 def search_strengths(attack: Attack) -> np.ndarray:
     """The grid of strengths the flip search tries for ``attack``'s norm and method (0 excluded)."""
     top = NORM_SPECS[attack.norm].strengths[-1]
-    steps = FGSM_SEARCH_STEPS if attack.method is AttackMethod.FGSM else PGD_SEARCH_STEPS
+    steps = PGD_SEARCH_STEPS if attack.method.spec.iterative else FGSM_SEARCH_STEPS
     return np.linspace(0.0, top, steps + 1)[1:]
 
 

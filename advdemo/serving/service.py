@@ -30,7 +30,7 @@ from typing import Any
 
 from advdemo import environment
 from advdemo.core.accuracies import PairAccuracies
-from advdemo.core.config import FAST_RECIPE, Attack, HParams, ModelKind, Norm, TrainingAttack
+from advdemo.core.config import FAST_RECIPE, TRAINING_SPECS, Attack, HParams, ModelKind, Norm
 from advdemo.core.data import TRAIN_SIZE, Mnist, load_mnist, training_data_problem
 from advdemo.core.results import Curve, Evaluation
 from advdemo.core.training import expected_training_seconds
@@ -130,6 +130,34 @@ class Pending:
         return self.job is not None and self.job.state is JobState.FAILED
 
 
+class JobRunner:
+    """Runs the queue's jobs on an engine, and keeps each measurement's result in this process and in the
+    writable store, so that it is never measured again."""
+
+    def __init__(self, engine: Engine, measurements: Measurements, stores: list[ModelStore]):
+        self.engine, self._measurements, self._stores = engine, measurements, stores
+        #: How many times each task was computed by this process (a task is never computed twice).
+        self.computed: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, task: Task, report: Callable[[Any], None], cancel: threading.Event) -> None:
+        start = time.perf_counter()
+        data = self.engine.run(task, report, cancel)
+        seconds = time.perf_counter() - start
+        with self._lock:
+            self.computed[task.key()] += 1
+        LOGGER.info("job %s (%s) took %.1f s", task.key(), task.kind, seconds)
+        if isinstance(task, TrainTask):
+            return
+        self._measurements.keep(task, data)
+        writable = next((s for s in self._stores if s.writable), None)
+        if writable is not None:
+            try:
+                writable.put_result(task.key(), task.kind, data, seconds=seconds)
+            except StoreError:  # the number stands for this process; the operator reads why in the log
+                LOGGER.exception("could not store the result of %s", task.key())
+
+
 class ModelService:
     """Models, jobs and results for the page: see the module docstring."""
 
@@ -152,12 +180,10 @@ class ModelService:
             engine = (ThreadEngine(LocalContext(self.stores, data_dir, trainer)) if in_thread
                       else ProcessEngine(self.stores, data_dir, self.child_settings, self.gate))
         self.engine = engine
-        self._queue = JobQueue(self._run, capacity=limits.job_capacity, training_capacity=limits.queue_capacity,
-                               per_owner=limits.per_session, on_idle=engine.release)
         self.measurements = Measurements(self.mnist, self.stores)
-        #: How many times each task was computed by this process (a task is never computed twice).
-        self.computed: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        self.runner = JobRunner(engine, self.measurements, self.stores)
+        self._queue = JobQueue(self.runner, capacity=limits.job_capacity, training_capacity=limits.queue_capacity,
+                               per_owner=limits.per_session, on_idle=engine.release)
 
     @property
     def notes(self) -> list[str]:
@@ -174,10 +200,7 @@ class ModelService:
         return load_mnist(self.data_dir, training=False)
 
     def training_data_problem(self) -> Message | None:
-        """Why training cannot get its data, in one sentence, or None.
-
-        See :func:`advdemo.core.data.training_data_problem`.
-        """
+        """Why training cannot get its data, in one sentence, or None (:mod:`advdemo.core.data`)."""
         return training_data_problem(self.data_dir)
 
     def training_hparams(self, hparams: HParams) -> HParams:
@@ -196,19 +219,7 @@ class ModelService:
                 return pair
         return None
 
-    # -- light work and stored numbers (the page's run) -----------------------------------
-
-    def attack_digits(self, pair: ModelPair, images, labels, attack: Attack):
-        return self.measurements.attack_digits(pair, images, labels, attack)
-
-    def own_digit(self, pair: ModelPair, image, label: int, attack: Attack):
-        return self.measurements.own_digit(pair, image, label, attack)
-
-    def strong_curve(self, pair: ModelPair, norm: Norm) -> Curve | None:
-        return self.measurements.strong_curve(pair, norm)
-
-    def seed_curves(self, pair: ModelPair, attack: Attack) -> list[Curve]:
-        return self.measurements.seed_curves(pair, attack)
+    # Light work and stored numbers (the page's run) are :attr:`measurements`': ``svc.measurements.curve(…)``.
 
     # -- numbers that may need a job: the answer now, or the job to follow ----------------
 
@@ -251,24 +262,6 @@ class ModelService:
                 return hit
         return Pending(task, view)
 
-    def _run(self, task: Task, report: Callable[[Any], None], cancel: threading.Event) -> None:
-        """Run ``task`` on the engine; keep a measurement's result in this process and the writable store."""
-        start = time.perf_counter()
-        data = self.engine.run(task, report, cancel)
-        seconds = time.perf_counter() - start
-        with self._lock:
-            self.computed[task.key()] += 1
-        LOGGER.info("job %s (%s) took %.1f s", task.key(), task.kind, seconds)
-        if isinstance(task, TrainTask):
-            return
-        self.measurements.keep(task, data)
-        writable = next((s for s in self.stores if s.writable), None)
-        if writable is not None:
-            try:
-                writable.put_result(task.key(), task.kind, data, seconds=seconds)
-            except StoreError:  # the number stands for this process; the operator reads why in the log
-                LOGGER.exception("could not store the result of %s", task.key())
-
     # -- training ------------------------------------------------------------------------
 
     def expected_seconds(self, hparams: HParams) -> float:
@@ -284,7 +277,7 @@ class ModelService:
         """
         if not self.limits.enabled:
             raise StoreError("training on demand is switched off on this server")
-        if hparams.training_attack is not TrainingAttack.FGSM and not self.limits.robust:
+        if TRAINING_SPECS[hparams.training_attack].robust and not self.limits.robust:
             raise StoreError("this server trains no robust models on demand; pick a pretrained one")
         hparams = self.training_hparams(hparams)
         return self._queue.request(TrainTask(hparams, self.expected_seconds(hparams)), owner)

@@ -132,7 +132,7 @@ class _PairTask:
 
 
 def _gradients_per_image(attack: Attack) -> int:
-    return attack.iterations if attack.method is AttackMethod.PGD else 1
+    return attack.iterations
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,8 @@ class MetricsTask(_PairTask):
         return {"attack": to_dict(self.attack)}
 
     def label(self) -> Message:
-        return message("jobs.metrics", method=self.attack.method.value.upper(), examples=self.examples)
+        return message("jobs.metrics", method=message(f"attack_method.{self.attack.method.value}"),
+                       examples=self.examples)
 
     def expected_seconds(self) -> float:
         return 2 * self.examples * (2 + _gradients_per_image(self.attack)) * _GRADIENT_SECONDS
@@ -186,7 +187,8 @@ class CurveTask(_PairTask):
         return {"attack": to_dict(self.attack)}
 
     def label(self) -> Message:
-        return message("jobs.curve", method=self.attack.method.value.upper(), examples=self.examples)
+        return message("jobs.curve", method=message(f"attack_method.{self.attack.method.value}"),
+                       examples=self.examples)
 
     def expected_seconds(self) -> float:
         points = len(NORM_SPECS[self.attack.norm].strengths)
