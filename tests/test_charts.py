@@ -61,7 +61,7 @@ def test_seed_bars_span_the_lowest_to_the_highest_seed():
 
     seeds = [Curve((0.0, 0.2), (0.99, 0.40), (0.98, 0.92), 100), Curve((0.0, 0.2), (0.98, 0.45), (0.99, 0.95), 100),
              Curve((0.0, 0.2), (0.99, 0.42), (0.99, 0.93), 100)]
-    ranges = {(r["model"], r["strength"]): (r["low"], r["high"]) for r in seed_ranges(seeds)}
+    ranges = {(r.model, r.strength): (r.low, r.high) for r in seed_ranges(seeds)}
     assert ranges[(ModelKind.BASE, 0.2)] == (0.40, 0.45)
     assert ranges[(ModelKind.REGULARIZED, 0.0)] == (0.98, 0.99)
     layers = curve_chart(seeds[0], 0.2, "ε", NAMES, seeds=seeds).to_dict()["layer"]

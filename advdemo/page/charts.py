@@ -7,6 +7,8 @@ so the numbers can be checked (and downloaded) without drawing anything.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import functools
 import json
 from collections.abc import Sequence
@@ -25,12 +27,19 @@ MARKER = "#D55E00"
 HEIGHT = 280  # pixels
 
 
+class CurveMeasure(enum.StrEnum):
+    """Which line a point belongs to: the page's attack (solid) or the worst case (dotted)."""
+
+    ATTACK = "attack"
+    WORST_CASE = "worst case"
+
+
 @dataclass(frozen=True)
 class CurvePoint:
     """One point of a curve: a model's accuracy in [0, 1] at an attack strength, measured on ``examples`` digits."""
 
     model: ModelKind
-    measure: str  # "attack" (the page's attack) or "worst case"
+    measure: CurveMeasure
     strength: float
     accuracy: float
     examples: int
@@ -39,7 +48,7 @@ class CurvePoint:
 def curve_rows(curve: Curve, worst: Curve | None = None) -> list[CurvePoint]:
     """Every point of ``curve`` (and of the worst-case curves, if given), in order."""
     rows = []
-    for measure, c in (("attack", curve), ("worst case", worst)):
+    for measure, c in ((CurveMeasure.ATTACK, curve), (CurveMeasure.WORST_CASE, worst)):
         if c is None:
             continue
         for kind, values in ((ModelKind.BASE, c.base), (ModelKind.REGULARIZED, c.regularized)):
@@ -47,21 +56,31 @@ def curve_rows(curve: Curve, worst: Curve | None = None) -> list[CurvePoint]:
     return rows
 
 
-def seed_ranges(curves: Sequence[Curve]) -> list[dict]:
+@dataclass(frozen=True)
+class SeedRange:
+    """One model's lowest and highest accuracy (in [0, 1]) at one strength over ``seeds`` training seeds."""
+
+    model: ModelKind
+    strength: float
+    low: float
+    high: float
+    seeds: int
+
+
+def seed_ranges(curves: Sequence[Curve]) -> list[SeedRange]:
     """Per model and strength, the lowest and highest accuracy over ``curves`` (one per seed, same strengths)."""
     rows = []
     for kind in ModelKind:
         values = [c.base if kind is ModelKind.BASE else c.regularized for c in curves]
         for i, strength in enumerate(curves[0].strengths):
             column = [v[i] for v in values]
-            rows.append({"model": kind, "strength": strength, "low": min(column), "high": max(column),
-                         "seeds": len(curves)})
+            rows.append(SeedRange(kind, strength, min(column), max(column), len(curves)))
     return rows
 
 
 #: The catalogue keys of the models' names in the legend (the tutorial's names).
 NAME_KEYS = {ModelKind.BASE: "model.base_curve", ModelKind.REGULARIZED: "model.regularized_curve"}
-_MEASURE_KEYS = {"attack": "curve.attack", "worst case": "curve.worst_case"}
+_MEASURE_KEYS = {CurveMeasure.ATTACK: "curve.attack", CurveMeasure.WORST_CASE: "curve.worst_case"}
 
 
 def curve_chart(curve: Curve, current: float | None, xlabel: str, tr: Catalogue | None = None,
@@ -97,7 +116,7 @@ def curve_chart(curve: Curve, current: float | None, xlabel: str, tr: Catalogue 
     )
     layers: list[alt.Chart] = [lines]
     if len(seeds) > 1:
-        ranges = [{**r, "model": names[r["model"]]} for r in seed_ranges(seeds)]
+        ranges = [{**dataclasses.asdict(r), "model": names[r.model]} for r in seed_ranges(seeds)]
         layers.append(alt.Chart(alt.Data(values=ranges)).mark_errorbar(ticks=True).encode(
             x="strength:Q", y=alt.Y("low:Q", title=tr("curve.accuracy_axis")), y2="high:Q", color=color,
             tooltip=[tip("model:N", "curve.model"), tip("strength:Q", "curve.strength", fmt="g"),
@@ -134,4 +153,5 @@ def curve_spec(curve: Curve, current: float | None, xlabel: str, tr: Catalogue,
     return json.loads(_spec_json(curve, current, xlabel, tr, worst, flips, tuple(seeds)))
 
 
-__all__ = ["COLORS", "HEIGHT", "CurvePoint", "curve_chart", "curve_rows", "curve_spec", "seed_ranges"]
+__all__ = ["COLORS", "HEIGHT", "CurveMeasure", "CurvePoint", "SeedRange", "curve_chart", "curve_rows", "curve_spec",
+           "seed_ranges"]
