@@ -152,7 +152,7 @@ def main() -> None:
         print(f"| {s:g} | " + " | ".join(cells) + " |")
     print()
 
-    print("**Gradient-masking signs** found by the detector (`advdemo.core.robustness.masking_signs`) in the "
+    print("**Gradient-masking signs** found by the detector (`advdemo.core.masking.masking_signs`) in the "
           "stored numbers on the first 1,000 test digits (AutoAttack's where measured, else the strong "
           "evaluation's curves), L∞ attacks at ε 0.1, 0.2 and 0.3\n")
     print("| model | training | ε | sign | should be stronger | should be weaker |")

@@ -66,8 +66,8 @@ def explanation(tr: Catalogue, hparams_summary: str, strong: StrongEval = Strong
 
 
 def method_help(tr: Catalogue, methods: Sequence[AttackMethod]) -> str:
-    """One line per attack offered: its name and what it does."""
-    return " ".join(tr("sidebar.method_line", name=tr(f"attack_method.{m.value}"),
+    """One paragraph per attack offered: its name and what it does (the method radio's help)."""
+    return "\n\n".join(tr("sidebar.method_line", name=tr(f"attack_method.{m.value}"),
                        help=tr(f"attack_method_help.{m.value}")) for m in methods)
 
 
