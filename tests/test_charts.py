@@ -8,8 +8,7 @@ import pytest
 
 from advdemo.core.config import FAST_RECIPE, Attack, ModelKind, Norm
 from advdemo.core.results import Curve
-from advdemo.experiments.experiment import stored_fgsm_curve
-from advdemo.experiments.stored import stored_worst_curves
+from advdemo.experiments.stored import stored_fgsm_curve, stored_worst_curves
 from advdemo.i18n import Language, catalogue, english
 from advdemo.page.charts import curve_chart, curve_rows
 from advdemo.store.storage import PRETRAINED_DIR, ModelStore, model_id

@@ -13,10 +13,10 @@ import numpy as np
 
 from advdemo.core import training
 from advdemo.core.attacks import fgsm_directions, perturb
-from advdemo.core.config import NORM_SPECS, Attack, AttackMethod, EvalMode, HParams, ModelKind, Norm
+from advdemo.core.config import NORM_SPECS, Attack, EvalMode, HParams, ModelKind, Norm
 from advdemo.core.data import Mnist
 from advdemo.core.evaluation import accuracy, evaluate_attacked, fgsm_curve, robustness_curve
-from advdemo.core.results import Curve, FgsmMetrics, PairAccuracy
+from advdemo.core.results import FgsmMetrics, PairAccuracy
 from advdemo.core.training import ProgressFn
 from advdemo.logs import LogFn, log_info
 from advdemo.store.manifest import Metrics, ModelEntry
@@ -61,23 +61,6 @@ def pair_metrics(base, regularized, hparams: HParams, mnist: Mnist, base_cache: 
     else:
         fgsm = fgsm_metrics(base, regularized, x, y, norm, step)
     return Metrics().with_fgsm(fgsm).with_fgsm_curves(Attack(norm=norm, strength=step), curves, len(y))
-
-
-def stored_fgsm_curve(base_entry: ModelEntry, regularized_entry: ModelEntry, attack: Attack,
-                      test_examples: int) -> Curve | None:
-    """The FGSM curve :func:`pair_metrics` stored for ``attack``'s norm and mode, or None.
-
-    Only if it belongs to this base model, covers ``test_examples`` digits and
-    the norm's standard strengths.
-    """
-    metrics = regularized_entry.metrics
-    stored = metrics.fgsm_curve(attack.mode)
-    measured = metrics.fgsm_attack
-    if (stored is not None and attack.method is AttackMethod.FGSM and metrics.base_model == base_entry.id
-            and measured is not None and measured.norm is attack.norm and stored.examples == test_examples
-            and stored.strengths == tuple(NORM_SPECS[attack.norm].strengths)):
-        return stored
-    return None
 
 
 def train_and_store(store: ModelStore, hparams: HParams, kind: ModelKind, mnist: Mnist, *,

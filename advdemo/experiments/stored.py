@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from advdemo.core.accuracies import Accuracies, AutoAttackRecord, PairAccuracies, StrongCurve
-from advdemo.core.config import Norm
+from advdemo.core.config import NORM_SPECS, Attack, AttackMethod, Norm
 from advdemo.core.results import Curve
 from advdemo.store.manifest import AutoAttackKind, ModelEntry, StrongKind
 from advdemo.store.storage import ModelStore
@@ -27,6 +27,23 @@ def stored_entry(stores: Sequence[ModelStore], mid: str) -> ModelEntry | None:
         entry = store.entry(mid)
         if entry is not None:
             return entry
+    return None
+
+
+def stored_fgsm_curve(base_entry: ModelEntry, regularized_entry: ModelEntry, attack: Attack,
+                      test_examples: int) -> Curve | None:
+    """The FGSM curve :func:`pair_metrics` stored for ``attack``'s norm and mode, or None.
+
+    Only if it belongs to this base model, covers ``test_examples`` digits and
+    the norm's standard strengths.
+    """
+    metrics = regularized_entry.metrics
+    stored = metrics.fgsm_curve(attack.mode)
+    measured = metrics.fgsm_attack
+    if (stored is not None and attack.method is AttackMethod.FGSM and metrics.base_model == base_entry.id
+            and measured is not None and measured.norm is attack.norm and stored.examples == test_examples
+            and stored.strengths == tuple(NORM_SPECS[attack.norm].strengths)):
+        return stored
     return None
 
 

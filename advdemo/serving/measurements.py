@@ -25,8 +25,7 @@ from advdemo.core.config import NORM_SPECS, Attack, ModelKind, Norm, StrongEval
 from advdemo.core.data import Mnist
 from advdemo.core.evaluation import Attacked, attack_pair
 from advdemo.core.results import Curve, Evaluation
-from advdemo.experiments.experiment import stored_fgsm_curve
-from advdemo.experiments.stored import best_stored_pair, stored_entry, stored_worst_curves
+from advdemo.experiments.stored import best_stored_pair, stored_entry, stored_fgsm_curve, stored_worst_curves
 from advdemo.logs import LOGGER
 from advdemo.memo import LruCache, array_digest
 from advdemo.serving.own_digit import OwnDigitReport, examine
