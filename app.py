@@ -19,7 +19,7 @@ from advdemo.page.lesson import LESSON
 from ui import sidebar, state
 from ui.results import results
 from ui.shared import get_devices, get_service, interactive
-from ui.training import training_panel
+from ui.training import live_probe, training_panel
 
 svc = get_service()
 state.arrive()
@@ -85,6 +85,10 @@ def page() -> None:
         for line in text.provenance(tr, pair):
             st.markdown(line)
         st.markdown(text.devices(tr, get_devices()))
+        grown = pair.regularized_entry.metrics.probe
+        if grown is not None:
+            st.markdown(f"**{tr('probe.stored')}**")
+            live_probe(grown)
 
 
 page()

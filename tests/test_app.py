@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -202,6 +203,11 @@ def test_untrained_configuration_trains_from_the_page(app_env):
     assert len(grids(at)) == 2, "the trained models never appeared"
     stored = ModelStore(app_env / "model-cache", writable=False)
     assert len(stored.entries()) == 1  # the adv model; the base came from the pretrained store
+    # It was probed after every epoch, and the page draws how its robustness grew.
+    [entry] = stored.entries().values()
+    assert [p.epoch for p in entry.metrics.probe.points] == list(range(1, entry.epochs + 1))
+    charts = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert any(c.get("encoding", {}).get("x", {}).get("field") == "epoch" for c in charts)
 
 
 def test_without_training_data_the_train_button_says_how_to_get_it(app_env, monkeypatch, tmp_path):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advdemo.core.config import HParams, TrainingAttack
+from advdemo.core.config import TRAINING_SPECS, HParams, LiveProbe
 from advdemo.core.data import TRAIN_SIZE, Mnist
+from advdemo.core.probe import probe_attack
+from advdemo.core.results import ProbeHistory
 from advdemo.core.training import Progress, expected_training_seconds, training_summary
 from advdemo.page import presentation as text
+from advdemo.page.charts import HEIGHT as CHART_HEIGHT
+from advdemo.page.charts import probe_spec
 from advdemo.serving.service import JobState, ModelService, QueueError
 from advdemo.store.storage import StoreError
 from ui import state
@@ -21,7 +25,7 @@ def training_panel(svc: ModelService, mnist: Mnist, hparams: HParams) -> None:
     if not limits.enabled:
         st.error(tr("training.off"), icon="🚫")
         return
-    if hparams.training_attack is not TrainingAttack.FGSM and not limits.robust:
+    if TRAINING_SPECS[hparams.training_attack].robust and not limits.robust:
         st.error(text.robust_only_pretrained(tr), icon="🚫")
         return
     bounded = svc.training_hparams(hparams)
@@ -42,11 +46,11 @@ def training_panel(svc: ModelService, mnist: Mnist, hparams: HParams) -> None:
         except StoreError as exc:  # the server's model store; its message is for the operator
             st.warning(str(exc), icon="⏳")
     if svc.job(hparams) is not None:
-        training_status(svc, hparams)
+        training_status(svc, hparams, min(LiveProbe().examples, len(mnist.test_labels)))
 
 
 @st.fragment(run_every=1.0)
-def training_status(svc: ModelService, hparams: HParams) -> None:
+def training_status(svc: ModelService, hparams: HParams, probe_examples: int) -> None:
     """The job's state, redrawn every second; its owner can cancel it."""
     job = svc.job(hparams)
     if job is None:
@@ -63,8 +67,20 @@ def training_status(svc: ModelService, hparams: HParams) -> None:
     if job.state is JobState.QUEUED:
         st.info(text.queued(tr, job.position, job.wait_seconds), icon="⏳")
     else:
-        fraction, label = text.training_progress(tr, job.progress if isinstance(job.progress, Progress) else None)
+        progress = job.progress if isinstance(job.progress, Progress) else None
+        fraction, label = text.training_progress(tr, progress)
         st.progress(fraction, text=label)
+        if progress is not None and progress.probe:
+            live_probe(ProbeHistory(*probe_attack(svc.training_hparams(hparams)), probe_examples, progress.probe),
+                       progress.epochs)
     if job.owner == state.owner() and st.button(tr("training.cancel"), key="cancel_training"):
         svc.cancel_training(hparams, state.owner())
         st.rerun(scope="fragment")
+
+
+def live_probe(history: ProbeHistory, epochs: int | None = None) -> None:
+    """The regularized model's robustness after each epoch so far (or of its whole training, once stored)."""
+    tr = state.tr()
+    st.vega_lite_chart(spec=probe_spec(history, tr, epochs), width="stretch", height=CHART_HEIGHT,
+                       alt=tr("probe.stored"))
+    st.caption(text.probe_caption(tr, history))

@@ -443,6 +443,23 @@ class AutoAttackEval:
         _check_int("seed", self.seed, 0, 2**31 - 1)
 
 
+@dataclass(frozen=True)
+class LiveProbe:
+    """The robustness a regularized model shows while it trains (:mod:`advdemo.core.probe`): after every
+    epoch, clean, white-box FGSM and white-box PGD accuracy on the first ``examples`` test digits, at the
+    training's own norm and strength (its ε, else its step). PGD takes ``pgd_iterations`` steps from one
+    random start: a quick look, not the strong evaluation."""
+
+    examples: int = 300
+    pgd_iterations: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("examples", self.examples, 1, 10_000)
+        _check_int("pgd_iterations", self.pgd_iterations, 1, 100)
+        _check_int("seed", self.seed, 0, 2**31 - 1)
+
+
 def default_of(cls: type, name: str) -> Any:
     """The default of field ``name`` of dataclass ``cls``: where CLI and page defaults come from."""
     return {f.name: f.default for f in dataclasses.fields(cls)}[name]
@@ -491,6 +508,7 @@ __all__ = [
     "FAST_RECIPE",
     "GRID_MULTIPLIERS",
     "HParams",
+    "LiveProbe",
     "NORM_SPECS",
     "Norm",
     "NormSpec",

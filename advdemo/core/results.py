@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from advdemo.core.config import ModelKind
+from advdemo.core.config import ModelKind, Norm
 
 
 @dataclass(frozen=True)
@@ -108,4 +108,25 @@ class Flip:
     resolution: float
 
 
-__all__ = ["Curve", "Evaluation", "FgsmMetrics", "Flip", "PairAccuracy"]
+@dataclass(frozen=True)
+class ProbePoint:
+    """Accuracies in [0, 1] after ``epoch`` (from 1): clean, white-box FGSM and white-box PGD (None where the
+    norm has no PGD)."""
+
+    epoch: int
+    clean: float
+    fgsm: float
+    pgd: float | None
+
+
+@dataclass(frozen=True)
+class ProbeHistory:
+    """A training's probe: the attacks' norm and strength, the digits, and one point per epoch."""
+
+    norm: Norm
+    strength: float
+    examples: int
+    points: tuple[ProbePoint, ...]
+
+
+__all__ = ["Curve", "Evaluation", "FgsmMetrics", "Flip", "PairAccuracy", "ProbeHistory", "ProbePoint"]

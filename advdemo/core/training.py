@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from advdemo.core.compat import keras, nsl, tf
-from advdemo.core.config import NORM_SPECS, HParams, ModelKind
+from advdemo.core.config import NORM_SPECS, HParams, LiveProbe, ModelKind
 from advdemo.core.kernels import with_fast_pool_gradients
 from advdemo.core.model import IMAGE_KEY, LABEL_KEY, build_base_model
+from advdemo.core.probe import ProbeEachEpoch
+from advdemo.core.results import ProbeHistory, ProbePoint
 from advdemo.i18n import Catalogue, english
 from advdemo.logs import LOGGER
 
@@ -32,6 +34,8 @@ class Progress:
     step: int
     steps: int
     metrics: dict[str, float] = field(default_factory=dict)
+    #: The live probe's points so far (:mod:`advdemo.core.probe`), one per finished epoch.
+    probe: tuple[ProbePoint, ...] = ()
 
     @property
     def fraction(self) -> float:
@@ -58,13 +62,17 @@ class TrainResult:
     seconds: float
     history: dict[str, list[float]]
     cpu_seconds: float = 0.0
+    #: The regularized model's robustness after each epoch, where it was probed.
+    probe: ProbeHistory | None = None
 
 
 class _ReportProgress(keras.callbacks.Callback):
     """Adapts Keras callbacks to :data:`ProgressFn`, at most ``per_second`` times a second."""
 
-    def __init__(self, name: ModelKind, epochs: int, steps: int, progress: ProgressFn, per_second: float = 4.0):
+    def __init__(self, name: ModelKind, epochs: int, steps: int, progress: ProgressFn, per_second: float = 4.0,
+                 probe: ProbeEachEpoch | None = None):
         super().__init__()
+        self._probe = probe
         # Keep Keras from converting logs to NumPy (a device sync) on every batch.
         self._supports_tf_logs = True
         self._name, self._epochs, self._steps = name, epochs, steps
@@ -75,7 +83,8 @@ class _ReportProgress(keras.callbacks.Callback):
         # NSL's wrapper names the compiled "acc" metric after its function; report one name for both.
         metrics = {("acc" if k == "sparse_categorical_accuracy" else k): float(np.asarray(v))
                    for k, v in (logs or {}).items()}
-        self._progress(Progress(self._name, self._epoch, self._epochs, step, self._steps, metrics))
+        points = tuple(self._probe.points) if self._probe is not None else ()
+        self._progress(Progress(self._name, self._epoch, self._epochs, step, self._steps, metrics, points))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch + 1
@@ -174,10 +183,12 @@ def wrap_adversarial(base: keras.Model, hparams: HParams, decay_steps: int | Non
 
 
 def _fit(model: keras.Model, ds: tf.data.Dataset, epochs: int, steps: int, name: ModelKind,
-         progress: ProgressFn | None, *, initial_epoch: int = 0,
+         progress: ProgressFn | None, *, initial_epoch: int = 0, probe: ProbeEachEpoch | None = None,
          extra: list[keras.callbacks.Callback] | None = None) -> tuple[float, float, dict[str, list[float]]]:
     model.train_step = with_fast_pool_gradients(model.train_step)
-    callbacks = ([_ReportProgress(name, epochs, steps, progress)] if progress else []) + (extra or [])
+    # The probe measures first, so that the epoch's last progress report carries its point.
+    callbacks = ([probe] if probe else []) + (
+        [_ReportProgress(name, epochs, steps, progress, probe=probe)] if progress else []) + (extra or [])
     start, cpu = time.perf_counter(), time.process_time()
     history = model.fit(ds, epochs=epochs, verbose=0, callbacks=callbacks, initial_epoch=initial_epoch)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -196,7 +207,9 @@ def train_base(hparams: HParams, images: np.ndarray, labels: np.ndarray,
 
 
 def train_adversarial(hparams: HParams, images: np.ndarray, labels: np.ndarray,
-                      progress: ProgressFn | None = None, *, checkpoints: Path | None = None) -> TrainResult:
+                      progress: ProgressFn | None = None, *, checkpoints: Path | None = None,
+                      probe: tuple[np.ndarray, np.ndarray] | None = None, probe_cfg: LiveProbe = LiveProbe()
+                      ) -> TrainResult:
     """Train a fresh base network inside ``nsl.keras.AdversarialRegularization``.
 
     Returns the regularized *base network* (``adv_model.base_model`` in the
@@ -207,6 +220,10 @@ def train_adversarial(hparams: HParams, images: np.ndarray, labels: np.ndarray,
     epoch, and a run that finds a checkpoint continues from it: a long
     training survives being stopped. ``history`` then holds the epochs of this
     run only, and the data's shuffling restarts with the run.
+
+    ``probe`` (test images ``(N, 28, 28, 1)`` and labels ``(N,)``) measures the
+    network on the first ``probe_cfg.examples`` of them after every epoch
+    (:mod:`advdemo.core.probe`); the progress reports and the result carry the points.
     """
     keras.utils.set_random_seed(hparams.seed)
     base = build_base_model(hparams)
@@ -216,9 +233,11 @@ def train_adversarial(hparams: HParams, images: np.ndarray, labels: np.ndarray,
     if checkpoints is not None:
         initial_epoch, saver = _resume(base, adv.optimizer, checkpoints)
         extra.append(saver)
+    probing = ProbeEachEpoch(base, *probe, hparams, probe_cfg) if probe is not None else None
     seconds, cpu, history = _fit(adv, make_dataset(images, labels, hparams, as_dict=True), epochs, steps,
-                                 ModelKind.REGULARIZED, progress, initial_epoch=initial_epoch, extra=extra)
-    return TrainResult(base, seconds, history, cpu)
+                                 ModelKind.REGULARIZED, progress, initial_epoch=initial_epoch, probe=probing,
+                                 extra=extra)
+    return TrainResult(base, seconds, history, cpu, probing.history() if probing else None)
 
 
 class _SaveEachEpoch(keras.callbacks.Callback):

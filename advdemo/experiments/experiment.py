@@ -70,7 +70,8 @@ def train_and_store(store: ModelStore, hparams: HParams, kind: ModelKind, mnist:
 
     Every model is stored with the same metrics: its training history, wall and
     CPU time, a regularized model's base model id (its transfer attacks'
-    source), and a base model's clean accuracy on ``mnist``'s test digits.
+    source) and its robustness after each epoch on a probe of ``mnist``'s test
+    digits (:mod:`advdemo.core.probe`), and a base model's clean accuracy on them.
     ``checkpoints``: a folder a regularized model's training saves each epoch
     in and resumes from (:func:`advdemo.core.training.train_adversarial`).
     Returns ``(keras.Model, ModelEntry)``.
@@ -81,9 +82,11 @@ def train_and_store(store: ModelStore, hparams: HParams, kind: ModelKind, mnist:
             accuracy(result.model, mnist.test_images, mnist.test_labels), len(mnist.test_labels))
     else:
         result = training.train_adversarial(hparams, mnist.train_images, mnist.train_labels, progress,
-                                            checkpoints=checkpoints)
+                                            checkpoints=checkpoints, probe=(mnist.test_images, mnist.test_labels))
         metrics = Metrics.of_training(result.history, cpu_seconds=result.cpu_seconds,
                                       base_model=model_id(hparams, ModelKind.BASE))
+        if result.probe is not None and result.probe.points:
+            metrics = metrics.with_probe(result.probe)
     entry = store.put(hparams, kind, result.model.get_weights(), train_seconds=result.seconds, metrics=metrics)
     return result.model, entry
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import altair as alt
 
 from advdemo.core.config import ModelKind
-from advdemo.core.results import Curve
+from advdemo.core.results import Curve, ProbeHistory
 from advdemo.i18n import Catalogue, english
 from advdemo.page.rendering import ADV_COLOR, BASE_COLOR
 
@@ -136,6 +136,35 @@ def curve_chart(curve: Curve, current: float | None, xlabel: str, tr: Catalogue 
     return alt.LayerChart(layer=layers).properties(height=HEIGHT)
 
 
+#: The probe's lines: the catalogue key of each, and its colour (the accuracy it shows falls from first to last).
+PROBE_LINES = {"clean": ("probe.clean", "#0072B2"), "fgsm": ("probe.fgsm", "#E69F00"), "pgd": ("probe.pgd", MARKER)}
+
+
+def probe_rows(history: ProbeHistory, tr: Catalogue | None = None) -> list[dict[str, object]]:
+    """The probe chart's data: one row per epoch and measured line (``line`` in ``tr``'s language)."""
+    tr = tr or english()
+    return [{"epoch": p.epoch, "line": tr(PROBE_LINES[name][0]), "accuracy": value, "digits": history.examples}
+            for p in history.points for name, value in (("clean", p.clean), ("fgsm", p.fgsm), ("pgd", p.pgd))
+            if value is not None]
+
+
+def probe_spec(history: ProbeHistory, tr: Catalogue, epochs: int | None = None) -> dict:
+    """A model's robustness after each epoch of its training, as a Vega-Lite spec: clean, white-box FGSM and
+    white-box PGD accuracy on the probe's digits; the x axis spans ``epochs`` (the training's length) if given."""
+    names = [tr(key) for key, _ in PROBE_LINES.values()]
+    axis = alt.Scale(domain=[1, max(epochs or 1, *(p.epoch for p in history.points), 2)])
+    chart = alt.Chart(alt.Data(values=probe_rows(history, tr))).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", title=tr("probe.epoch"), scale=axis, axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("accuracy:Q", title=tr("curve.accuracy_axis"), scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
+        color=alt.Color("line:N", scale=alt.Scale(domain=names, range=[c for _, c in PROBE_LINES.values()]),
+                        legend=alt.Legend(title=None, orient="bottom")),
+        tooltip=[alt.Tooltip("line:N", title=tr("curve.measure")), alt.Tooltip("epoch:Q", title=tr("probe.epoch")),
+                 alt.Tooltip("accuracy:Q", title=tr("curve.accuracy"), format=".1%"),
+                 alt.Tooltip("digits:Q", title=tr("curve.digits"), format=",")])
+    return chart.properties(height=HEIGHT).to_dict()
+
+
 @functools.lru_cache(maxsize=512)
 def _spec_json(curve: Curve, current: float | None, xlabel: str, tr: Catalogue, worst: Curve | None,
                flips: tuple[float | None, float | None] | None, seeds: tuple[Curve, ...]) -> str:
@@ -154,4 +183,4 @@ def curve_spec(curve: Curve, current: float | None, xlabel: str, tr: Catalogue,
 
 
 __all__ = ["COLORS", "HEIGHT", "CurveMeasure", "CurvePoint", "SeedRange", "curve_chart", "curve_rows", "curve_spec",
-           "seed_ranges"]
+           "probe_rows", "probe_spec", "seed_ranges"]

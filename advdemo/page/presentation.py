@@ -15,8 +15,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from advdemo.core.accuracies import PairAccuracies, wilson_interval
-from advdemo.core.config import ROBUST_EPSILONS, AttackMethod, AutoAttackEval, ModelKind, Norm, StrongEval
-from advdemo.core.results import Curve, Evaluation, Flip
+from advdemo.core.config import (
+    NORM_SPECS,
+    ROBUST_EPSILONS,
+    AttackMethod,
+    AutoAttackEval,
+    LiveProbe,
+    ModelKind,
+    Norm,
+    StrongEval,
+)
+from advdemo.core.results import Curve, Evaluation, Flip, ProbeHistory
 from advdemo.core.training import Progress
 from advdemo.experiments.report import MethodRow
 from advdemo.i18n import Catalogue, Message, Verbatim, duration, message, minutes
@@ -196,6 +205,12 @@ def provenance(tr: Catalogue, pair: ModelPair) -> list[str]:
                         seconds=entry.train_seconds, epochs=entry.epochs, batch=entry.batch_size,
                         sha=entry.sha256[:12], tensorflow=entry.tensorflow))
     return lines
+
+
+def probe_caption(tr: Catalogue, history: ProbeHistory, cfg: LiveProbe = LiveProbe()) -> str:
+    """What the live probe's chart shows: the digits, the attacks, their norm and strength."""
+    return tr("probe.caption", examples=history.examples, iterations=cfg.pgd_iterations,
+              norm=NORM_SPECS[history.norm].symbol, strength=history.strength)
 
 
 def training_plan(tr: Catalogue, epochs: int, n_train: int, summary: str, seconds: float) -> str:

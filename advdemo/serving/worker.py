@@ -85,12 +85,15 @@ def progress_from_json(data: dict[str, Any]) -> Any:
 
     Returns a :class:`~advdemo.core.training.Progress` or a :class:`~advdemo.serving.jobs.Steps`.
     """
+    from advdemo.core.results import ProbePoint  # noqa: PLC0415
     from advdemo.core.training import Progress  # noqa: PLC0415
     from advdemo.serving.jobs import Steps  # noqa: PLC0415
 
     if "steps" in data:
         return Steps(*map(int, data["steps"]))
-    return Progress(**{**data["training"], "model": ModelKind(data["training"]["model"])})
+    training = data["training"]
+    return Progress(**{**training, "model": ModelKind(training["model"]),
+                       "probe": tuple(ProbePoint(**point) for point in training.get("probe", ()))})
 
 
 def _send(message: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from advdemo.core.accuracies import AutoAttackRecord, StrongCurve
 from advdemo.core.config import Attack, AttackMethod, ConfigError, EvalMode, HParams, ModelKind, Norm, from_dict
-from advdemo.core.results import Curve, FgsmMetrics, PairAccuracy
+from advdemo.core.results import Curve, FgsmMetrics, PairAccuracy, ProbeHistory, ProbePoint
 
 #: The manifest document's object of entries, by model id.
 MODELS_SECTION = "models"
@@ -145,6 +145,11 @@ class Metrics:
         except ValueError:
             return None
 
+    @property
+    def probe(self) -> ProbeHistory | None:
+        """The regularized model's robustness after each epoch of its training (:mod:`advdemo.core.probe`)."""
+        return _probe_of(self.data.get("probe"))
+
     def has_fgsm_curves(self) -> bool:
         """Whether the sweep's evaluation of this model (FGSM numbers and curves) is stored."""
         return "curves" in self.data
@@ -161,6 +166,10 @@ class Metrics:
         if cpu_seconds is not None:
             data["train_cpu_seconds"] = round(float(cpu_seconds), 1)
         return cls(data)
+
+    def with_probe(self, history: ProbeHistory) -> Metrics:
+        """These metrics with the training's probe: one ``[epoch, clean, fgsm, pgd]`` row per epoch."""
+        return self.merged(Metrics({"probe": _probe_json(history)}))
 
     def merged(self, other: Metrics) -> Metrics:
         """These metrics with ``other``'s keys added or replaced (one level deep)."""
@@ -194,6 +203,21 @@ class Metrics:
         by_norm[record.norm.value] = {**(by_norm.get(record.norm.value) or {}),
                                       strength_key(record.strength): record.to_json()}
         return self.merged(Metrics({kind.value: by_norm}))
+
+
+def _probe_json(history: ProbeHistory) -> dict[str, Any]:
+    return {"norm": history.norm.value, "strength": history.strength, "examples": history.examples,
+            "points": [[p.epoch, p.clean, p.fgsm, p.pgd] for p in history.points]}
+
+
+def _probe_of(data: Any) -> ProbeHistory | None:
+    """Inverse of :func:`_probe_json`; None where absent or malformed."""
+    try:
+        return ProbeHistory(Norm(data["norm"]), float(data["strength"]), int(data["examples"]),
+                            tuple(ProbePoint(int(e), float(c), float(f), None if p is None else float(p))
+                                  for e, c, f, p in data["points"])) if data else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _fgsm_key(kind: ModelKind, name: str) -> str:
