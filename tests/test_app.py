@@ -289,11 +289,11 @@ def test_the_page_in_chinese_has_the_same_numbers(app_env):
     assert chinese.title[0].value == "对抗正则化，实时演示"
     assert chinese.session_state["language"] == "zh"
     assert list(metrics(chinese)) == [
-        "基础模型，干净", "基础模型，FGSM ε=0.2", "正则化模型，干净", "正则化模型，FGSM ε=0.2",
-        "基础模型，最坏情况", "基础模型，白盒 PGD", "正则化模型，最坏情况", "正则化模型，白盒 PGD"]
+        "基础模型，干净样本", "基础模型，FGSM ε 0.2", "对抗正则化模型，干净样本", "对抗正则化模型，FGSM ε 0.2",
+        "基础模型，最坏情况", "基础模型，白盒 PGD", "对抗正则化模型，最坏情况", "对抗正则化模型，白盒 PGD"]
     assert list(metrics(chinese).values()) == list(metrics(english).values())
     shown = grids(chinese)
-    assert "基础模型：" in shown[0] and "对抗性正则化模型：" in shown[1] and "pred" not in shown[0]
+    assert "基础模型：" in shown[0] and "对抗正则化模型：" in shown[1] and "pred" not in shown[0]
     assert [m.delta for m in chinese.metric if m.delta][0].endswith(" 个百分点")
     assert chinese.query_params == {"lang": "zh"}  # the link keeps the language
 

@@ -78,7 +78,7 @@ def test_a_chinese_browser_gets_the_page_in_chinese(browser, server):
     assert page.locator("h1").first.inner_text() == "对抗正则化，实时演示"
     _open_everything(page)
     text = page.evaluate(VISIBLE_TEXT)
-    assert "鲁棒性曲线" in text and "基础模型" in text and "对抗性正则化模型" in text
+    assert "鲁棒性曲线" in text and "基础模型" in text and "对抗正则化模型" in text
     assert " ".join(sorted(english_words(text))) == ""
     page.close()
 

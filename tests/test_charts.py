@@ -78,8 +78,8 @@ def test_the_chinese_chart_plots_the_same_numbers_with_chinese_names():
     chinese_values = chinese["layer"][0]["data"]["values"]
     assert [(v["strength"], v["accuracy"]) for v in chinese_values] == [
         (v["strength"], v["accuracy"]) for v in english_values]
-    assert {v["model"] for v in chinese_values} == {"基础模型", "对抗性正则化模型"}
+    assert {v["model"] for v in chinese_values} == {"基础模型", "对抗正则化模型"}
     assert {v["measure"] for v in chinese_values} == {"攻击"}
     encoding = chinese["layer"][0]["encoding"]
     assert encoding["y"]["title"] == "测试准确率"
-    assert [t["title"] for t in encoding["tooltip"]] == ["模型", "度量", "强度", "准确率", "数字个数"]
+    assert [t["title"] for t in encoding["tooltip"]] == ["模型", "度量", "强度", "准确率", "样本数"]

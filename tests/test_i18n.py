@@ -58,6 +58,19 @@ def test_chinese_text_has_no_english_words() -> None:
     assert leftovers == {}
 
 
+CJK = r"[\u3400-\u9fff]"
+
+
+@pytest.mark.parametrize("key", sorted(catalogue(Language.ZH).keys()))
+def test_chinese_follows_the_style_guide_a_machine_can_check(key: str) -> None:
+    """The rules at the top of zh.toml: no italics, full-width punctuation beside Chinese text, one ε form."""
+    text = re.sub(r"`[^`]*`", "", catalogue(Language.ZH).raw(key))
+    no_bold = re.sub(r"^\* ", "", text.replace("**", ""), flags=re.M)  # bold and list bullets are fine
+    assert "*" not in no_bold, "no italics in Chinese: bold (**…**) or 「…」"
+    assert not re.search(CJK + r"[,.;:?!()]|[,;:?!(]" + CJK, text), "full-width punctuation beside Chinese"
+    assert not re.search(r"ε\s*=", text), "ε is written one way: 'ε 0.3'"
+
+
 def test_fill_a_string_with_nested_messages() -> None:
     en, zh = catalogue(Language.EN), catalogue(Language.ZH)
     msg = message("url.invalid", name="eps", value="'x'", expected=message("url.whole", low=1, high=40))

@@ -143,7 +143,7 @@ def test_chinese_pictures_have_chinese_titles_where_a_font_is_installed(digits):
 def test_the_grid_speaks_the_readers_language(digits):
     labels, predictions = np.array([1, 2, 3, 4]), np.array([1, 2, 3, 0])
     fragment = digit_grid_html(digits, labels, predictions, "基础模型", tr=catalogue(Language.ZH))
-    assert "基础模型：3 / 4" in fragment and "真实为 4，预测为 0（错误）" in fragment and "pred" not in fragment
+    assert "基础模型：3 / 4" in fragment and "标签为 4，预测为 0（错误）" in fragment and "pred" not in fragment
 
 
 def test_text_from_a_link_is_shown_as_code_never_as_markdown():
