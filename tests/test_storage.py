@@ -158,3 +158,14 @@ def test_cache_dir_follows_env(monkeypatch, tmp_path):
     monkeypatch.delenv("ADVDEMO_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert storage.default_cache_dir() == tmp_path / "xdg" / "advdemo" / "models"
+
+
+def test_an_unreadable_manifest_entry_is_left_out_and_named(store, tiny_model):
+    good = store.put(TINY, "base", tiny_model.get_weights(), train_seconds=1)
+    manifest = json.loads((store.root / "manifest.json").read_text())
+    manifest["models"]["adv-broken"] = {"id": "adv-broken", "kind": "adv"}  # no file, no hash
+    (store.root / "manifest.json").write_text(json.dumps(manifest))
+    reader = ModelStore(store.root, writable=False)
+    assert set(reader.entries()) == {good.id}  # the page keeps working with what it can read
+    assert "adv-broken" in reader.problem
+    reader.load(good.id)
