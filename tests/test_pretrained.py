@@ -196,3 +196,13 @@ def test_a_stronger_pgd_check_ships_beside_the_eps_03_model():
     assert (check.config.iterations, check.config.restarts, check.examples) == (100, 20, stored.examples)
     # More than twice the steps and four times the restarts change the number by a few digits, not many.
     assert abs(stored.at(0.3).whitebox_pgd.value - check.at(0.3).whitebox_pgd.value) <= 0.02
+
+
+def test_the_training_estimate_is_within_a_quarter_of_the_recorded_time_of_the_pgd_models():
+    """The page promises a time before a class waits for it (training.plan); the ε 0.3 model is the longest."""
+    from advdemo.core.config import TrainingAttack
+    from advdemo.core.training import expected_training_seconds
+
+    for eps in (0.2, 0.3):
+        entry = entries()[model_id(_robust()[(TrainingAttack.PGD, eps)], "adv")]
+        assert abs(expected_training_seconds(entry.hparams, 60_000) / entry.train_seconds - 1) <= 0.25, eps

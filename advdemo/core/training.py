@@ -264,10 +264,11 @@ def _resume(base: keras.Model, optimizer: keras.optimizers.Optimizer, folder: Pa
 
 #: Seconds per training batch of 128 on a 2-core CPU: a fixed part (the
 #: update, the clean and the adversarial pass) plus one input-gradient pass per
-#: step of the training attack. From idle runs: FGSM regularization 0.097 s a
-#: batch (docs/benchmarks.md), PGD-10 0.139 s (docs/robustness.md); the
-#: machine's share of its cores varies, so this is a rough guide.
-_BATCH_SECONDS = (0.09, 0.006)
+#: step of the training attack. A least-squares fit to the recorded training
+#: times of the shipped regularized models (FGSM and PGD-7/10, trained on this
+#: project's 2-core machines): it predicts the ε 0.3 PGD model's 31.5 minutes
+#: as 32.6. Single runs vary up to twice either way with the machine's load.
+_BATCH_SECONDS = (0.095, 0.0114)
 _BASE_BATCH_SECONDS = 0.06
 
 

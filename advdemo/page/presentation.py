@@ -214,7 +214,7 @@ def probe_caption(tr: Catalogue, history: ProbeHistory, cfg: LiveProbe = LivePro
 
 
 def training_plan(tr: Catalogue, epochs: int, n_train: int, summary: str, seconds: float) -> str:
-    return tr("training.plan", epochs=epochs, examples=n_train, summary=summary, minutes=seconds / 60)
+    return tr("training.plan", epochs=epochs, examples=n_train, summary=summary, duration=minutes(seconds))
 
 
 def training_progress(tr: Catalogue, p: Progress | None) -> tuple[float, str]:
