@@ -323,3 +323,11 @@ def test_the_training_panel_and_url_notices_speak_chinese(app_env):
     assert at.button(key="train").label == "训练这组模型"
     assert [w for w in notices(at) if "eps" in w] == [
         "网址中的值 eps='banana' 不是 [0, 0.5] 范围内适用于 infinity 范数的强度；使用默认值。"]
+
+
+def test_a_targeted_attack_shows_the_share_read_as_the_target(app_env):
+    at = run_app({"target": "3"}, settle=True)
+    figures = metrics(at)
+    assert {"Base, FGSM ε=0.2 → 3", "Regularized, FGSM ε=0.2 → 3"} <= set(figures), figures
+    assert at.selectbox(key="target").value == "3" and at.query_params == {"target": "3"}
+    assert any("read as a 3" in c.value for c in at.caption)

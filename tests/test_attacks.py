@@ -47,6 +47,26 @@ def test_fgsm_linf_on_a_linear_model_is_x_plus_eps_sign_grad(synthetic):
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
+def test_targeted_fgsm_on_a_linear_model_is_x_minus_eps_sign_grad_of_the_targets_loss(synthetic):
+    model, w, b = linear_model(2)
+    x, y = synthetic
+    x = 0.2 + 0.6 * x
+    eps, target = 0.1, 3
+    expected = x - eps * np.sign(hand_gradient(x, np.full(len(y), target), w, b))
+    got = perturb(model, x, y, Attack(norm=Norm.INFINITY, strength=eps, target=target))
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", [AttackMethod.FGSM, AttackMethod.PGD])
+def test_targeted_attacks_keep_the_budget_and_the_pixel_range(synthetic, method):
+    model = build_base_model(TINY)
+    x, y = synthetic
+    attack = Attack(method=method, norm=Norm.INFINITY, strength=0.2, pgd_iterations=5, target=7)
+    got = perturb(model, x, y, attack)
+    assert got.min() >= 0.0 and got.max() <= 1.0
+    assert np.abs(got - x).max() <= 0.2 + 1e-6
+
+
 def test_fgsm_l2_and_l1_directions_by_hand(synthetic):
     model, w, b = linear_model(1)
     x, y = synthetic

@@ -20,7 +20,7 @@ from advdemo.core.config import (
 from advdemo.core.training import training_summary
 from advdemo.i18n import LANGUAGE_NAMES, Language
 from advdemo.page import presentation as text
-from advdemo.page.viewstate import CUSTOM, GRID_SIZE, MAX_BATCH, MAX_PGD_ITERATIONS, ViewState
+from advdemo.page.viewstate import CUSTOM, GRID_SIZE, MAX_BATCH, MAX_PGD_ITERATIONS, UNTARGETED, ViewState
 from ui import state
 
 #: Slider resolution per norm, in that norm's units.
@@ -92,6 +92,9 @@ def attack_controls() -> None:
         st.slider(tr("sidebar.pgd_iterations"), 1, MAX_PGD_ITERATIONS, key="iters", on_change=state.rerun_results)
     st.radio(tr("sidebar.mode"), [m.value for m in EvalMode], key="mode", horizontal=True,
              on_change=state.rerun_results, format_func=lambda v: tr(f"mode.{v}"), help=tr("sidebar.mode_help"))
+    st.selectbox(tr("sidebar.target"), [UNTARGETED, *map(str, range(10))], key="target",
+                 on_change=state.rerun_results, help=tr("sidebar.target_help"),
+                 format_func=lambda v: tr("sidebar.untargeted") if v == UNTARGETED else v)
 
 
 def digit_controls() -> ViewState:

@@ -105,6 +105,9 @@ def _add_attack(p: argparse.ArgumentParser) -> None:
     g.add_argument("--attack-norm", choices=[n.value for n in Norm], help="default: the training norm")
     g.add_argument("--strength", type=float, help="attack step (FGSM) or epsilon (PGD); default: the training step")
     g.add_argument("--mode", choices=[m.value for m in EvalMode], default=default_of(Attack, "mode").value)
+    g.add_argument("--target", type=int, choices=range(10), metavar="CLASS",
+                   help="a targeted attack: push every digit towards being read as CLASS (0-9); the output then "
+                        "gives each model's share of the other classes' digits read as CLASS")
     g.add_argument("--pgd-iterations", type=int, default=default_of(Attack, "pgd_iterations"),
                    help="PGD steps (default %(default)s)")
     g.add_argument("--random-start", action="store_true", help="PGD starts at a random point of the ball")
@@ -158,7 +161,8 @@ def attack_from_args(args: argparse.Namespace, hp: HParams) -> Attack:
     default_strength = hp.adv_step_size if norm is hp.adv_grad_norm else NORM_SPECS[norm].default_step
     return Attack(method=AttackMethod(args.attack), norm=norm,
                   strength=default_strength if args.strength is None else args.strength,
-                  mode=EvalMode(args.mode), pgd_iterations=args.pgd_iterations, random_start=args.random_start)
+                  mode=EvalMode(args.mode), pgd_iterations=args.pgd_iterations, random_start=args.random_start,
+                  target=args.target)
 
 
 def _stores(out: str | None):
@@ -257,9 +261,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                           progress=progress.steps("evaluation", "parts"))
     result: dict[str, Any] = {**evaluation.to_json(), "eval_seconds": round(time.perf_counter() - start, 2)}
     label = f"{attack.method.value} {attack.norm.value} {attack.strength:g} ({attack.mode.value})"
-    print(_table([("model", "clean", label)]
-                 + [(KIND_NAMES[k], f"{evaluation.clean.of(k):.4f}", f"{evaluation.attacked.of(k):.4f}")
-                    for k in ModelKind]))
+    hits = evaluation.hits
+    targeted = [] if hits is None else [f"read as {attack.target}"]
+    print(_table([("model", "clean", label, *targeted)]
+                 + [(KIND_NAMES[k], f"{evaluation.clean.of(k):.4f}", f"{evaluation.attacked.of(k):.4f}",
+                     *([] if hits is None else [f"{hits.of(k):.4f}"])) for k in ModelKind]))
     if args.worst_case:
         from advdemo.experiments.report import honest_table  # noqa: PLC0415
 

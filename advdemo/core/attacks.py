@@ -153,6 +153,9 @@ def perturb(model: keras.Model, images: np.ndarray, labels: np.ndarray, attack: 
     PGD can run in parts: ``iterations`` overrides the number of steps, and
     ``start`` (an earlier result for the same images and attack) continues
     from there instead of from ``images`` or a random start.
+
+    A targeted attack (``attack.target``) steps *down* the cross-entropy of the
+    target class, the same graph with the step's sign turned.
     """
     if attack.strength == 0.0 or len(images) == 0:
         return np.asarray(images, dtype=np.float32).copy()
@@ -164,7 +167,10 @@ def perturb(model: keras.Model, images: np.ndarray, labels: np.ndarray, attack: 
             raise ValueError(f"attack {attack.method.value!r} returned shape {crafted.shape}, not {np.shape(images)}")
         return np.clip(crafted, 0.0, 1.0)
     out = np.empty(np.shape(images), dtype=np.float32)
-    step = tf.constant(attack.step_per_iteration, tf.float32)
+    if attack.target is not None:  # down the loss of the target class instead of up the label's
+        labels = np.full(len(images), attack.target, np.int64)
+    step = tf.constant(-attack.step_per_iteration if attack.target is not None else attack.step_per_iteration,
+                       tf.float32)
     radius = tf.constant(attack.strength, tf.float32)
     random_start = spec.iterative and attack.random_start
     steps = iterations or attack.iterations

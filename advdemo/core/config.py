@@ -354,7 +354,9 @@ class Attack:
     """The attack used to evaluate models.
 
     ``strength`` is the FGSM step size, or the radius of PGD's epsilon ball,
-    in the units of ``norm``. 0 means no attack.
+    in the units of ``norm``. 0 means no attack. With a ``target`` class
+    (0..9) the attack is targeted: it pushes every digit towards being read
+    as ``target`` ("make the model see a 3") instead of away from its label.
     """
 
     method: AttackMethod = AttackMethod.FGSM
@@ -366,9 +368,13 @@ class Attack:
     pgd_step_size: float | None = None
     random_start: bool = False
     seed: int = 0
+    #: Keyed only when set, so every untargeted measurement keeps the key it was stored under.
+    target: int | None = dataclasses.field(default=None, metadata={"keyed_when_set": True})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", _as_enum(AttackMethod, "method", self.method))
+        if self.target is not None:
+            _check_int("target", self.target, 0, 9)
         object.__setattr__(self, "norm", _as_enum(Norm, "norm", self.norm))
         object.__setattr__(self, "mode", _as_enum(EvalMode, "mode", self.mode))
         check_step("strength", self.norm, self.strength, allow_zero=True)
@@ -391,6 +397,12 @@ class Attack:
     @property
     def iterations(self) -> int:
         return self.pgd_iterations if self.method.spec.iterative else 1
+
+    @property
+    def shares_direction(self) -> bool:
+        """Untargeted FGSM: one gradient direction per digit serves every strength (curves and the
+        own-digit search reuse it, and the manifest's FGSM curves are of this attack)."""
+        return self.method is AttackMethod.FGSM and self.target is None
 
 
 @dataclass(frozen=True)
@@ -470,6 +482,8 @@ def to_dict(config: HParams | Attack | StrongEval | AutoAttackEval) -> dict[str,
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
+        if value is None and f.metadata.get("keyed_when_set"):
+            continue
         if isinstance(value, (enum.Enum, AttackMethod)):
             value = value.value
         elif isinstance(value, tuple):

@@ -16,7 +16,7 @@ import numpy as np
 
 from advdemo.core.attacks import batches, fgsm_directions, perturb
 from advdemo.core.compat import keras, tf
-from advdemo.core.config import Attack, AttackMethod, EvalMode
+from advdemo.core.config import Attack, EvalMode
 from advdemo.core.results import Curve, Evaluation, PairAccuracy
 
 #: Progress of a measurement: steps done, steps in all.
@@ -79,7 +79,8 @@ def attack_pair(base: keras.Model, regularized: keras.Model, images: np.ndarray,
 
 def evaluate(base: keras.Model, regularized: keras.Model, images: np.ndarray, labels: np.ndarray,
              attack: Attack, progress: StepProgressFn | None = None) -> Evaluation:
-    """Clean and attacked accuracy of both models on ``images`` ``(N, 28, 28, 1)``.
+    """Clean and attacked accuracy of both models on ``images`` ``(N, 28, 28, 1)``, and under a targeted
+    attack the share of the digits of other classes each model reads as the target (``hits``).
 
     ``progress(done, 3)`` after each part: the base model clean, the regularized model clean, both attacked.
     """
@@ -88,9 +89,15 @@ def evaluate(base: keras.Model, regularized: keras.Model, images: np.ndarray, la
     report(1, 3)
     clean = PairAccuracy(base_clean, accuracy(regularized, images, labels))
     report(2, 3)
-    attacked = evaluate_attacked(base, regularized, images, labels, attack)
+    shown = attack_pair(base, regularized, images, labels, attack)
+    attacked = PairAccuracy(float(np.mean(shown.base_pred == labels)), float(np.mean(shown.regularized_pred == labels)))
+    hits = None
+    if attack.target is not None:  # the share of the other classes' digits now read as the target
+        others = labels != attack.target
+        hits = PairAccuracy(*(float(np.mean(pred[others] == attack.target)) if others.any() else float("nan")
+                              for pred in (shown.base_pred, shown.regularized_pred)))
     report(3, 3)
-    return Evaluation(clean, attacked, len(labels))
+    return Evaluation(clean, attacked, len(labels), hits)
 
 
 def fgsm_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, directions: np.ndarray,
@@ -127,7 +134,7 @@ def robustness_curve(base: keras.Model, regularized: keras.Model, images: np.nda
         if progress:
             progress(done[0], total)
 
-    if attack.method is AttackMethod.FGSM:
+    if attack.shares_direction:
         if base_fgsm is None:
             base_dir = fgsm_directions(base, images, labels, attack.norm)[0]
             base_fgsm = (base_dir, fgsm_curve(base, images, labels, base_dir, strengths, step))

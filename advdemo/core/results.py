@@ -32,6 +32,9 @@ class Evaluation:
     clean: PairAccuracy
     attacked: PairAccuracy
     examples: int
+    #: Under a targeted attack: the share, in [0, 1], of the digits of other classes that each model reads as
+    #: the target (None: untargeted).
+    hits: PairAccuracy | None = None
 
     def drop(self, kind: ModelKind) -> float:
         """How much ``kind``'s accuracy falls under the attack, in [-1, 1] (positive: it falls)."""
@@ -39,15 +42,18 @@ class Evaluation:
 
     def to_json(self) -> dict[str, float | int]:
         """``base_clean_acc``, ``adv_clean_acc``, ``base_attacked_acc``, ``adv_attacked_acc``, ``examples``."""
+        hits = {} if self.hits is None else {f"{kind.value}_hits": self.hits.of(kind) for kind in ModelKind}
         return {**{f"{kind.value}_{name}_acc": getattr(self, name).of(kind)
-                   for name in ("clean", "attacked") for kind in ModelKind}, "examples": self.examples}
+                   for name in ("clean", "attacked") for kind in ModelKind}, "examples": self.examples, **hits}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Evaluation:
         """Inverse of :meth:`to_json`; KeyError or ValueError on malformed data."""
         clean, attacked = (PairAccuracy(*(float(data[f"{kind.value}_{name}_acc"]) for kind in ModelKind))
                            for name in ("clean", "attacked"))
-        return cls(clean, attacked, int(data["examples"]))
+        hits = (PairAccuracy(*(float(data[f"{kind.value}_hits"]) for kind in ModelKind))
+                if f"{ModelKind.BASE.value}_hits" in data else None)
+        return cls(clean, attacked, int(data["examples"]), hits)
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,8 @@ class Flip:
     strength: float | None
     searched_to: float
     resolution: float
+    #: A targeted attack's class: then ``strength`` is where the model first reads the target.
+    target: int | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from advdemo.core.accuracies import Accuracies, AutoAttackRecord, PairAccuracies, StrongCurve
-from advdemo.core.config import NORM_SPECS, Attack, AttackMethod, Norm
+from advdemo.core.config import NORM_SPECS, Attack, Norm
 from advdemo.core.results import Curve
 from advdemo.store.manifest import AutoAttackKind, ModelEntry, StrongKind
 from advdemo.store.storage import ModelStore
@@ -40,7 +40,7 @@ def stored_fgsm_curve(base_entry: ModelEntry, regularized_entry: ModelEntry, att
     metrics = regularized_entry.metrics
     stored = metrics.fgsm_curve(attack.mode)
     measured = metrics.fgsm_attack
-    if (stored is not None and attack.method is AttackMethod.FGSM and metrics.base_model == base_entry.id
+    if (stored is not None and attack.shares_direction and metrics.base_model == base_entry.id
             and measured is not None and measured.norm is attack.norm and stored.examples == test_examples
             and stored.strengths == tuple(NORM_SPECS[attack.norm].strengths)):
         return stored

@@ -89,13 +89,18 @@ def mode_label(tr: Catalogue, view: ViewState) -> str:
 
 
 def accuracy_figures(tr: Catalogue, ev: Evaluation, view: ViewState) -> list[Figure]:
-    """Clean and attacked accuracy of both models, the attacked ones with their drop."""
+    """Clean and attacked accuracy of both models, the attacked ones with their drop; under a targeted attack,
+    the share of the other classes' digits each model reads as the target instead."""
     figures: list[Figure] = []
     for kind in ModelKind:
         model = tr(MODEL_KEYS[kind])
         figures.append((tr("figures.clean", model=model), f"{ev.clean.of(kind):.1%}", None))
-        figures.append((tr("figures.attacked", model=model, attack=attack_label(tr, view)),
-                        f"{ev.attacked.of(kind):.1%}", -ev.drop(kind) * 100))
+        if ev.hits is not None:
+            figures.append((tr("figures.hits", model=model, attack=attack_label(tr, view), target=view.target),
+                            f"{ev.hits.of(kind):.1%}", None))
+        else:
+            figures.append((tr("figures.attacked", model=model, attack=attack_label(tr, view)),
+                            f"{ev.attacked.of(kind):.1%}", -ev.drop(kind) * 100))
     return figures
 
 
@@ -105,9 +110,12 @@ def points(tr: Catalogue, change: float) -> str:
 
 
 def accuracy_caption(tr: Catalogue, ev: Evaluation, view: ViewState) -> str:
-    return tr("figures.accuracy_caption", examples=ev.examples, mode=mode_label(tr, view),
-              norm=norm_label(tr, view.attack_norm), how_far=tr(f"how_far.{view.attack_norm.value}"),
-              strength=view.strength)
+    caption = tr("figures.accuracy_caption", examples=ev.examples, mode=mode_label(tr, view),
+                 norm=norm_label(tr, view.attack_norm), how_far=tr(f"how_far.{view.attack_norm.value}"),
+                 strength=view.strength)
+    if ev.hits is None or view.target is None:
+        return caption
+    return caption + " " + tr("figures.hits_caption", target=view.target)
 
 
 def worst_case_figures(tr: Catalogue, strong: PairAccuracies) -> list[Figure]:
@@ -237,13 +245,16 @@ def devices(tr: Catalogue, names: list[Message]) -> str:
 
 
 def flip_text(tr: Catalogue, model: ModelKind, flip: Flip) -> str:
-    """How far the attack has to go before the model's answer changes, with the search's resolution."""
+    """How far the attack has to go before the model's answer changes (or, targeted, becomes the target),
+    with the search's resolution."""
     name = tr(IN_TEXT_KEYS[model])
+    keeps, wrong, flips = (("own.keeps", "own.wrong", "own.flips") if flip.target is None
+                           else ("own.keeps_target", "own.wrong_target", "own.flips_target"))
     if flip.strength is None:
-        return tr("own.keeps", model=name, strength=flip.searched_to)
+        return tr(keeps, model=name, strength=flip.searched_to, target=flip.target)
     if flip.strength == 0:
-        return tr("own.wrong", model=name)
-    return tr("own.flips", model=name, strength=flip.strength, resolution=flip.resolution)
+        return tr(wrong, model=name, target=flip.target)
+    return tr(flips, model=name, strength=flip.strength, resolution=flip.resolution, target=flip.target)
 
 
 def robust_only_pretrained(tr: Catalogue) -> str:

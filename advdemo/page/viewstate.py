@@ -62,6 +62,7 @@ class ViewState:
     strength: float = default_of(Attack, "strength")
     iterations: int = default_of(Attack, "pgd_iterations")  # PGD only
     mode: EvalMode = default_of(Attack, "mode")
+    target: int | None = default_of(Attack, "target")  # a targeted attack's class (None: untargeted)
     batch: int = 0  # which 32 test digits
     digit: int | None = None  # show only this true class
     pick: int = 0  # the digit shown in detail, index into the grid
@@ -92,7 +93,7 @@ class ViewState:
 
     def to_attack(self) -> Attack:
         return Attack(method=self.attack, norm=self.attack_norm, strength=self.strength, mode=self.mode,
-                      pgd_iterations=self.iterations)
+                      pgd_iterations=self.iterations, target=self.target)
 
     @property
     def on_grid(self) -> bool:
@@ -108,6 +109,7 @@ DEFAULT = ViewState()
 PARAMS = {
     "norm": "norm", "step": "step", "mult": "multiplier", "attack": "attack", "anorm": "attack_norm",
     "eps": "strength", "iters": "iterations", "mode": "mode", "batch": "batch", "digit": "digit", "pick": "pick",
+    "target": "target",
     "tattack": "train_attack", "teps": "train_eps", "titers": "train_iters",
 }
 
@@ -117,6 +119,8 @@ PARAMS = {
 # checkbox) is the one widget without a parameter: a view on the grid snaps to it.
 CUSTOM = "custom"
 _ALL_DIGITS = "all"
+#: The target widget's value for an untargeted attack.
+UNTARGETED = "none"
 #: The types of choices: widgets hold their ``.value``.
 _CHOICES = (enum.Enum, AttackMethod)
 
@@ -128,6 +132,7 @@ def to_widgets(view: ViewState) -> dict[str, Any]:
         value = getattr(view, field)
         out[name] = value.value if isinstance(value, _CHOICES) else value
     out["digit"] = _ALL_DIGITS if view.digit is None else str(view.digit)
+    out["target"] = UNTARGETED if view.target is None else str(view.target)
     out["titers"] = view.train_iters or robust_pgd_iterations(view.train_eps)
     out[CUSTOM] = not view.on_grid
     return out
@@ -146,6 +151,8 @@ def from_widgets(get: Callable[[str, Any], Any]) -> ViewState:
         raw = get(name, WIDGET_DEFAULTS[name])
         if name == "digit":
             fields[field] = None if raw == _ALL_DIGITS else int(raw)
+        elif name == "target":
+            fields[field] = None if raw == UNTARGETED else int(raw)
         elif name == "titers":
             continue
         elif issubclass(kind, _CHOICES):
@@ -263,6 +270,7 @@ def parse_query(params: Mapping[str, str | Sequence[str]], *,
     take("mode", lambda r: _choice(r, EvalMode), message("url.one_of", choices=", ".join(m.value for m in EvalMode)))
     take("batch", lambda r: _whole(r, 0, MAX_BATCH), message("url.whole", low=0, high=MAX_BATCH))
     take("digit", lambda r: _whole(r, 0, 9), message("url.digit"))
+    take("target", lambda r: _whole(r, 0, 9), message("url.digit"))
     take("pick", lambda r: _whole(r, 0, GRID_SIZE - 1), message("url.whole", low=0, high=GRID_SIZE - 1))
     take("tattack", lambda r: _choice(r, TrainingAttack),
          message("url.one_of", choices=", ".join(t.value for t in TrainingAttack)))

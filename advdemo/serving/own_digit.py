@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advdemo.core.attacks import fgsm_directions, perturb
-from advdemo.core.config import NORM_SPECS, Attack, AttackMethod, EvalMode
+from advdemo.core.config import NORM_SPECS, Attack, EvalMode
 from advdemo.core.evaluation import Attacked, attack_pair, predict_proba
 from advdemo.core.results import Flip
 from advdemo.store.pairs import ModelPair
@@ -59,21 +59,27 @@ def search_strengths(attack: Attack) -> np.ndarray:
 
 def smallest_flip(crafting_model, judged_model, image: np.ndarray, label: int, attack: Attack) -> Flip:
     """The smallest strength of ``attack`` (crafted against ``crafting_model``) that makes
-    ``judged_model`` answer something other than ``label`` for ``image`` ``(28, 28, 1)``."""
+    ``judged_model`` answer something other than ``label`` for ``image`` ``(28, 28, 1)``, or, for a
+    targeted attack, answer its target."""
     strengths = search_strengths(attack)
     resolution = round(float(strengths[0]), 6)
     x, y = image[np.newaxis], np.array([label])
-    if predict_proba(judged_model, x)[0].argmax() != label:
-        return Flip(0.0, float(strengths[-1]), resolution)
-    if attack.method is AttackMethod.FGSM:  # one direction serves every strength
+    target = attack.target
+
+    def reached(predicted: np.ndarray) -> np.ndarray:
+        return predicted == target if target is not None else predicted != label
+
+    if reached(predict_proba(judged_model, x).argmax(-1))[0]:
+        return Flip(0.0, float(strengths[-1]), resolution, target)
+    if attack.shares_direction:  # one direction serves every strength
         direction = fgsm_directions(crafting_model, x, y, attack.norm)[0]
         batch = np.clip(x + strengths.astype(np.float32)[:, None, None, None] * direction, 0.0, 1.0)
     else:
         batch = np.concatenate([perturb(crafting_model, x, y, dataclasses.replace(attack, strength=float(s)))
                                 for s in strengths])
-    fooled = np.flatnonzero(predict_proba(judged_model, batch).argmax(-1) != label)
+    fooled = np.flatnonzero(reached(predict_proba(judged_model, batch).argmax(-1)))
     first = round(float(strengths[fooled[0]]), 6) if len(fooled) else None
-    return Flip(first, float(strengths[-1]), resolution)
+    return Flip(first, float(strengths[-1]), resolution, target)
 
 
 def examine(pair: ModelPair, image: np.ndarray, label: int, attack: Attack) -> OwnDigitReport:

@@ -25,7 +25,6 @@ from advdemo.core.accuracies import PairAccuracies
 from advdemo.core.config import (
     NORM_SPECS,
     Attack,
-    AttackMethod,
     HParams,
     ModelKind,
     Norm,
@@ -192,7 +191,7 @@ class CurveTask(_PairTask):
 
     def expected_seconds(self) -> float:
         points = len(NORM_SPECS[self.attack.norm].strengths)
-        per_point = 1 if self.attack.method is AttackMethod.FGSM else _gradients_per_image(self.attack) + 1
+        per_point = 1 if self.attack.shares_direction else _gradients_per_image(self.attack) + 1
         return 2 * self.examples * (1 + points * per_point) * _GRADIENT_SECONDS
 
     def run(self, ctx: TaskContext, progress: StepFn, cancelled: Callable[[], bool]) -> Curve:
