@@ -121,7 +121,7 @@ def test_the_digit_in_detail_is_ringed_in_both_grids(app_env):
     [tile] = re.findall(r'<figure class="advdemo-tile".*?</figure>', grids(at)[0])[5:6]
     true_label = re.search(r"#5 true (\d)", tile).group(1)
     assert f'data-label="{true_label}"' in detail
-    rings = [h.proto.body for h in at.get("html") if h.proto.body.startswith("<style>")]
+    rings = [h.proto.body for h in at.get("html") if h.proto.body.startswith("<style>.advdemo-grid")]
     assert rings == [rings[0]] and ".advdemo-tile:nth-child(6)" in rings[0]
 
 

@@ -56,9 +56,12 @@ def results(svc: ModelService, mnist: Mnist, pair: ModelPair | None) -> None:
     images, labels = mnist.test_images[idx], mnist.test_labels[idx]
 
     owner = state.owner()
-    metrics_slot = st.container()
+    # On a phone the grids come first (PHONE_LAYOUT): the figures would push them two screens down.
+    st.html(PHONE_LAYOUT)
+    top = st.container(key="results_top")
+    metrics_slot = top.container(key="figures")
     shown = svc.measurements.attack_digits(pair, images, labels, attack)
-    st.html(side_by_side_html(
+    top.container(key="grids").html(side_by_side_html(
         *(digit_grid_html(attacked, labels, predictions, tr(text.GRID_TITLE_KEYS[kind]), tr=tr)
           for kind, attacked, predictions in ((ModelKind.BASE, shown.base_images, shown.base_pred),
                                               (ModelKind.REGULARIZED, shown.regularized_images,
@@ -115,6 +118,16 @@ def jobs_status(svc: ModelService, pending: list[Pending]) -> None:
             st.warning(words, icon="⏳")
         else:
             st.progress(fraction, text=words)
+
+
+#: Narrow screens (phones): the grids above the figures, and the figures two to a row, smaller.
+PHONE_LAYOUT = """<style>@media (max-width: 640px) {
+  .st-key-results_top { display: flex; flex-direction: column; }
+  .st-key-results_top > div:has(> .st-key-grids) { order: -1; }
+  .st-key-figures [data-testid="stHorizontalBlock"] { flex-wrap: wrap; gap: 0.25rem 1rem; }
+  .st-key-figures [data-testid="stColumn"] { flex: 1 1 calc(50% - 1rem) !important; min-width: calc(50% - 1rem); }
+  .st-key-figures [data-testid="stMetricValue"] { font-size: 1.6rem; }
+}</style>"""
 
 
 def show_figures(figures: list[text.Figure]) -> None:
