@@ -3,7 +3,7 @@
 Adding an attack is one :class:`AttackSpec` and one :func:`register` line
 here, its crafting function (any module; named here as ``"module:function"``
 so that this module stays light to import), and its name and help in the
-catalogues (``method.<name>`` and ``method_help.<name>``). The URL parser,
+catalogues (``attack_method.<name>`` and ``attack_method_help.<name>``). The URL parser,
 the CLI's ``--attack`` choices, the sidebar and the evaluations read the
 registry; see docs/architecture.md for a worked example.
 

@@ -68,8 +68,6 @@ class EvalMode(str, enum.Enum):
     WHITEBOX = "white-box"
 
 
-
-
 @dataclass(frozen=True)
 class NormSpec:
     """What step sizes mean for one norm.

@@ -68,6 +68,16 @@ class Attacked:
     def regularized_pred(self) -> np.ndarray:
         return self.regularized_proba.argmax(axis=-1)
 
+    def accuracy(self, labels: np.ndarray) -> PairAccuracy:
+        """Both models' accuracy on these examples, each in [0, 1]."""
+        return PairAccuracy(float(np.mean(self.base_pred == labels)), float(np.mean(self.regularized_pred == labels)))
+
+    def hits(self, labels: np.ndarray, target: int) -> PairAccuracy:
+        """The share of the examples of other classes than ``target`` each model reads as ``target``."""
+        others = labels != target
+        return PairAccuracy(*(float(np.mean(pred[others] == target)) if others.any() else float("nan")
+                              for pred in (self.base_pred, self.regularized_pred)))
+
 
 def attack_pair(base: keras.Model, regularized: keras.Model, images: np.ndarray, labels: np.ndarray,
                 attack: Attack) -> Attacked:
@@ -90,14 +100,9 @@ def evaluate(base: keras.Model, regularized: keras.Model, images: np.ndarray, la
     clean = PairAccuracy(base_clean, accuracy(regularized, images, labels))
     report(2, 3)
     shown = attack_pair(base, regularized, images, labels, attack)
-    attacked = PairAccuracy(float(np.mean(shown.base_pred == labels)), float(np.mean(shown.regularized_pred == labels)))
-    hits = None
-    if attack.target is not None:  # the share of the other classes' digits now read as the target
-        others = labels != attack.target
-        hits = PairAccuracy(*(float(np.mean(pred[others] == attack.target)) if others.any() else float("nan")
-                              for pred in (shown.base_pred, shown.regularized_pred)))
+    hits = None if attack.target is None else shown.hits(labels, attack.target)
     report(3, 3)
-    return Evaluation(clean, attacked, len(labels), hits)
+    return Evaluation(clean, shown.accuracy(labels), len(labels), hits)
 
 
 def fgsm_curve(model: keras.Model, images: np.ndarray, labels: np.ndarray, directions: np.ndarray,
@@ -158,6 +163,4 @@ def robustness_curve(base: keras.Model, regularized: keras.Model, images: np.nda
 def evaluate_attacked(base: keras.Model, regularized: keras.Model, images: np.ndarray, labels: np.ndarray,
                       attack: Attack) -> PairAccuracy:
     """Attacked accuracy of both models, each in [0, 1]."""
-    attacked = attack_pair(base, regularized, images, labels, attack)
-    return PairAccuracy(float(np.mean(attacked.base_pred == labels)),
-                        float(np.mean(attacked.regularized_pred == labels)))
+    return attack_pair(base, regularized, images, labels, attack).accuracy(labels)

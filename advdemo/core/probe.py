@@ -11,8 +11,6 @@ the strong evaluation and AutoAttack's measure the finished model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from advdemo.core.attack_methods import AttackMethod
@@ -43,13 +41,13 @@ def measure(model: keras.Model, images: np.ndarray, labels: np.ndarray, norm: No
 
 
 class ProbeEachEpoch(keras.callbacks.Callback):
-    """Measures ``model`` (the network being trained, not NSL's wrapper) after every epoch; ``on_point`` hears
-    each new point (the progress report carries them to the page)."""
+    """Measures ``model`` (the network being trained, not NSL's wrapper) after every epoch; the progress
+    reports carry the points to the page."""
 
     def __init__(self, model: keras.Model, images: np.ndarray, labels: np.ndarray, hparams: HParams,
-                 cfg: LiveProbe = LiveProbe(), on_point: Callable[[ProbePoint], None] | None = None):
+                 cfg: LiveProbe = LiveProbe()):
         super().__init__()
-        self._network, self._cfg, self._on_point = model, cfg, on_point
+        self._network, self._cfg = model, cfg
         self._images, self._labels = images[:cfg.examples], np.asarray(labels[:cfg.examples])
         self.norm, self.strength = probe_attack(hparams)
         self.points: list[ProbePoint] = []
@@ -58,8 +56,6 @@ class ProbeEachEpoch(keras.callbacks.Callback):
         point = ProbePoint(epoch + 1, *measure(self._network, self._images, self._labels, self.norm, self.strength,
                                                self._cfg))
         self.points.append(point)
-        if self._on_point is not None:
-            self._on_point(point)
 
     def history(self) -> ProbeHistory:
         return ProbeHistory(self.norm, self.strength, len(self._labels), tuple(self.points))

@@ -30,11 +30,7 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from advdemo.i18n import (  # noqa: E402
-    Catalogue,
-    Language,  # noqa: E402
-    english,
-)
+from advdemo.i18n import Catalogue, Language, english  # noqa: E402
 from advdemo.memo import LruCache, array_digest  # noqa: E402
 
 # Colour-blind-safe (Okabe & Ito): orange for the base model, blue for the regularized one.

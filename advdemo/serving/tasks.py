@@ -130,27 +130,32 @@ class _PairTask:
         return ctx.pair(self.hparams), mnist.test_images[:self.examples], mnist.test_labels[:self.examples]
 
 
-def _gradients_per_image(attack: Attack) -> int:
-    return attack.iterations
-
-
 @dataclass(frozen=True)
-class MetricsTask(_PairTask):
-    """Both models' clean and attacked accuracy under ``attack`` (an :class:`Evaluation`)."""
+class _AttackTask(_PairTask):
+    """A measurement under one ``attack``: it keys the task, and the job's label names its method."""
 
     attack: Attack = Attack()
 
-    kind: ClassVar[str] = "metrics"
+    #: The catalogue key of the job's label, with ``{method}`` and ``{examples}``.
+    label_key: ClassVar[str] = ""
 
     def _extra(self) -> dict[str, Any]:
         return {"attack": to_dict(self.attack)}
 
     def label(self) -> Message:
-        return message("jobs.metrics", method=message(f"attack_method.{self.attack.method.value}"),
+        return message(self.label_key, method=message(f"attack_method.{self.attack.method.value}"),
                        examples=self.examples)
 
+
+@dataclass(frozen=True)
+class MetricsTask(_AttackTask):
+    """Both models' clean and attacked accuracy under ``attack`` (an :class:`Evaluation`)."""
+
+    kind: ClassVar[str] = "metrics"
+    label_key: ClassVar[str] = "jobs.metrics"
+
     def expected_seconds(self) -> float:
-        return 2 * self.examples * (2 + _gradients_per_image(self.attack)) * _GRADIENT_SECONDS
+        return 2 * self.examples * (2 + self.attack.iterations) * _GRADIENT_SECONDS
 
     def run(self, ctx: TaskContext, progress: StepFn, cancelled: Callable[[], bool]) -> Evaluation:
         from advdemo.core.evaluation import evaluate  # noqa: PLC0415 - TensorFlow, only where tasks run
@@ -168,7 +173,7 @@ class MetricsTask(_PairTask):
 
 
 @dataclass(frozen=True)
-class CurveTask(_PairTask):
+class CurveTask(_AttackTask):
     """Both models' accuracy at every standard strength of ``attack``'s norm (a :class:`Curve`).
 
     ``attack.strength`` is ignored (keep it 0, so every strength of one attack shares the task).
@@ -177,21 +182,15 @@ class CurveTask(_PairTask):
     attack: Attack = Attack(strength=0.0)
 
     kind: ClassVar[str] = "curve"
+    label_key: ClassVar[str] = "jobs.curve"
 
     def __post_init__(self) -> None:
         if self.attack.strength != 0.0:
             object.__setattr__(self, "attack", dataclasses.replace(self.attack, strength=0.0))
 
-    def _extra(self) -> dict[str, Any]:
-        return {"attack": to_dict(self.attack)}
-
-    def label(self) -> Message:
-        return message("jobs.curve", method=message(f"attack_method.{self.attack.method.value}"),
-                       examples=self.examples)
-
     def expected_seconds(self) -> float:
         points = len(NORM_SPECS[self.attack.norm].strengths)
-        per_point = 1 if self.attack.shares_direction else _gradients_per_image(self.attack) + 1
+        per_point = 1 if self.attack.shares_direction else self.attack.iterations + 1
         return 2 * self.examples * (1 + points * per_point) * _GRADIENT_SECONDS
 
     def run(self, ctx: TaskContext, progress: StepFn, cancelled: Callable[[], bool]) -> Curve:

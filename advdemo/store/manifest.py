@@ -7,8 +7,8 @@ been measured of the model. The JSON stays as every earlier version wrote it;
 keys this version does not know are kept through a rewrite.
 
 Readers get typed values (:class:`~advdemo.core.results.FgsmMetrics`,
-:class:`~advdemo.core.robustness.StrongCurve`,
-:class:`~advdemo.core.autoattack_eval.AutoAttackRecord`, …); writers build a new
+:class:`~advdemo.core.accuracies.StrongCurve`,
+:class:`~advdemo.core.accuracies.AutoAttackRecord`, …); writers build a new
 :class:`Metrics` with the ``with_…`` methods, which the store merges under its
 lock (:meth:`advdemo.store.storage.ModelStore.update_metrics`).
 """

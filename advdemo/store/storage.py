@@ -367,6 +367,7 @@ def default_stores() -> list[ModelStore]:
     pretrained = Path(os.environ.get(PRETRAINED_ENV) or PRETRAINED_DIR).expanduser()
     return [ModelStore(pretrained, writable=False), ModelStore(default_cache_dir(), writable=True)]
 
+
 def find_model(stores: list[ModelStore], mid: str, log: LogFn = log_info):
     """Load model ``mid`` from the first store that has a verified copy.
 
