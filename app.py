@@ -15,8 +15,8 @@ from advdemo.core.training import training_summary
 from advdemo.experiments.report import compare_methods
 from advdemo.logs import LOGGER
 from advdemo.page import presentation as text
-from advdemo.page.lesson import LESSON
 from ui import sidebar, state
+from ui.lesson import lesson_buttons, live_step, trains_live
 from ui.results import results
 from ui.shared import get_devices, get_service, interactive
 from ui.training import live_probe, training_panel
@@ -46,11 +46,7 @@ def page() -> None:
         st.markdown(text.explanation(tr, training_summary(hparams, tr)))
 
     with st.expander(tr("page.lesson"), expanded=st.session_state.lesson is not None):
-        for column, (i, step) in zip(st.columns(len(LESSON)), enumerate(LESSON)):
-            column.button(tr(step.title), key=f"lesson{i}", on_click=state.start_lesson_step, args=(i,),
-                          use_container_width=True, type="primary" if st.session_state.lesson == i else "secondary")
-        if st.session_state.lesson is not None:
-            st.info(tr(LESSON[st.session_state.lesson].text), icon="🎓")
+        lesson_buttons()
 
     try:
         mnist = svc.mnist()
@@ -72,6 +68,9 @@ def page() -> None:
 
     if pair is None:
         training_panel(svc, mnist, hparams)
+    if trains_live():
+        live_step(svc, pair)
+    if pair is None:
         return
 
     st.subheader(tr("page.compare"))

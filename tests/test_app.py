@@ -88,7 +88,7 @@ def test_default_page_shows_both_grids_and_metrics(app_env):
     assert detail.count("<img") == 3  # transfer mode: original, perturbation, the one perturbed image
     figures = metrics(at)
     # The tutorial's numbers, then the strong evaluation's beside them.
-    assert list(figures) == ["Base, clean", "Base, FGSM ε=0.2", "Regularized, clean", "Regularized, FGSM ε=0.2",
+    assert list(figures) == ["Base, clean", "Base, FGSM ε 0.2", "Regularized, clean", "Regularized, FGSM ε 0.2",
                              "Base, worst case", "Base, white-box PGD", "Regularized, worst case",
                              "Regularized, white-box PGD"]
     assert all(re.fullmatch(r"\d{1,3}\.\d%", v) for k, v in figures.items() if "worst" not in k)
@@ -237,11 +237,19 @@ def test_robust_training_controls_and_expected_time(app_env):
     assert at.query_params == {"tattack": "pgd", "titers": "4"}
 
 
-def test_hosted_page_offers_no_robust_training(app_env, monkeypatch):
+def test_hosted_page_trains_robust_models_only_as_fast_as_the_lessons(app_env, monkeypatch):
+    from advdemo.core.config import LIVE_ROBUST
+    from advdemo.page.lesson import LESSON
+
     monkeypatch.setenv("ADVDEMO_HOSTED", "1")
-    at = run_app({"tattack": "fgsm-rs", "teps": "0.2"})
-    assert any("only the pretrained robust models" in e.value for e in at.error)
+    at = run_app({"tattack": "pgd", "teps": "0.3"})  # 20 epochs of PGD-10
+    assert any("only if it takes no longer than the lesson's" in e.value for e in at.error)
     assert "train" not in [b.key for b in at.button]
+    [live] = [step for step in LESSON if step.trains]
+    at = run_app(viewstate.to_query(live.view))
+    assert not at.error and not at.button(key="train").disabled
+    assert any("Expected time: about" in m.value and f"PGD, {LIVE_ROBUST.adv_pgd_iterations} steps" in m.value
+               for m in at.markdown)
 
 
 def test_switching_training_attacks_keeps_a_valid_view(app_env):
@@ -277,7 +285,7 @@ def test_the_numbers_download_as_csv_and_json_with_their_digit_counts(app_env):
 def test_figures_are_metrics_with_the_fall_under_attack_in_points(app_env):
     at = run_app({"eps": "0.1"})
     figures = {m.label: m for m in at.metric}
-    clean, attacked = figures["Base, clean"], figures["Base, FGSM ε=0.1"]
+    clean, attacked = figures["Base, clean"], figures["Base, FGSM ε 0.1"]
     assert not clean.delta
     fall = float(clean.value.rstrip("%")) - float(attacked.value.rstrip("%"))
     assert attacked.delta.endswith(" pts") and attacked.delta.startswith("-")
@@ -328,6 +336,6 @@ def test_the_training_panel_and_url_notices_speak_chinese(app_env):
 def test_a_targeted_attack_shows_the_share_read_as_the_target(app_env):
     at = run_app({"target": "3"}, settle=True)
     figures = metrics(at)
-    assert {"Base, FGSM ε=0.2 → 3", "Regularized, FGSM ε=0.2 → 3"} <= set(figures), figures
+    assert {"Base, FGSM ε 0.2 → 3", "Regularized, FGSM ε 0.2 → 3"} <= set(figures), figures
     assert at.selectbox(key="target").value == "3" and at.query_params == {"target": "3"}
     assert any("read as a 3" in c.value for c in at.caption)

@@ -50,7 +50,7 @@ def test_default_page_puts_the_worst_case_next_to_the_tutorials_number():
     figures = metrics(at)
     expected = stored(FAST_RECIPE, 0.2)
     tutorial = STORE.entry(model_id(FAST_RECIPE, "adv")).metrics.fgsm
-    assert figures["Regularized, FGSM ε=0.2"] == f"{tutorial.transfer.regularized:.1%}"  # the tutorial's number
+    assert figures["Regularized, FGSM ε 0.2"] == f"{tutorial.transfer.regularized:.1%}"  # the tutorial's number
     assert figures["Regularized, worst case"] == expected.regularized.worst_case.text()
     assert figures["Base, worst case"] == expected.base.worst_case.text()
     assert expected.regularized.worst_case.value < 0.6  # far below the transfer number: the lesson of the page
@@ -71,14 +71,35 @@ def test_masking_warning_fires_on_the_masked_model_and_not_on_pgd_training():
     assert float(metrics(robust)["Regularized, worst case"].split("%")[0]) > 80
 
 
-def test_each_lesson_step_is_one_click_to_a_pretrained_view():
+def test_each_lesson_step_is_one_click_to_its_view():
     at = run_app()
     for i, step in enumerate(LESSON):
         at.button(key=f"lesson{i}").click().run()
         assert not at.exception, at.exception
         assert at.query_params == viewstate.to_query(step.view)
-        assert not any("not trained yet" in s.value for s in at.subheader), step.title
+        # Every step shows a pretrained model, but the last: a class trains that one itself.
+        assert any("not trained yet" in s.value for s in at.subheader) == step.trains, step.title
         assert str(step.text) in [i.value for i in at.info]
+
+
+def test_the_last_lesson_step_trains_the_live_recipe_beside_the_shipped_model():
+    from advdemo.core.config import LIVE_ROBUST, OVERFITTING
+    from advdemo.page.lesson import SHIPPED_ROBUST
+
+    [live] = [step for step in LESSON if step.trains]
+    assert live is LESSON[-1] and live.view.hparams() == LIVE_ROBUST and SHIPPED_ROBUST == PGD_03
+    at = run_app(viewstate.to_query(live.view))
+    assert not at.exception and not at.button(key="train").disabled
+    [table] = [t.value for t in at.table if "worst case" in t.value.columns and len(t.value) == 2]
+    shipped, yours = table.iloc[0], table.iloc[1]
+    for row, hp in ((shipped, PGD_03), (yours, LIVE_ROBUST)):
+        assert f"PGD-{hp.adv_pgd_iterations}, {hp.adv_total_epochs} epochs, batch {hp.batch(True)}" in row["training"]
+    expected = STORE.entry(model_id(PGD_03, "adv"))
+    assert shipped["worst case"] == stored(PGD_03, 0.3).regularized.worst_case.text() and expected is not None
+    assert (yours == "–").sum() >= 5  # not trained yet
+    # What goes wrong, from its stored lines: a collapse the class sees without waiting.
+    collapsed = STORE.entry(model_id(OVERFITTING, "adv"))
+    assert collapsed is not None and any("catastrophic overfitting" in c.value for c in at.caption)
 
 
 def test_method_comparison_lists_all_three_methods_with_numbers():

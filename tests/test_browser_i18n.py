@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 
 #: Latin-script words the Chinese page may show: names, units, formats, and the selector's "English".
 ALLOWED = {"FGSM", "PGD", "MNIST", "NSL", "CNN", "L", "P", "PNG", "CSV", "JSON", "English", "TensorFlow", "Madry",
-           "JPEG", "GIF", "BMP", "WebP", "SHA", "CPU", "GPU",
+           "Wong", "JPEG", "GIF", "BMP", "WebP", "SHA", "CPU", "GPU",
            # Attack names, as the field writes them.
            "AutoAttack", "APGD", "CE", "T", "Square"}
 

@@ -33,7 +33,7 @@ CONTROLS = [
     "Adversarial loss multiplier", "Attack norm", "Method", "Attack strength", "Mode", "Batch of 32 test digits",
     "Only this true class", "Reset to the tutorial's settings", "Copy link", "Digit", "Grids (PNG)",
     "Numbers (CSV)", "Numbers (JSON)", "Your digit", "ε ball (L∞) of the comparison", "Download as PNG",
-    "What am I looking at?", "A five-step lesson",
+    "What am I looking at?", "A six-step lesson",
 ]
 
 

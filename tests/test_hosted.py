@@ -65,16 +65,25 @@ def test_a_session_with_a_job_in_the_queue_is_told_so_by_the_service():
     release.set()
 
 
-def test_hosted_mode_offers_only_the_pretrained_robust_models():
-    from advdemo.core.config import TrainingAttack, robust_hparams
+def test_hosted_mode_trains_robust_models_only_as_fast_as_the_lessons():
+    from advdemo.core.config import LIVE_ROBUST, TrainingAttack, robust_hparams
 
-    hosted = ModelService(stores=[], limits=Limits.from_env({"ADVDEMO_HOSTED": "1"}))
-    with pytest.raises(StoreError, match="no robust models on demand"):
-        hosted.request_training(robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.25))
-    # A robust configuration's own epochs are bounded too, where robust training is allowed.
-    bounded = ModelService(stores=[], limits=Limits(max_epochs=2)).training_hparams(
-        robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.3))
+    limits = Limits.from_env({"ADVDEMO_HOSTED": "1"})
+    hosted = ModelService(stores=[], limits=limits)
+    shipped = robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.3)
+    for costlier in (shipped, robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.3, iterations=10, epochs=6),
+                     dataclasses.replace(LIVE_ROBUST, adv_epochs=LIVE_ROBUST.adv_total_epochs + 1)):
+        assert not limits.allows(costlier)
+        with pytest.raises(StoreError, match="only as fast as the lesson's"):
+            hosted.request_training(costlier)
+    # The lesson's recipe, and anything cheaper, trains whole: its cost is its bound, and a model trained
+    # on 20,000 digits for 2 epochs would not be the recipe it claims.
+    for cheaper in (LIVE_ROBUST, robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.2, iterations=3, epochs=4)):
+        assert limits.allows(cheaper) and hosted.training_hparams(cheaper) == cheaper
+    # Where robust training is allowed at all, a robust configuration's own epochs are bounded too.
+    bounded = ModelService(stores=[], limits=Limits(max_epochs=2)).training_hparams(shipped)
     assert bounded.adv_total_epochs == 2
+    assert not Limits(robust=False).allows(LIVE_ROBUST) and Limits(robust=False).allows(TUTORIAL)
 
 
 def test_training_switched_off_is_refused_clearly():

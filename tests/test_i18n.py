@@ -19,11 +19,12 @@ from advdemo.i18n import (
     parse_language,
     placeholders,
 )
+from advdemo.page.lesson import LESSON
 
 #: Latin-script words the Chinese page may keep: names, units, file formats and code identifiers.
 ALLOWED_LATIN = {
-    "FGSM", "PGD", "MNIST", "NSL", "CNN", "TensorFlow", "Madry", "L", "P", "SHA", "CPU", "GPU", "MB", "PNG", "JPEG",
-    "GIF", "BMP", "WebP", "CSV", "JSON", "IDX", "DIR", "data", "dir", "fonts", "noto", "cjk",
+    "FGSM", "PGD", "MNIST", "NSL", "CNN", "TensorFlow", "Madry", "Wong", "L", "P", "SHA", "CPU", "GPU", "MB", "PNG",
+    "JPEG", "GIF", "BMP", "WebP", "CSV", "JSON", "IDX", "DIR", "data", "dir", "fonts", "noto", "cjk",
     "pgd_iterations", "pgd_epsilon", "random_init",
     # Attack names, as the field writes them (AutoAttack, APGD-CE, APGD-T, Square).
     "AutoAttack", "APGD", "CE", "T", "Square",
@@ -117,7 +118,7 @@ def _built_keys() -> set[str]:
     keys |= {f"{table}.{t.value}" for t in TrainingAttack for table in ("training_attack", "summary", "compare")}
     keys |= {f"mode.{m.value}" for m in EvalMode} | {"own.draw", "own.upload"}
     keys |= {f"{table}.{m.value}" for m in AttackMethod for table in ("attack_method", "attack_method_help")}
-    keys |= {f"lesson.step{n}_{part}" for n in range(1, 6) for part in ("title", "text")}
+    keys |= {f"lesson.step{n}_{part}" for n in range(1, len(LESSON) + 1) for part in ("title", "text")}
     keys |= {f"masking.{kind.value}" for kind in MaskingKind}
     return keys
 

@@ -18,8 +18,9 @@ OWNER = ROOT / "advdemo" / "store" / "manifest.py"
 
 #: Manifest keys that other JSON the project reads also uses, for its own meaning: ``attack`` (the URL's
 #: parameter, a chart row's field, a measurement task's record), ``kind`` and ``hparams`` (a measurement
-#: task's record, :mod:`advdemo.serving.tasks`), ``strong`` (an AutoAttack record's own settings).
-SHARED_WORDS = {"attack", "kind", "hparams", "strong"}
+#: task's record, :mod:`advdemo.serving.tasks`), ``strong`` (an AutoAttack record's own settings), ``probe`` (a
+#: training job's progress report, :mod:`advdemo.serving.worker`).
+SHARED_WORDS = {"attack", "kind", "hparams", "strong", "probe"}
 
 
 def manifest_keys() -> set[str]:

@@ -198,11 +198,32 @@ def test_a_stronger_pgd_check_ships_beside_the_eps_03_model():
     assert abs(stored.at(0.3).whitebox_pgd.value - check.at(0.3).whitebox_pgd.value) <= 0.02
 
 
-def test_the_training_estimate_is_within_a_quarter_of_the_recorded_time_of_the_pgd_models():
-    """The page promises a time before a class waits for it (training.plan); the ε 0.3 model is the longest."""
+def test_the_training_estimate_is_within_a_quarter_of_the_recorded_time_of_the_robust_recipes():
+    """The page promises a time before a class waits for it (training.plan); the ε 0.3 model is the longest.
+    The ε 0.1 PGD model is left out: with the ε 0.2 model's steps and epochs it took 1.6 times as long, on a
+    busier machine (bench/fit_training_time.py lists every recorded time against the estimate)."""
     from advdemo.core.config import TrainingAttack
     from advdemo.core.training import expected_training_seconds
 
-    for eps in (0.2, 0.3):
-        entry = entries()[model_id(_robust()[(TrainingAttack.PGD, eps)], "adv")]
-        assert abs(expected_training_seconds(entry.hparams, 60_000) / entry.train_seconds - 1) <= 0.25, eps
+    checked = [(attack, eps) for attack, eps in _robust() if (attack, eps) != (TrainingAttack.PGD, 0.1)]
+    assert len(checked) == 5
+    for attack, eps in checked:
+        entry = entries()[model_id(_robust()[(attack, eps)], "adv")]
+        assert abs(expected_training_seconds(entry.hparams, 60_000) / entry.train_seconds - 1) <= 0.25, (attack, eps)
+
+
+def test_the_overfitting_preset_ships_the_collapse_a_class_can_see_without_waiting():
+    """Its probe after every epoch: FGSM climbs while PGD stays at nothing, and the strong evaluation agrees."""
+    from advdemo.core.config import OVERFITTING, Norm
+    from advdemo.store.manifest import StrongKind
+
+    entry = entries()[model_id(OVERFITTING, "adv")]
+    probe = entry.metrics.probe
+    assert probe is not None and [p.epoch for p in probe.points] == list(range(1, OVERFITTING.adv_total_epochs + 1))
+    assert (probe.norm, probe.strength) == (Norm.INFINITY, OVERFITTING.adv_epsilon)
+    last = probe.points[-1]
+    assert last.fgsm >= 0.9 and last.pgd is not None and last.pgd <= 0.02  # far below: a collapse, not noise
+    assert all(p.pgd is not None and p.pgd < p.fgsm - 0.5 for p in probe.points)
+    assert last.fgsm >= probe.points[0].fgsm  # the FGSM line climbs while the model learns only that step
+    worst = entry.metrics.strong(Norm.INFINITY, StrongKind.SUBSET).at(OVERFITTING.adv_epsilon)
+    assert worst.whitebox_pgd.value <= 0.02 and worst.clean.value >= 0.95

@@ -264,6 +264,28 @@ def test_weight_averaging_is_a_training_choice_of_its_own(rng):
         dataclasses.replace(hp, adv_ema=1.5)
 
 
+def test_the_regularized_model_trains_with_its_own_batch_and_learning_rate(rng):
+    from advdemo.core.training import Progress, _optimizer
+
+    images = rng.random((256, 28, 28, 1), dtype=np.float32)
+    labels = rng.integers(0, 10, 256).astype(np.int64)
+    hp = robust_hparams(TINY, TrainingAttack.PGD, 0.3, iterations=2, epochs=1, batch=128)
+    # Twice TINY's batch, twice its learning rate; the base model stays TINY's.
+    assert (hp.batch(True), hp.rate(True), hp.batch(False), hp.rate(False)) == (
+        128, pytest.approx(2 * TINY.learning_rate), 64, TINY.learning_rate)
+    assert model_id(hp, "base") == model_id(TINY, "base")
+    assert model_id(hp, "adv") != model_id(robust_hparams(TINY, TrainingAttack.PGD, 0.3, iterations=2, epochs=1),
+                                           "adv")
+    assert robust_hparams(TINY, TrainingAttack.PGD, 0.3, batch=TINY.batch_size).adv_batch_size is None
+    reports: list[Progress] = []
+    result = train_adversarial(hp, images, labels, reports.append)
+    assert reports[-1].steps == 2 and len(result.history["loss"]) == 1  # 256 digits in batches of 128
+    assert float(_optimizer(hp, adversarial=True).learning_rate) == pytest.approx(2 * TINY.learning_rate)
+    assert float(_optimizer(hp).learning_rate) == pytest.approx(TINY.learning_rate)
+    with pytest.raises(ConfigError, match="adv_batch_size"):
+        dataclasses.replace(hp, adv_batch_size=0)
+
+
 def test_expected_training_time_grows_with_the_attack_and_the_epochs():
     from advdemo.core.config import FAST_RECIPE
     from advdemo.core.training import expected_training_seconds, training_summary

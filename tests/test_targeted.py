@@ -56,8 +56,8 @@ def test_the_figures_show_the_share_read_as_the_target():
     view = ViewState(target=3)
     ev = Evaluation(PairAccuracy(0.99, 0.99), PairAccuracy(0.4, 0.9), 10_000, PairAccuracy(0.55, 0.02))
     figures = accuracy_figures(english(), ev, view)
-    assert [label for label, _, _ in figures] == ["Base, clean", "Base, FGSM ε=0.2 → 3", "Regularized, clean",
-                                                  "Regularized, FGSM ε=0.2 → 3"]
+    assert [label for label, _, _ in figures] == ["Base, clean", "Base, FGSM ε 0.2 → 3", "Regularized, clean",
+                                                  "Regularized, FGSM ε 0.2 → 3"]
     assert [value for _, value, _ in figures] == ["99.0%", "55.0%", "99.0%", "2.0%"]
     assert "read as a 3" in accuracy_caption(english(), ev, view)
 

@@ -1,5 +1,6 @@
 """URL state: round trips, and every kind of bad value yields a notice and the default."""
 
+import dataclasses
 import itertools
 import sys
 
@@ -38,6 +39,9 @@ VIEWS = [
     ViewState(train_attack=TrainingAttack.PGD, train_eps=0.2),
     ViewState(train_attack=TrainingAttack.PGD, train_eps=0.25, train_iters=12, attack=AttackMethod.PGD),
     ViewState(train_attack=TrainingAttack.FGSM_RS, train_eps=0.1, mode=EvalMode.WHITEBOX),
+    ViewState(train_attack=TrainingAttack.PGD, train_eps=0.3, train_iters=5, train_epochs=6),
+    ViewState(train_attack=TrainingAttack.FGSM_RS, train_eps=0.3, train_epochs=3),
+    ViewState(train_attack=TrainingAttack.PGD, train_eps=0.3, train_iters=3, train_epochs=5, train_batch=256),
 ]
 
 
@@ -118,6 +122,12 @@ def test_robust_views_name_the_robust_models():
     assert view.hparams().adv_pgd_iterations > 1 and view.hparams().adv_grad_norm is Norm.INFINITY
     assert not ViewState(train_attack=TrainingAttack.PGD, train_eps=0.25).on_grid
     assert not ViewState(train_attack=TrainingAttack.PGD, train_eps=ROBUST_EPSILONS[0], train_iters=3).on_grid
+    fewer = ViewState(train_attack=TrainingAttack.PGD, train_eps=0.2, train_epochs=2)
+    assert not fewer.on_grid and fewer.hparams() == dataclasses.replace(view.hparams(), adv_epochs=2)
+    larger = ViewState(train_attack=TrainingAttack.PGD, train_eps=0.2, train_batch=256)
+    # The regularized model's own batch, the learning rate scaled with it; the base model stays shared.
+    assert not larger.on_grid and (larger.hparams().batch(True), larger.hparams().rate(True)) == (256, 0.004)
+    assert model_id(larger.hparams(), "base") == model_id(view.hparams(), "base")
     # The FGSM fields do not matter for a robust model, and the robust ones not for FGSM.
     assert ViewState(train_attack=TrainingAttack.PGD, train_eps=0.2, step=0.1).hparams() == view.hparams()
     assert ViewState(train_eps=0.1).hparams() == DEFAULT.hparams()
@@ -129,6 +139,8 @@ def test_robust_views_name_the_robust_models():
     ({"teps": "0"}, "teps='0' is not an epsilon in (0, 0.5]"),
     ({"teps": "0.7"}, "teps='0.7' is not an epsilon"),
     ({"titers": "1"}, "titers='1' is not a whole number in 2..40"),
+    ({"tepochs": "0"}, "tepochs='0' is not a whole number in 1..100"),
+    ({"tbatch": "200"}, "tbatch='200' is not one of 64, 128, 256, 512"),
 ])
 def test_bad_training_attack_values(query, notice):
     view, notices = parse_query(query)
@@ -158,7 +170,7 @@ def test_a_language_that_is_none_gives_a_notice():
 def test_a_hosted_server_snaps_an_off_grid_strength_with_a_notice(query, strength):
     view, notices = parse_query(query, snap=True)
     assert view.strength == strength and [n.key for n in notices] == ["url.snapped"]
-    assert f"became ε = {strength:g}" in str(notices[0])
+    assert f"became ε {strength:g}" in str(notices[0])
     local, none = parse_query(query)  # a local server measures any strength
     assert local.strength == float(query["eps"]) and not none
 

@@ -6,9 +6,11 @@ import streamlit as st
 
 from advdemo.core.config import (
     GRID_MULTIPLIERS,
+    MAX_EPOCHS,
     MAX_MULTIPLIER,
     MAX_TRAINING_PGD_ITERATIONS,
     NORM_SPECS,
+    ROBUST_BATCH_SIZES,
     ROBUST_EPSILONS,
     TRAINING_SPECS,
     AttackMethod,
@@ -58,6 +60,10 @@ def model_controls(recipe: HParams) -> HParams:
                       format="%.2f", help=tr("sidebar.ball_help"))
             if training.iterative:
                 st.slider(tr("sidebar.training_pgd_steps"), 2, MAX_TRAINING_PGD_ITERATIONS, key="titers")
+            st.slider(tr("sidebar.training_epochs"), 1, MAX_EPOCHS, key="tepochs",
+                      help=tr("sidebar.training_epochs_help"))
+            st.select_slider(tr("sidebar.training_batch"), options=list(ROBUST_BATCH_SIZES), key="tbatch",
+                             help=tr("sidebar.training_batch_help"))
         else:
             st.select_slider(tr("sidebar.ball"), options=list(ROBUST_EPSILONS), key="teps",
                              help=tr("sidebar.ball_help"))

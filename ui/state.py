@@ -10,7 +10,16 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from advdemo.core.config import NORM_SPECS, TRAINING_SPECS, AttackMethod, Norm, TrainingAttack
+from advdemo.core.config import (
+    FAST_RECIPE,
+    NORM_SPECS,
+    TRAINING_SPECS,
+    AttackMethod,
+    Norm,
+    TrainingAttack,
+    robust_epochs,
+    robust_pgd_iterations,
+)
 from advdemo.i18n import DEFAULT_LANGUAGE, LANG_PARAM, Catalogue, Language, catalogue, choose_language
 from advdemo.page import viewstate
 from advdemo.page.lesson import LESSON
@@ -102,8 +111,14 @@ def on_norm_change() -> None:
 
 
 def on_custom_change() -> None:
+    """Unchecked, the training controls snap to the grid; checked, the robust recipe's own steps and
+    epochs for the ball are where its sliders start."""
     if not st.session_state[CUSTOM]:
         _snap_to_grid()
+        return
+    view = current()
+    st.session_state.update(titers=robust_pgd_iterations(view.train_eps),
+                            tepochs=robust_epochs(view.train_attack, view.train_eps), tbatch=FAST_RECIPE.batch_size)
 
 
 def on_training_change() -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from advdemo.core.config import TRAINING_SPECS, HParams, LiveProbe
+from advdemo.core.config import HParams, LiveProbe
 from advdemo.core.data import TRAIN_SIZE, Mnist
 from advdemo.core.probe import probe_attack
 from advdemo.core.results import ProbeHistory
-from advdemo.core.training import Progress, expected_training_seconds, training_summary
+from advdemo.core.training import Progress, training_summary
 from advdemo.page import presentation as text
 from advdemo.page.charts import HEIGHT as CHART_HEIGHT
 from advdemo.page.charts import probe_spec
+from advdemo.serving.estimates import estimate
 from advdemo.serving.service import JobState, ModelService, QueueError
 from advdemo.store.storage import StoreError
 from ui import state
@@ -25,13 +26,13 @@ def training_panel(svc: ModelService, mnist: Mnist, hparams: HParams) -> None:
     if not limits.enabled:
         st.error(tr("training.off"), icon="🚫")
         return
-    if TRAINING_SPECS[hparams.training_attack].robust and not limits.robust:
-        st.error(text.robust_only_pretrained(tr), icon="🚫")
+    if not limits.allows(hparams):
+        st.error(text.robust_refused(tr, limits.robust_seconds), icon="🚫")
         return
     bounded = svc.training_hparams(hparams)
     n_train = bounded.train_examples or len(mnist.train_labels) or TRAIN_SIZE
     st.write(text.training_plan(tr, bounded.adv_total_epochs, n_train, training_summary(bounded, tr),
-                                expected_training_seconds(bounded, n_train)))
+                                estimate(svc.stores, bounded, n_train)))
     job = svc.job(hparams)
     can_start = job is None or not job.state.active and job.state is not JobState.DONE
     problem = svc.training_data_problem() if can_start else None
@@ -68,7 +69,7 @@ def training_status(svc: ModelService, hparams: HParams, probe_examples: int) ->
         st.info(text.queued(tr, job.position, job.wait_seconds), icon="⏳")
     else:
         progress = job.progress if isinstance(job.progress, Progress) else None
-        fraction, label = text.training_progress(tr, progress)
+        fraction, label = text.training_progress(tr, progress, job.left_seconds)
         st.progress(fraction, text=label)
         if progress is not None and progress.probe:
             live_probe(ProbeHistory(*probe_attack(svc.training_hparams(hparams)), probe_examples, progress.probe),

@@ -368,7 +368,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                       "–" if r.worst_case is None else tr(
                           "compare.with_autoattack" if r.autoattack else "compare.without_autoattack"),
                       r.training_time()))
-    print(f"L∞ ε = {args.epsilon:g}; clean and transfer FGSM on the whole test set, PGD and worst case as stored, "
+    print(f"L∞ ε {args.epsilon:g}; clean and transfer FGSM on the whole test set, PGD and worst case as stored, "
           "on the digits given (± is the 95% interval); '–': not stored")
     print(_table(lines))
     if args.json:

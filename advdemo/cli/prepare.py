@@ -44,8 +44,11 @@ def comparison_hparams(recipe: HParams) -> list[HParams]:
 
 
 def lesson_tasks(measurements: Measurements, pairs: PairLoader, recipe: HParams) -> Iterator[MeasurementTask]:
-    """The tasks behind every number of every lesson step that the stores do not hold yet."""
+    """The tasks behind every number of every lesson step that the stores do not hold yet (but the step whose
+    model a class trains itself)."""
     for step in LESSON:
+        if step.trains:
+            continue
         view = step.view
         pair = pairs.load(view.hparams(recipe))
         if pair is None:
@@ -74,7 +77,7 @@ def prepare(store: ModelStore, mnist: Mnist, data_dir: str | None, recipe: HPara
         store.put_result(task.key(), task.kind, data, seconds=time.perf_counter() - start)
         added += 1
         log(f"{task.kind} {task.key()}: {time.perf_counter() - start:.0f} s")
-    lesson_models = [step.view.hparams(recipe) for step in LESSON]
+    lesson_models = [step.view.hparams(recipe) for step in LESSON if not step.trains]
     wanted = dict.fromkeys(model_id(hp, ModelKind.REGULARIZED) for hp in [*lesson_models, *comparison_hparams(recipe)])
     jobs = [(mid, Norm.L2) for mid in wanted]
     curves = run_strong_evaluation(store, mnist, model_id(recipe, ModelKind.BASE), jobs, log=log)

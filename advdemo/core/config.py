@@ -121,11 +121,13 @@ GRID_MULTIPLIERS: tuple[float, ...] = (0.05, 0.2, 0.5, 1.0)
 MAX_MULTIPLIER = 10.0
 #: Most PGD steps per training batch; each costs a forward and backward pass.
 MAX_TRAINING_PGD_ITERATIONS = 40
+#: Most epochs of either model.
+MAX_EPOCHS = 100
 #: Fields added after the grid was built. They enter a model's id only when
 #: they differ from their defaults, so every model trained before they existed
 #: keeps its id and file name.
 _KEYED_WHEN_CHANGED = ("adv_pgd_iterations", "adv_epsilon", "adv_random_init", "adv_clip", "adv_epochs",
-                       "adv_cosine_decay", "adv_ema")
+                       "adv_cosine_decay", "adv_ema", "adv_batch_size", "adv_learning_rate")
 
 
 def _check_range(name: str, value: float, low: float, high: float, *, low_open: bool = False) -> None:
@@ -209,6 +211,10 @@ class HParams:
     #: Keep an exponential moving average of the regularized model's weights with this momentum
     #: (e.g. 0.999) and ship the average (None: the last weights).
     adv_ema: float | None = None
+    #: The regularized model's own batch size and Adam learning rate (None: ``batch_size``, ``learning_rate``).
+    #: A larger batch trains a robust model faster per digit on a CPU; the base model stays shared.
+    adv_batch_size: int | None = None
+    adv_learning_rate: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "adv_grad_norm", _as_enum(Norm, "adv_grad_norm", self.adv_grad_norm))
@@ -223,7 +229,7 @@ class HParams:
         _check_positive_ints("pool_size", self.pool_size, 64)
         _check_positive_ints("num_fc_units", self.num_fc_units, 65536)
         _check_int("batch_size", self.batch_size, 1, 8192)
-        _check_int("epochs", self.epochs, 1, 100)
+        _check_int("epochs", self.epochs, 1, MAX_EPOCHS)
         _check_int("seed", self.seed, 0, 2**31 - 1)
         if self.train_examples is not None:
             _check_int("train_examples", self.train_examples, 1, 10**7)
@@ -232,9 +238,13 @@ class HParams:
         check_step("adv_step_size", self.adv_grad_norm, self.adv_step_size)
         _check_int("adv_pgd_iterations", self.adv_pgd_iterations, 1, MAX_TRAINING_PGD_ITERATIONS)
         if self.adv_epochs is not None:
-            _check_int("adv_epochs", self.adv_epochs, 1, 100)
+            _check_int("adv_epochs", self.adv_epochs, 1, MAX_EPOCHS)
         if self.adv_ema is not None:
             _check_range("adv_ema", self.adv_ema, 0.0, 1.0, low_open=True)
+        if self.adv_batch_size is not None:
+            _check_int("adv_batch_size", self.adv_batch_size, 1, 8192)
+        if self.adv_learning_rate is not None:
+            _check_range("adv_learning_rate", self.adv_learning_rate, 0.0, 1.0, low_open=True)
         for name in ("adv_random_init", "adv_clip", "adv_cosine_decay"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r} is invalid: expected true or false")
@@ -258,6 +268,14 @@ class HParams:
     def adv_total_epochs(self) -> int:
         """Epochs the regularized model trains for."""
         return self.epochs if self.adv_epochs is None else self.adv_epochs
+
+    def batch(self, adversarial: bool) -> int:
+        """The batch size the base (``adversarial`` False) or the regularized model trains with."""
+        return (self.adv_batch_size or self.batch_size) if adversarial else self.batch_size
+
+    def rate(self, adversarial: bool) -> float:
+        """Adam's learning rate for the base (``adversarial`` False) or the regularized model."""
+        return (self.adv_learning_rate or self.learning_rate) if adversarial else self.learning_rate
 
     def base_key(self) -> str:
         """A stable id of everything that determines the *base* model."""
@@ -325,8 +343,18 @@ def robust_pgd_iterations(epsilon: float) -> int:
     return ROBUST_PGD_ITERATIONS.get(epsilon, ROBUST_PGD_ITERATIONS[min(ROBUST_PGD_ITERATIONS)])
 
 
+def robust_epochs(attack: TrainingAttack, epsilon: float) -> int:
+    """The robust recipe's epochs for an epsilon ball (the largest ball trains longest)."""
+    spec = TRAINING_SPECS[attack]
+    return spec.epochs_largest if epsilon >= max(ROBUST_EPSILONS) else spec.epochs
+
+
+#: Batch sizes a robust model may train with (the page's choices); the recipe's is 128.
+ROBUST_BATCH_SIZES: tuple[int, ...] = (64, 128, 256, 512)
+
+
 def robust_hparams(recipe: HParams, attack: TrainingAttack, epsilon: float, *,
-                   iterations: int | None = None, epochs: int | None = None,
+                   iterations: int | None = None, epochs: int | None = None, batch: int | None = None,
                    multiplier: float = ROBUST_MULTIPLIER) -> HParams:
     """An L-infinity robust-training configuration on top of ``recipe``.
 
@@ -334,17 +362,32 @@ def robust_hparams(recipe: HParams, attack: TrainingAttack, epsilon: float, *,
     1.25 * epsilon, which overfits catastrophically here). PGD takes
     ``iterations`` steps of 2.5 * epsilon / iterations (Madry et al.'s rule),
     each from a random start. The tutorial's FGSM is ``recipe`` itself.
+    ``batch`` (None: the recipe's) is the regularized model's own batch size,
+    with the learning rate scaled in proportion (Goyal et al.'s linear rule).
     """
     spec = TRAINING_SPECS[attack]
     if not spec.robust:
         return recipe
     iterations = (iterations or robust_pgd_iterations(epsilon)) if spec.iterative else 1
     step = round(spec.step_factor * epsilon / iterations, 4)
-    default_epochs = spec.epochs_largest if epsilon >= max(ROBUST_EPSILONS) else spec.epochs
+    own_batch = batch is not None and batch != recipe.batch_size
     return dataclasses.replace(
         recipe, adv_grad_norm=Norm.INFINITY, adv_step_size=step, adv_multiplier=multiplier,
         adv_pgd_iterations=iterations, adv_epsilon=epsilon, adv_random_init=True, adv_clip=True,
-        adv_epochs=epochs or default_epochs, adv_cosine_decay=True)
+        adv_epochs=epochs or robust_epochs(attack, epsilon), adv_cosine_decay=True,
+        adv_batch_size=batch if own_batch else None,
+        adv_learning_rate=round(recipe.learning_rate * batch / recipe.batch_size, 6) if own_batch and batch else None)
+
+
+#: The robust recipe a class trains live (the lesson's "train it yourself"), found by measurement among
+#: fast candidates (bench/fast_robust.py; docs/robustness.md lists every one tried): PGD with fewer
+#: steps for fewer epochs in larger batches, L-infinity eps 0.3.
+LIVE_ROBUST = robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.3, iterations=3, epochs=5, batch=256)
+#: What goes wrong: one FGSM step of the whole budget from the clean digit (no random start), eps 0.3. Its
+#: FGSM accuracy climbs to 100% while PGD finds every digit: catastrophic overfitting. (Random-start FGSM did
+#: not collapse on this network, even at 1.67 eps: docs/robustness.md.) Shipped with its live probe, so a class
+#: sees the lines without waiting for a training.
+OVERFITTING = dataclasses.replace(robust_hparams(FAST_RECIPE, TrainingAttack.FGSM_RS, 0.3), adv_random_init=False)
 
 
 @dataclass(frozen=True)
@@ -520,6 +563,8 @@ __all__ = [
     "FAST_RECIPE",
     "GRID_MULTIPLIERS",
     "HParams",
+    "LIVE_ROBUST",
+    "OVERFITTING",
     "LiveProbe",
     "NORM_SPECS",
     "Norm",
@@ -529,7 +574,10 @@ __all__ = [
     "TRAINING_SPECS",
     "TrainingAttack",
     "TrainingSpec",
+    "MAX_EPOCHS",
+    "ROBUST_BATCH_SIZES",
     "ROBUST_EPSILONS",
+    "robust_epochs",
     "robust_hparams",
     "robust_methods",
     "robust_pgd_iterations",

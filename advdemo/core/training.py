@@ -8,7 +8,7 @@ shuffling and prefetching, so the input pipeline is never the bottleneck.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,7 +119,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, hparams: HParams, *, as
     """Shuffled, batched, prefetched training data from in-memory arrays.
 
     ``images`` ``(N, 28, 28, 1)`` float32 in [0, 1]; ``labels`` ``(N,)`` int.
-    Yields ``(image, label)`` tuples, or ``{'image', 'label'}`` dicts for NSL.
+    Yields ``(image, label)`` tuples for the base model, or ``{'image', 'label'}`` dicts for NSL's
+    regularized model, in batches of that model's size (:meth:`HParams.batch`).
     For NSL with a random start the last partial batch is dropped
     (:func:`needs_static_batch`).
     """
@@ -127,7 +128,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, hparams: HParams, *, as
         images, labels = images[: hparams.train_examples], labels[: hparams.train_examples]
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
     ds = ds.shuffle(len(images), seed=hparams.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(hparams.batch_size, drop_remainder=as_dict and needs_static_batch(hparams))
+    ds = ds.batch(hparams.batch(as_dict), drop_remainder=as_dict and needs_static_batch(hparams))
     if as_dict:
         ds = ds.map(_as_dict)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -156,12 +157,13 @@ def make_adv_config(hparams: HParams) -> nsl.configs.AdvRegConfig:
     )
 
 
-def _optimizer(hparams: HParams, decay_steps: int | None = None, *, ema: float | None = None
-               ) -> keras.optimizers.Optimizer:
-    """Adam at ``hparams.learning_rate``, falling along a cosine over ``decay_steps`` if given, keeping an
-    exponential moving average of the weights with momentum ``ema`` if given (swapped in when training ends)."""
-    rate = keras.optimizers.schedules.CosineDecay(hparams.learning_rate, decay_steps) if decay_steps \
-        else hparams.learning_rate
+def _optimizer(hparams: HParams, decay_steps: int | None = None, *, adversarial: bool = False,
+               ema: float | None = None) -> keras.optimizers.Optimizer:
+    """Adam at the model's learning rate (:meth:`HParams.rate`), falling along a cosine over ``decay_steps`` if
+    given, keeping an exponential moving average of the weights with momentum ``ema`` if given (swapped in when
+    training ends)."""
+    start = hparams.rate(adversarial)
+    rate = keras.optimizers.schedules.CosineDecay(start, decay_steps) if decay_steps else start
     averaging = {"use_ema": True, "ema_momentum": ema} if ema is not None else {}
     return keras.optimizers.Adam(rate, **averaging)
 
@@ -169,16 +171,18 @@ def _optimizer(hparams: HParams, decay_steps: int | None = None, *, ema: float |
 def steps_per_epoch(hparams: HParams, n: int, *, adversarial: bool) -> int:
     """Training batches per epoch over ``n`` examples (fewer if ``train_examples`` caps them)."""
     n = min(n, hparams.train_examples or n)
+    batch = hparams.batch(adversarial)
     if adversarial and needs_static_batch(hparams):
-        return max(1, n // hparams.batch_size)
-    return -(-n // hparams.batch_size)
+        return max(1, n // batch)
+    return -(-n // batch)
 
 
 def wrap_adversarial(base: keras.Model, hparams: HParams, decay_steps: int | None = None
                      ) -> nsl.keras.AdversarialRegularization:
     """``base`` wrapped in NSL's AdversarialRegularization and compiled, as in the tutorial."""
     adv = nsl.keras.AdversarialRegularization(base, label_keys=[LABEL_KEY], adv_config=make_adv_config(hparams))
-    adv.compile(optimizer=_optimizer(hparams, decay_steps, ema=hparams.adv_ema), loss=_loss(), metrics=["acc"])
+    adv.compile(optimizer=_optimizer(hparams, decay_steps, adversarial=True, ema=hparams.adv_ema), loss=_loss(),
+                metrics=["acc"])
     return adv
 
 
@@ -264,22 +268,37 @@ def _resume(base: keras.Model, optimizer: keras.optimizers.Optimizer, folder: Pa
 
 #: Seconds per training batch of 128 on a 2-core CPU: a fixed part (the
 #: update, the clean and the adversarial pass) plus one input-gradient pass per
-#: step of the training attack. A least-squares fit to the recorded training
-#: times of the shipped regularized models (FGSM and PGD-7/10, trained on this
-#: project's 2-core machines): it predicts the ε 0.3 PGD model's 31.5 minutes
-#: as 32.6. Single runs vary up to twice either way with the machine's load.
-_BATCH_SECONDS = (0.095, 0.0114)
+#: step of the training attack, in proportion to the batch size. A least-squares
+#: fit (bench/fit_training_time.py) to the recorded times of the shipped robust
+#: models and of the fast recipes tried for the lesson (random-start FGSM, PGD-2
+#: to PGD-10, batches of 128 and 256, on this project's 2-core machines): it
+#: predicts the eps 0.3 PGD model's 31.5 minutes as 32.9. Single runs vary by a
+#: third either way with the machine's share of its cores; a server that has
+#: trained models scales this by its own pace (:func:`pace`).
+_BATCH_SECONDS = (0.068, 0.0143)
 _BASE_BATCH_SECONDS = 0.06
 
 
 def expected_training_seconds(hparams: HParams, n_train: int, *, with_base: bool = False) -> float:
     """Rough wall time to train the regularized model (and the base model) on ``n_train`` digits."""
-    scale = hparams.batch_size / 128
     fixed, per_step = _BATCH_SECONDS
-    adv = hparams.adv_total_epochs * steps_per_epoch(hparams, n_train, adversarial=True) * scale * (
-        fixed + per_step * hparams.adv_pgd_iterations)
-    base = hparams.epochs * steps_per_epoch(hparams, n_train, adversarial=False) * scale * _BASE_BATCH_SECONDS
+    adv = hparams.adv_total_epochs * steps_per_epoch(hparams, n_train, adversarial=True) * (
+        hparams.batch(True) / 128) * (fixed + per_step * hparams.adv_pgd_iterations)
+    base = hparams.epochs * steps_per_epoch(hparams, n_train, adversarial=False) * (
+        hparams.batch(False) / 128) * _BASE_BATCH_SECONDS
     return adv + (base if with_base else 0.0)
+
+
+def pace(recorded: Iterable[tuple[HParams, int, float]]) -> float | None:
+    """How much slower (> 1) or faster this machine trains than :func:`expected_training_seconds` says: the
+    median ratio over ``recorded`` trainings done on it, each ``(hparams, n_train, wall seconds)`` of a
+    regularized model (None: none recorded)."""
+    ratios = sorted(seconds / expected for hp, n, seconds in recorded
+                    if seconds > 0 and (expected := expected_training_seconds(hp, n)) > 0)
+    if not ratios:
+        return None
+    middle = len(ratios) // 2
+    return ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
 
 
 def training_summary(hparams: HParams, tr: Catalogue | None = None) -> str:
@@ -290,5 +309,7 @@ def training_summary(hparams: HParams, tr: Catalogue | None = None) -> str:
     how = tr(f"summary.{hparams.training_attack.value}", norm=norm, step=hparams.adv_step_size,
              epsilon=hparams.adv_epsilon, iterations=hparams.adv_pgd_iterations)
     average = "" if hparams.adv_ema is None else tr("summary.average", momentum=hparams.adv_ema)
+    batch = "" if hparams.adv_batch_size is None else tr("summary.batch", batch=hparams.batch(True),
+                                                          rate=hparams.rate(True))
     return tr("summary.rest", how=how, clip=tr("summary.clipped") if hparams.adv_clip else "",
-              multiplier=hparams.adv_multiplier, epochs=hparams.adv_total_epochs, average=average)
+              multiplier=hparams.adv_multiplier, epochs=hparams.adv_total_epochs, batch=batch, average=average)

@@ -5,6 +5,8 @@
   models, measured otherwise).
 * :func:`compare_methods`: the three training methods at one epsilon, from
   the pretrained models' manifest entries.
+* :func:`measured_row`: one regularized model's row from its strong evaluation
+  (the lesson's live model beside the shipped one).
 
 The spread across seeds is :mod:`advdemo.experiments.seeds`; stored lookups are
 :mod:`advdemo.experiments.stored`.
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advdemo.core.accuracies import PairAccuracies, Rate
+from advdemo.core.accuracies import Accuracies, PairAccuracies, Rate
 from advdemo.core.config import (
     NORM_SPECS,
     EvalMode,
@@ -123,3 +125,16 @@ def compare_methods(stores: Sequence[ModelStore], recipe: HParams, epsilon: floa
         rows.append(MethodRow(name, mid, training, clean, transfer, pgd, worst, entry.train_seconds, entry.epochs,
                               entry.metrics.train_cpu_seconds, strong is not None and strong.autoattack))
     return rows
+
+
+def measured_row(name: Message, entry: ModelEntry | None, accuracies: Accuracies | None) -> MethodRow:
+    """A regularized model's row from its strong evaluation at one strength (``accuracies``; None: not measured
+    yet). Unlike :func:`compare_methods`' rows, its clean and transfer FGSM accuracies are measured on the
+    evaluation's digits (``worst_case.n``), not the whole test set. ``entry`` None: not trained yet."""
+    if entry is None:
+        return MethodRow(name, "", None, None, None, None, None, None, None)
+    acc = accuracies
+    return MethodRow(name, entry.id, entry.hparams.training_attack, None if acc is None else acc.clean.value,
+                     None if acc is None else acc.transfer_fgsm.value, None if acc is None else acc.whitebox_pgd,
+                     None if acc is None else acc.worst_case, entry.train_seconds, entry.epochs,
+                     entry.metrics.train_cpu_seconds, acc is not None and acc.autoattack)

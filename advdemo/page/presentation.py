@@ -30,7 +30,8 @@ from advdemo.core.training import Progress
 from advdemo.experiments.report import MethodRow
 from advdemo.i18n import Catalogue, Message, Verbatim, duration, message, minutes
 from advdemo.page.viewstate import ViewState
-from advdemo.serving.jobs import JobState
+from advdemo.serving.estimates import Estimate
+from advdemo.serving.jobs import PACE_KNOWN, JobState
 from advdemo.serving.service import Pending
 from advdemo.store.pairs import ModelPair
 
@@ -187,7 +188,8 @@ class CompareTable:
     caption: str
 
 
-def compare_table(tr: Catalogue, rows: list[MethodRow], epsilon: float) -> CompareTable:
+def compare_table(tr: Catalogue, rows: list[MethodRow], epsilon: float, caption: str | None = None) -> CompareTable:
+    """The rows as the page's table (``caption``: where the numbers come from, if not the comparison's)."""
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{v:.1%}"
 
@@ -200,7 +202,7 @@ def compare_table(tr: Catalogue, rows: list[MethodRow], epsilon: float) -> Compa
               tr("compare.digits"): "–" if r.worst_case is None else f"{r.worst_case.n:,}",
               tr("compare.training_time"): r.training_time(tr)}
              for r in rows]
-    return CompareTable(table, tr("compare.caption"))
+    return CompareTable(table, caption or tr("compare.caption"))
 
 
 def provenance(tr: Catalogue, pair: ModelPair) -> list[str]:
@@ -221,19 +223,26 @@ def probe_caption(tr: Catalogue, history: ProbeHistory, cfg: LiveProbe = LivePro
               norm=NORM_SPECS[history.norm].symbol, strength=history.strength)
 
 
-def training_plan(tr: Catalogue, epochs: int, n_train: int, summary: str, seconds: float) -> str:
-    return tr("training.plan", epochs=epochs, examples=n_train, summary=summary, duration=minutes(seconds))
+def training_plan(tr: Catalogue, epochs: int, n_train: int, summary: str, expected: Estimate) -> str:
+    """What training will do and take, and what the estimate rests on (this server's pace, or the shipped fit)."""
+    basis = (message("training.basis_server", count=expected.trainings) if expected.trainings
+             else message("training.basis_shipped"))
+    return tr("training.plan", epochs=epochs, examples=n_train, summary=summary, duration=minutes(expected.seconds),
+              basis=basis)
 
 
-def training_progress(tr: Catalogue, p: Progress | None) -> tuple[float, str]:
-    """A progress bar's fraction in [0, 1] and its text for a running training job."""
+def training_progress(tr: Catalogue, p: Progress | None, left_seconds: float | None = None) -> tuple[float, str]:
+    """A progress bar's fraction in [0, 1] and its text for a running training job, with the time left
+    (``left_seconds``, from the job's own pace) once a twentieth of it is done."""
     if p is None:
         return 0.0, tr("training.starting")
     name = tr(IN_TEXT_KEYS[p.model])
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(p.metrics.items()) if k in ("loss", "acc"))
-    return (min(1.0, p.fraction),
-            tr("training.progress", model=name, epoch=p.epoch, epochs=p.epochs, step=p.step, steps=p.steps,
-               metrics=metrics))
+    words = tr("training.progress", model=name, epoch=p.epoch, epochs=p.epochs, step=p.step, steps=p.steps,
+               metrics=metrics)
+    if left_seconds is not None and p.fraction >= PACE_KNOWN:
+        words += " · " + tr("training.left", duration=minutes(left_seconds))
+    return min(1.0, p.fraction), words
 
 
 def queued(tr: Catalogue, position: int, wait_seconds: float) -> str:
@@ -257,5 +266,10 @@ def flip_text(tr: Catalogue, model: ModelKind, flip: Flip) -> str:
     return tr(flips, model=name, strength=flip.strength, resolution=flip.resolution, target=flip.target)
 
 
-def robust_only_pretrained(tr: Catalogue) -> str:
-    return tr("training.robust_only_pretrained", epsilons=", ".join(map(str, ROBUST_EPSILONS)))
+def robust_refused(tr: Catalogue, robust_seconds: float | None) -> str:
+    """Why this robust configuration does not train here: the server trains none on demand, or none costlier
+    than ``robust_seconds``."""
+    epsilons = ", ".join(map(str, ROBUST_EPSILONS))
+    if robust_seconds is None:
+        return tr("training.robust_only_pretrained", epsilons=epsilons)
+    return tr("training.robust_too_slow", epsilons=epsilons, duration=minutes(robust_seconds))

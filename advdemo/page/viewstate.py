@@ -21,9 +21,11 @@ import numpy as np
 from advdemo.core.config import (
     FAST_RECIPE,
     GRID_MULTIPLIERS,
+    MAX_EPOCHS,
     MAX_MULTIPLIER,
     MAX_TRAINING_PGD_ITERATIONS,
     NORM_SPECS,
+    ROBUST_BATCH_SIZES,
     ROBUST_EPSILONS,
     TRAINING_SPECS,
     Attack,
@@ -35,6 +37,7 @@ from advdemo.core.config import (
     StrongEval,
     TrainingAttack,
     default_of,
+    robust_epochs,
     robust_hparams,
     robust_pgd_iterations,
 )
@@ -68,10 +71,12 @@ class ViewState:
     pick: int = 0  # the digit shown in detail, index into the grid
     #: How the regularized model was trained. FGSM uses ``norm``, ``step`` and
     #: ``multiplier``; the robust recipes use ``train_eps`` (L-infinity) and,
-    #: for PGD, ``train_iters`` (None: the recipe's default for that epsilon).
+    #: for PGD, ``train_iters``, and ``train_epochs`` and ``train_batch`` (None: the recipe's for that epsilon).
     train_attack: TrainingAttack = TrainingAttack.FGSM
     train_eps: float = ROBUST_EPSILONS[-1]
     train_iters: int | None = None
+    train_epochs: int | None = None
+    train_batch: int | None = None
 
     def hparams(self, recipe: HParams = FAST_RECIPE) -> HParams:
         spec = TRAINING_SPECS[self.train_attack]
@@ -79,7 +84,8 @@ class ViewState:
             return dataclasses.replace(recipe, adv_grad_norm=self.norm, adv_step_size=self.step,
                                        adv_multiplier=self.multiplier)
         iterations = self.train_iters if spec.iterative else None
-        return robust_hparams(recipe, self.train_attack, self.train_eps, iterations=iterations)
+        return robust_hparams(recipe, self.train_attack, self.train_eps, iterations=iterations,
+                              epochs=self.train_epochs, batch=self.train_batch)
 
     def digit_indices(self, labels: np.ndarray) -> np.ndarray:
         """Which test digits the grids show: up to :data:`GRID_SIZE` indices into ``labels`` ``(N,)``.
@@ -99,7 +105,8 @@ class ViewState:
     def on_grid(self) -> bool:
         """Whether the training configuration is one of the pretrained models'."""
         if TRAINING_SPECS[self.train_attack].robust:
-            return self.train_eps in ROBUST_EPSILONS and self.train_iters is None
+            own = (self.train_iters, self.train_epochs, self.train_batch)
+            return self.train_eps in ROBUST_EPSILONS and all(value is None for value in own)
         return self.step in NORM_SPECS[self.norm].grid_steps and self.multiplier in GRID_MULTIPLIERS
 
 
@@ -110,7 +117,8 @@ PARAMS = {
     "norm": "norm", "step": "step", "mult": "multiplier", "attack": "attack", "anorm": "attack_norm",
     "eps": "strength", "iters": "iterations", "mode": "mode", "batch": "batch", "digit": "digit", "pick": "pick",
     "target": "target",
-    "tattack": "train_attack", "teps": "train_eps", "titers": "train_iters",
+    "tattack": "train_attack", "teps": "train_eps", "titers": "train_iters", "tepochs": "train_epochs",
+    "tbatch": "train_batch",
 }
 
 
@@ -134,6 +142,8 @@ def to_widgets(view: ViewState) -> dict[str, Any]:
     out["digit"] = _ALL_DIGITS if view.digit is None else str(view.digit)
     out["target"] = UNTARGETED if view.target is None else str(view.target)
     out["titers"] = view.train_iters or robust_pgd_iterations(view.train_eps)
+    out["tepochs"] = view.train_epochs or robust_epochs(view.train_attack, view.train_eps)
+    out["tbatch"] = view.train_batch or FAST_RECIPE.batch_size
     out[CUSTOM] = not view.on_grid
     return out
 
@@ -143,7 +153,7 @@ def from_widgets(get: Callable[[str, Any], Any]) -> ViewState:
 
     A widget that was not drawn in the last run (PGD iterations under FGSM,
     say) has no value left, and counts as its default. PGD training steps
-    count only for custom values (on the grid they are the recipe's).
+    and epochs count only for custom values (on the grid they are the recipe's).
     """
     fields: dict[str, Any] = {}
     for name, field in PARAMS.items():
@@ -153,7 +163,7 @@ def from_widgets(get: Callable[[str, Any], Any]) -> ViewState:
             fields[field] = None if raw == _ALL_DIGITS else int(raw)
         elif name == "target":
             fields[field] = None if raw == UNTARGETED else int(raw)
-        elif name == "titers":
+        elif name in ("titers", "tepochs", "tbatch"):
             continue
         elif issubclass(kind, _CHOICES):
             fields[field] = kind(raw)
@@ -161,8 +171,16 @@ def from_widgets(get: Callable[[str, Any], Any]) -> ViewState:
             fields[field] = round(float(raw), 4)
         else:
             fields[field] = int(raw)
-    custom_pgd = TRAINING_SPECS[fields["train_attack"]].iterative and get(CUSTOM, False)
-    fields["train_iters"] = int(get("titers", 0)) or None if custom_pgd else None
+    method, epsilon, custom = fields["train_attack"], fields["train_eps"], get(CUSTOM, False)
+
+    def custom_value(key: str, applies: bool, recipes: int) -> int | None:
+        # The recipe's own value for the ball counts as None, so a link names only what differs.
+        value = int(get(key, 0))
+        return value if custom and applies and value and value != recipes else None
+
+    fields["train_iters"] = custom_value("titers", TRAINING_SPECS[method].iterative, robust_pgd_iterations(epsilon))
+    fields["train_epochs"] = custom_value("tepochs", TRAINING_SPECS[method].robust, robust_epochs(method, epsilon))
+    fields["train_batch"] = custom_value("tbatch", TRAINING_SPECS[method].robust, FAST_RECIPE.batch_size)
     return ViewState(**fields)
 
 
@@ -179,7 +197,8 @@ def nearest_on_grid(view: ViewState) -> ViewState:
     step = min(steps, key=lambda s: abs(s - view.step)) if steps else view.step
     multiplier = min(GRID_MULTIPLIERS, key=lambda m: abs(m - view.multiplier))
     epsilon = min(ROBUST_EPSILONS, key=lambda e: abs(e - view.train_eps))
-    return dataclasses.replace(view, step=step, multiplier=multiplier, train_eps=epsilon, train_iters=None)
+    return dataclasses.replace(view, step=step, multiplier=multiplier, train_eps=epsilon, train_iters=None,
+                               train_epochs=None, train_batch=None)
 
 
 def quote(raw: str) -> Verbatim:
@@ -205,6 +224,13 @@ def _whole(raw: str, low: int, high: int) -> int:
     value = int(raw)
     if not low <= value <= high:
         raise ValueError(f"outside {low}..{high}")
+    return value
+
+
+def _batch(raw: str) -> int:
+    value = _whole(raw, min(ROBUST_BATCH_SIZES), max(ROBUST_BATCH_SIZES))
+    if value not in ROBUST_BATCH_SIZES:
+        raise ValueError("not a batch size on offer")
     return value
 
 
@@ -278,6 +304,8 @@ def parse_query(params: Mapping[str, str | Sequence[str]], *,
          message("url.epsilon", maximum=NORM_SPECS[Norm.INFINITY].max_step))
     take("titers", lambda r: _whole(r, 2, MAX_TRAINING_PGD_ITERATIONS),
          message("url.whole", low=2, high=MAX_TRAINING_PGD_ITERATIONS))
+    take("tepochs", lambda r: _whole(r, 1, MAX_EPOCHS), message("url.whole", low=1, high=MAX_EPOCHS))
+    take("tbatch", _batch, message("url.one_of", choices=", ".join(map(str, ROBUST_BATCH_SIZES))))
 
     # Values that are fine alone can still clash: the step belongs to the norm.
     if "norm" in fields and "step" not in fields:

@@ -89,6 +89,10 @@ class JobView:
     label: Message | None = None
 
 
+#: The share of a job done before its own pace, not its estimate, says how long it has left.
+PACE_KNOWN = 0.05
+
+
 @dataclass
 class _Job:
     task: Task
@@ -114,7 +118,7 @@ class _Job:
         """Seconds until this running job ends: from its own rate once it has progress, else its estimate."""
         elapsed = time.monotonic() - self.started
         fraction = self.progress.fraction if self.progress is not None else 0.0
-        if fraction >= 0.05:
+        if fraction >= PACE_KNOWN:
             return max(0.0, elapsed / fraction - elapsed)
         return max(0.0, self.expected - elapsed)
 

@@ -30,13 +30,14 @@ from typing import Any
 
 from advdemo import environment
 from advdemo.core.accuracies import PairAccuracies
-from advdemo.core.config import FAST_RECIPE, TRAINING_SPECS, Attack, HParams, ModelKind, Norm
+from advdemo.core.config import FAST_RECIPE, LIVE_ROBUST, TRAINING_SPECS, Attack, HParams, ModelKind, Norm
 from advdemo.core.data import TRAIN_SIZE, Mnist, load_mnist, training_data_problem
 from advdemo.core.results import Curve, Evaluation
 from advdemo.core.training import expected_training_seconds
 from advdemo.i18n import Message, message
 from advdemo.logs import LOGGER
 from advdemo.serving.engines import ChildSettings, Engine, ProcessEngine, ThreadEngine
+from advdemo.serving.estimates import estimate
 from advdemo.serving.gate import ForegroundGate
 from advdemo.serving.jobs import JobQueue, JobState, JobView, QueueError
 from advdemo.serving.measurements import Measurements, MeasurementTask
@@ -58,6 +59,8 @@ HOSTED_QUEUE_CAPACITY = 5
 #: Jobs of any kind queued or running at once on a hosted server, and per browser session.
 HOSTED_JOB_CAPACITY = 40
 PER_SESSION_JOBS = 4
+#: A hosted server trains a robust model on demand if it is expected to take no longer than the lesson's.
+HOSTED_ROBUST_SECONDS = expected_training_seconds(LIVE_ROBUST, TRAIN_SIZE)
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,10 @@ class Limits:
 
     Hosted mode (``ADVDEMO_HOSTED=1``) trains at most :data:`HOSTED_EPOCHS`
     epochs on the first :data:`HOSTED_TRAIN_EXAMPLES` images, so a custom
-    configuration costs a shared server about a minute, and trains no robust
-    models; ``ADVDEMO_TRAINING=off`` switches on-demand training off. Limits
+    configuration costs a shared server about a minute, and trains robust
+    models only as fast as :data:`advdemo.core.config.LIVE_ROBUST`, the
+    lesson's "train it yourself" (in full: those are bounded by their cost);
+    ``ADVDEMO_TRAINING=off`` switches on-demand training off. Limits
     enter the configuration itself, so a bounded model never poses as a full
     one. A hosted server also snaps attack strengths to the standard ones
     (:func:`advdemo.page.viewstate.parse_query`) and keeps file paths and
@@ -79,6 +84,9 @@ class Limits:
     train_examples: int | None = None  # None: the whole training set
     #: Whether robust (PGD, random-start FGSM) configurations may train on demand.
     robust: bool = True
+    #: Where ``robust`` is off, robust configurations expected to train in no more than this many seconds
+    #: (:func:`advdemo.core.training.expected_training_seconds`, the whole training set) still may, unbounded.
+    robust_seconds: float | None = None
     #: Trainings queued or running at once (None: no bound); each session has at most one.
     queue_capacity: int | None = None
     #: Jobs of any kind queued or running at once (None: no bound).
@@ -100,11 +108,22 @@ class Limits:
         if hosted:
             # PGD training costs several times FGSM's: a shared server offers the pretrained robust models only.
             return cls(enabled=enabled, max_epochs=HOSTED_EPOCHS, train_examples=HOSTED_TRAIN_EXAMPLES, robust=False,
-                       queue_capacity=capacity, job_capacity=jobs, hosted=True)
+                       robust_seconds=HOSTED_ROBUST_SECONDS, queue_capacity=capacity, job_capacity=jobs, hosted=True)
         return cls(enabled=enabled, queue_capacity=capacity, job_capacity=jobs)
 
+    def _fast_robust(self, hparams: HParams) -> bool:
+        return (TRAINING_SPECS[hparams.training_attack].robust and not self.robust and self.robust_seconds is not None
+                and expected_training_seconds(hparams, TRAIN_SIZE) <= self.robust_seconds)
+
+    def allows(self, hparams: HParams) -> bool:
+        """Whether ``hparams`` may train on demand within these limits."""
+        robust = TRAINING_SPECS[hparams.training_attack].robust
+        return self.enabled and (not robust or self.robust or self._fast_robust(hparams))
+
     def bound(self, hparams: HParams) -> HParams:
-        """``hparams`` within these limits."""
+        """``hparams`` within these limits (a robust configuration allowed by its cost stays whole)."""
+        if self._fast_robust(hparams):
+            return hparams
         examples = hparams.train_examples
         if self.train_examples is not None:
             examples = min(examples or self.train_examples, self.train_examples)
@@ -265,8 +284,8 @@ class ModelService:
     # -- training ------------------------------------------------------------------------
 
     def expected_seconds(self, hparams: HParams) -> float:
-        """Rough wall time of training ``hparams`` (both models) on this server's training digits."""
-        return expected_training_seconds(hparams, hparams.train_examples or TRAIN_SIZE, with_base=True)
+        """Rough wall time of training ``hparams`` (both models) on this server's training digits, at its pace."""
+        return estimate(self.stores, hparams, hparams.train_examples or TRAIN_SIZE, with_base=True).seconds
 
     def request_training(self, hparams: HParams, owner: str | None = None) -> JobView:
         """Queue training for ``hparams`` for ``owner`` (a session) unless it is queued, running or done already.
@@ -277,8 +296,9 @@ class ModelService:
         """
         if not self.limits.enabled:
             raise StoreError("training on demand is switched off on this server")
-        if TRAINING_SPECS[hparams.training_attack].robust and not self.limits.robust:
-            raise StoreError("this server trains no robust models on demand; pick a pretrained one")
+        if not self.limits.allows(hparams):
+            raise StoreError("this server trains robust models on demand only as fast as the lesson's; "
+                             "pick a pretrained one")
         hparams = self.training_hparams(hparams)
         return self._queue.request(TrainTask(hparams, self.expected_seconds(hparams)), owner)
 

@@ -259,7 +259,9 @@ class ModelEntry:
 
     @property
     def batch_size(self) -> int:
-        return int(self.hparams_json["batch_size"])
+        """The batch size the model itself trained with (a regularized model's own where it has one)."""
+        own = self.hparams_json.get("adv_batch_size") if self.kind is ModelKind.REGULARIZED else None
+        return int(own or self.hparams_json["batch_size"])
 
     @property
     def tensorflow(self) -> str:
