@@ -68,7 +68,7 @@ def page() -> None:
 
     if pair is None:
         training_panel(svc, mnist, hparams)
-    if trains_live():
+    if trains_live(hparams):
         live_step(svc, pair)
     if pair is None:
         return

@@ -41,7 +41,7 @@ def test_the_last_lesson_step_trains_a_robust_model_live_and_measures_it(hosted_
     # The probe's lines appear while the model still trains (its progress bar and cancel button are up).
     page.get_by_text("after each epoch of its training", exact=False).first.wait_for(timeout=180_000)
     assert page.get_by_role("button", name="Cancel training").count() == 1
-    assert page.locator("[data-testid='stVegaLiteChart']").count() >= 1
+    page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=30_000)
     # When it ends, the page shows the model, and the table fills in its strong evaluation by itself.
     page.wait_for_selector(".advdemo-grid", timeout=300_000)
     page.wait_for_function(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from advdemo.core.accuracies import PairAccuracies
-from advdemo.core.config import LIVE_ROBUST, OVERFITTING, ModelKind, Norm
+from advdemo.core.config import LIVE_ROBUST, OVERFITTING, HParams, ModelKind, Norm
 from advdemo.experiments.report import measured_row
 from advdemo.experiments.stored import stored_entry
 from advdemo.i18n import message
@@ -29,9 +29,10 @@ def lesson_buttons() -> None:
         st.info(tr(LESSON[st.session_state.lesson].text), icon="🎓")
 
 
-def trains_live() -> bool:
-    """Whether the lesson's current step is the one whose model a class trains on the page."""
-    return st.session_state.lesson is not None and LESSON[st.session_state.lesson].trains
+def trains_live(hparams: HParams) -> bool:
+    """Whether ``hparams`` is the model a class trains on the page in the lesson's last step (reached by its
+    button, or by a link to it)."""
+    return any(step.trains and step.view.hparams() == hparams for step in LESSON)
 
 
 def live_step(svc: ModelService, pair: ModelPair | None) -> None:
