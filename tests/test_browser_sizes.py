@@ -59,3 +59,30 @@ def test_nothing_is_clipped_and_a_phone_shows_digits_within_one_swipe(browser, s
     assert layout["overlaps"] == 0
     if touch:  # the first digit tile within 1.2 screen heights: one swipe shows digits
         assert layout["tileTop"] <= 1.2 * layout["height"], layout
+
+
+def test_a_digit_drawn_with_a_finger_on_a_phone_is_seen_by_both_models(browser, server):
+    """Touch events, not a mouse: a "1" drawn down the canvas, as a student's finger would (through the
+    DevTools protocol, since Playwright's touchscreen only taps)."""
+    width, height, _ = SIZES["phone"]
+    context = browser.new_context(viewport={"width": width, "height": height}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(server)
+    page.wait_for_selector(SETTLED, timeout=120_000)
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.scroll_into_view_if_needed(timeout=60_000)
+    box = canvas.bounding_box()
+    assert box, "the drawing canvas is not on the page"
+    assert page.locator(".advdemo-prediction").count() == 0  # nothing drawn yet
+    touch = context.new_cdp_session(page)
+    x = box["x"] + 0.5 * box["width"]
+    points = [box["y"] + (0.2 + 0.6 * i / 15) * box["height"] for i in range(16)]
+    touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": points[0]}]})
+    for y in points[1:]:
+        touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    page.wait_for_selector(".advdemo-prediction", timeout=60_000)
+    prediction = page.locator(".advdemo-prediction").first
+    answers = [prediction.get_attribute(a) for a in ("data-base-pred", "data-adv-pred")]
+    context.close()
+    assert all(a in list("0123456789") for a in answers), answers
