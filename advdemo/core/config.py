@@ -358,8 +358,8 @@ def robust_hparams(recipe: HParams, attack: TrainingAttack, epsilon: float, *,
                    multiplier: float = ROBUST_MULTIPLIER) -> HParams:
     """An L-infinity robust-training configuration on top of ``recipe``.
 
-    FGSM with a random start steps by ``epsilon`` (not Wong et al.'s
-    1.25 * epsilon, which overfits catastrophically here). PGD takes
+    FGSM with a random start steps by ``epsilon`` (an early trial of Wong et
+    al.'s 1.25 * epsilon collapsed; docs/robustness.md). PGD takes
     ``iterations`` steps of 2.5 * epsilon / iterations (Madry et al.'s rule),
     each from a random start. The tutorial's FGSM is ``recipe`` itself.
     ``batch`` (None: the recipe's) is the regularized model's own batch size,

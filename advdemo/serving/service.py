@@ -106,7 +106,7 @@ class Limits:
         capacity = environment.whole(env, QUEUE_ENV, 1, 10_000) or (HOSTED_QUEUE_CAPACITY if hosted else None)
         jobs = environment.whole(env, JOBS_ENV, 1, 100_000) or (HOSTED_JOB_CAPACITY if hosted else None)
         if hosted:
-            # PGD training costs several times FGSM's: a shared server offers the pretrained robust models only.
+            # PGD training costs several times FGSM's: a shared server trains none costlier than the lesson's.
             return cls(enabled=enabled, max_epochs=HOSTED_EPOCHS, train_examples=HOSTED_TRAIN_EXAMPLES, robust=False,
                        robust_seconds=HOSTED_ROBUST_SECONDS, queue_capacity=capacity, job_capacity=jobs, hosted=True)
         return cls(enabled=enabled, queue_capacity=capacity, job_capacity=jobs)
