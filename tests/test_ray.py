@@ -119,3 +119,40 @@ def test_a_killed_worker_leaves_no_partial_model_and_a_rerun_finishes(tmp_path):
     finished = run_sweep_ray(str(store_dir), str(data), recipe, [slow], num_cpus=2)  # the rerun
     assert not finished.failed and finished.stored == 2
     assert store.entry(model_id(recipe, ModelKind.BASE)) == base_entry  # the base model was kept, not retrained
+
+
+def test_two_replicas_share_one_job_on_ray_and_a_restarted_one_finds_its_result(stored_models, data, tmp_path,
+                                                                                monkeypatch):
+    """The page's job system on Ray (``ADVDEMO_RAY_ADDRESS``): two replicas asking for the same measurement
+    start one task in the cluster, both get its numbers, and a replica started afterwards reads them from the
+    shared store without a job."""
+    from advdemo.core.config import Attack
+    from advdemo.page.viewstate import ViewState
+    from advdemo.serving.ray_engine import RayEngine, registry
+    from advdemo.serving.service import ModelService, Pending, choose_engine
+
+    shared = tmp_path / "shared-store"
+
+    def replica() -> ModelService:
+        stores = [ModelStore(stored_models, writable=False), ModelStore(shared, writable=True)]
+        return ModelService(stores=stores, data_dir=str(data), engine=RayEngine(stores, str(data)))
+
+    try:
+        first, second = replica(), replica()
+        hp, attack = ViewState().hparams(), Attack(strength=0.15)  # nothing stored for this strength
+        asked = [svc.test_metrics(svc.pair(hp), attack, owner) for svc, owner in ((first, "ada"), (second, "bob"))]
+        assert all(isinstance(answer, Pending) for answer in asked)
+        deadline = time.monotonic() + 300
+        while any(isinstance(answer, Pending) for answer in asked) and time.monotonic() < deadline:
+            time.sleep(1)
+            asked = [svc.test_metrics(svc.pair(hp), attack, owner) for svc, owner in ((first, "ada"), (second, "bob"))]
+        assert not any(isinstance(answer, Pending) for answer in asked), "the job never ended"
+        assert asked[0] == asked[1]
+        started = ray.get(registry().started.remote())
+        assert list(started.values()) == [1]  # one task in the cluster for both replicas
+        restarted = replica()
+        assert restarted.measurements.test_metrics(restarted.pair(hp), attack) == asked[0]
+        monkeypatch.setenv("ADVDEMO_RAY_ADDRESS", "local")  # how an operator asks for it
+        assert isinstance(choose_engine(first.stores, str(data), None, first.child_settings, first.gate), RayEngine)
+    finally:
+        ray.shutdown()

@@ -52,6 +52,8 @@ HOSTED_ENV = "ADVDEMO_HOSTED"
 TRAINING_ENV = "ADVDEMO_TRAINING"
 QUEUE_ENV = "ADVDEMO_QUEUE_CAPACITY"
 JOBS_ENV = "ADVDEMO_JOB_CAPACITY"
+#: A Ray cluster's address (``auto``, ``ray://host:10001``, or ``local`` for a Ray instance of this machine).
+RAY_ENV = "ADVDEMO_RAY_ADDRESS"
 HOSTED_EPOCHS = 2
 HOSTED_TRAIN_EXAMPLES = 20_000
 #: Trainings queued or running at once on a hosted server: a class of 30 cannot fill it for an hour.
@@ -149,6 +151,21 @@ class Pending:
         return self.job is not None and self.job.state is JobState.FAILED
 
 
+def choose_engine(stores: list[ModelStore], data_dir: str | None, trainer: ModelTrainer | None,
+                  settings: ChildSettings, gate: ForegroundGate) -> Engine:
+    """The engine the environment asks for: a Ray cluster (``ADVDEMO_RAY_ADDRESS``, with the ``cluster`` extra;
+    several replicas share its jobs), the calling thread (``ADVDEMO_JOB_ENGINE=thread``, or a stub
+    ``trainer``), else low-priority child processes."""
+    address = os.environ.get(RAY_ENV)
+    if address and trainer is None:
+        from advdemo.serving.ray_engine import RayEngine  # noqa: PLC0415 - the optional extra
+
+        return RayEngine(stores, data_dir, None if address == "local" else address)
+    if trainer is not None or os.environ.get("ADVDEMO_JOB_ENGINE") == "thread":
+        return ThreadEngine(LocalContext(stores, data_dir, trainer))
+    return ProcessEngine(stores, data_dir, settings, gate)
+
+
 class JobRunner:
     """Runs the queue's jobs on an engine, and keeps each measurement's result in this process and in the
     writable store, so that it is never measured again."""
@@ -184,8 +201,8 @@ class ModelService:
                  recipe: HParams = FAST_RECIPE, limits: Limits = Limits(),
                  trainer: ModelTrainer | None = None, engine: Engine | None = None):
         """``trainer``, if given, trains each model in the queue's thread instead of a child process,
-        as ``trainer(kind, hparams, mnist, stores, progress=...)`` (tests pass stubs); so does every
-        task when ``ADVDEMO_JOB_ENGINE=thread``. ``engine`` replaces the engine altogether."""
+        as ``trainer(kind, hparams, mnist, stores, progress=...)`` (tests pass stubs); ``engine`` replaces
+        the engine the environment chooses (:func:`choose_engine`)."""
         self.stores = stores if stores is not None else default_stores()
         self.data_dir = data_dir
         self.recipe = recipe
@@ -194,11 +211,7 @@ class ModelService:
         self.child_settings = ChildSettings.from_env()
         #: Pages run their reruns in ``gate.interactive()``: jobs wait while they do.
         self.gate = ForegroundGate(self.child_settings.pause)
-        if engine is None:
-            in_thread = trainer is not None or os.environ.get("ADVDEMO_JOB_ENGINE") == "thread"
-            engine = (ThreadEngine(LocalContext(self.stores, data_dir, trainer)) if in_thread
-                      else ProcessEngine(self.stores, data_dir, self.child_settings, self.gate))
-        self.engine = engine
+        self.engine = engine = engine or choose_engine(self.stores, data_dir, trainer, self.child_settings, self.gate)
         self.measurements = Measurements(self.mnist, self.stores)
         self.runner = JobRunner(engine, self.measurements, self.stores)
         self._queue = JobQueue(self.runner, capacity=limits.job_capacity, training_capacity=limits.queue_capacity,

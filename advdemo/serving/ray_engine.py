@@ -1,0 +1,137 @@
+"""The job system's engine on a Ray cluster, for several replicas of the page (``ADVDEMO_RAY_ADDRESS``).
+
+Each replica keeps its own queue (the per-session limits and the page's
+placeholders stay local), but the heavy work runs as Ray tasks, not beside the
+pages. One named, detached actor in the cluster, :class:`JobRegistry`, starts
+each task key once: two replicas asking for the same measurement follow the
+same task, and see the same progress. A task stores what it measured in the
+writable store itself, so a replica that restarts mid-job, or another replica,
+finds the number in the shared store. Needs the ``cluster`` extra.
+
+A cancel stops following a task; a training's task (its owner's alone) is
+stopped in the cluster too, a measurement's runs on for whoever else asked.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict
+from typing import Any
+
+import ray
+
+from advdemo.logs import LOGGER
+from advdemo.serving.engines import JobFailed, StoreSpec
+from advdemo.serving.jobs import Cancelled
+from advdemo.serving.tasks import Task
+from advdemo.store.storage import ModelStore, StoreError
+
+#: The cluster-wide name of the registry actor and the namespace it lives in.
+REGISTRY = "advdemo-jobs"
+NAMESPACE = "advdemo"
+_POLL_SECONDS = 0.5
+
+
+@ray.remote
+class JobRegistry:
+    """Starts each task key once in the cluster, and keeps the latest progress of each running task."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, Any] = {}
+        self._progress: dict[str, dict[str, Any]] = {}
+        self._started: Counter[str] = Counter()
+
+    def submit(self, key: str, task: dict[str, Any], setup: dict[str, Any]) -> list:
+        """The running task for ``key``, started now if none runs (a list, so the caller gets the reference)."""
+        if key not in self._running:
+            self._running[key] = _run.remote(key, task, setup)
+            self._started[key] += 1
+        return [self._running[key]]
+
+    def report(self, key: str, progress: dict[str, Any]) -> None:
+        self._progress[key] = progress
+
+    def progress(self, key: str) -> dict[str, Any] | None:
+        return self._progress.get(key)
+
+    def finished(self, key: str) -> None:
+        self._running.pop(key, None)
+        self._progress.pop(key, None)
+
+    def cancel(self, key: str) -> None:
+        ref = self._running.pop(key, None)
+        if ref is not None:
+            ray.cancel(ref, force=True)
+
+    def started(self) -> dict[str, int]:
+        """How many times each task key was started in the cluster (tests and the scaling benchmark count)."""
+        return dict(self._started)
+
+
+@ray.remote(max_retries=0)
+def _run(key: str, task_json: dict[str, Any], setup: dict[str, Any]) -> dict[str, Any]:
+    """Run one task on a Ray worker; store a measurement's result in the writable store before returning it."""
+    from advdemo.serving.tasks import TrainTask, run_to_json, task_from_json  # noqa: PLC0415 - TensorFlow
+    from advdemo.serving.worker import LocalContext, progress_json  # noqa: PLC0415
+
+    stores = [ModelStore(s["root"], writable=s["writable"]) for s in setup["stores"]]
+    registry = ray.get_actor(REGISTRY, namespace=NAMESPACE)
+    task = task_from_json(task_json)
+    start = time.perf_counter()
+    result = run_to_json(task, LocalContext(stores, setup["data_dir"]),
+                         lambda *p: registry.report.remote(key, progress_json(p if len(p) > 1 else p[0])),
+                         lambda: False)
+    writable = next((s for s in stores if s.writable), None)
+    if writable is not None and not isinstance(task, TrainTask):
+        try:
+            writable.put_result(key, task.kind, result, seconds=time.perf_counter() - start)
+        except StoreError:
+            LOGGER.exception("could not store the result of %s", key)
+    return result
+
+
+def registry() -> Any:
+    """The cluster's job registry (started by the first replica that asks)."""
+    actor: Any = JobRegistry  # an actor class: Ray's decorator adds options() and remote()
+    return actor.options(name=REGISTRY, namespace=NAMESPACE, lifetime="detached", get_if_exists=True).remote()
+
+
+class RayEngine:
+    """Runs tasks on the Ray cluster at ``address`` (None: a local Ray instance), on ``stores`` every node can
+    reach (a shared volume) and the MNIST folder ``data_dir``."""
+
+    def __init__(self, stores: list[ModelStore], data_dir: str | None, address: str | None = None):
+        if not ray.is_initialized():
+            ray.init(address=address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
+        self._setup = {"stores": [asdict(StoreSpec.of(s)) for s in stores], "data_dir": data_dir}
+        self._registry = registry()
+
+    def run(self, task: Task, report: Any, cancel: threading.Event) -> dict[str, Any]:
+        from advdemo.serving.worker import progress_from_json  # noqa: PLC0415
+
+        key = task.key()
+        [ref] = ray.get(self._registry.submit.remote(key, task.to_json(), self._setup))
+        while True:
+            ready, _ = ray.wait([ref], timeout=_POLL_SECONDS)
+            if ready:
+                try:
+                    return ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    raise JobFailed(f"the task failed on the Ray cluster: {type(exc).__name__}") from exc
+                finally:
+                    self._registry.finished.remote(key)
+            if cancel.is_set():
+                if task.dedicated:
+                    self._registry.cancel.remote(key)
+                raise Cancelled()
+            progress = ray.get(self._registry.progress.remote(key))
+            if progress is not None:
+                report(progress_from_json(progress))
+
+    def release(self) -> None:
+        pass
+
+
+__all__ = ["NAMESPACE", "REGISTRY", "JobRegistry", "RayEngine", "registry"]
