@@ -156,3 +156,32 @@ def test_two_replicas_share_one_job_on_ray_and_a_restarted_one_finds_its_result(
         assert isinstance(choose_engine(first.stores, str(data), None, first.child_settings, first.gate), RayEngine)
     finally:
         ray.shutdown()
+
+
+def test_a_training_on_ray_reports_its_progress_across_the_boundary_and_stops_when_cancelled(data, tmp_path):
+    from advdemo.core.training import Progress
+    from advdemo.serving.jobs import Cancelled
+    from advdemo.serving.ray_engine import RayEngine
+    from advdemo.serving.tasks import TrainTask
+
+    store = ModelStore(tmp_path / "shared-store", writable=True)
+    hp = dataclasses.replace(TINY, adv_epochs=100)  # long enough to be cancelled while it trains
+    seen: list = []
+    cancel = threading.Event()
+
+    def report(progress) -> None:
+        seen.append(progress)
+        if isinstance(progress, Progress) and progress.model is ModelKind.REGULARIZED:
+            cancel.set()  # its owner cancels once the regularized model trains
+
+    try:
+        engine, task = RayEngine([store], str(data)), TrainTask(hp)
+        running = engine.submit(task)  # the task the run below follows
+        with pytest.raises(Cancelled):
+            engine.run(task, report, cancel)
+        assert any(isinstance(p, Progress) and p.model is ModelKind.REGULARIZED for p in seen)
+        with pytest.raises((ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError)):  # stopped there
+            ray.get(running, timeout=120)
+        assert store.entry(model_id(hp, ModelKind.REGULARIZED)) is None  # nothing half-written either
+    finally:
+        ray.shutdown()

@@ -108,11 +108,15 @@ class RayEngine:
         self._setup = {"stores": [asdict(StoreSpec.of(s)) for s in stores], "data_dir": data_dir}
         self._registry = registry()
 
+    def submit(self, task: Task) -> Any:
+        """The cluster's running task for ``task`` (started now if none runs): a Ray object reference."""
+        [ref] = ray.get(self._registry.submit.remote(task.key(), task.to_json(), self._setup))
+        return ref
+
     def run(self, task: Task, report: Any, cancel: threading.Event) -> dict[str, Any]:
         from advdemo.serving.worker import progress_from_json  # noqa: PLC0415
 
-        key = task.key()
-        [ref] = ray.get(self._registry.submit.remote(key, task.to_json(), self._setup))
+        key, ref = task.key(), self.submit(task)
         while True:
             ready, _ = ray.wait([ref], timeout=_POLL_SECONDS)
             if ready:
