@@ -72,6 +72,19 @@ def tutorial_models(mnist):
     return build_base_model(FAST_RECIPE), build_base_model(FAST_RECIPE), "untrained (no pretrained models found)"
 
 
+def shipped_base_in(store):
+    """The shipped base model of the project's recipe (the transfer attack's source), copied into ``store``
+    (a writable ModelStore) if it lacks it: ``(its id, the model)``."""
+    from advdemo.core.config import FAST_RECIPE, ModelKind
+    from advdemo.store.storage import ModelStore, model_id
+
+    base_id = model_id(FAST_RECIPE, ModelKind.BASE)
+    if store.entry(base_id) is None:
+        base, entry = ModelStore(ROOT / "pretrained", writable=False).load(base_id)
+        store.put(FAST_RECIPE, ModelKind.BASE, base.get_weights(), train_seconds=entry.train_seconds)
+    return base_id, store.load(base_id)[0]
+
+
 def cpu_seconds(procs, include: Callable[[object], bool] = lambda proc: True) -> float:
     """Total CPU time (user + system) of the psutil processes ``procs`` that ``include`` accepts;
     processes that have ended meanwhile count as 0."""

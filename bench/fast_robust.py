@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from common import ROOT, machine, report
+from common import ROOT, machine, report, shipped_base_in
 
 EPSILON = 0.3
 B256 = {"adv_batch_size": 256, "adv_learning_rate": 0.004}
@@ -42,8 +42,7 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
 
 
 def candidate_hparams() -> dict:
-    """name: the candidate's HParams. A larger batch changes the base model's fields too; the candidate is
-    still measured against the shipped base model (the transfer attack's source)."""
+    """name: the candidate's HParams; each shares the shipped base model (the transfer attack's source)."""
     from advdemo.core.config import FAST_RECIPE, TrainingAttack, robust_hparams
 
     return {name: dataclasses.replace(robust_hparams(FAST_RECIPE, TrainingAttack(method), EPSILON), **changes)
@@ -51,7 +50,7 @@ def candidate_hparams() -> dict:
 
 
 def main() -> None:
-    from advdemo.core.config import FAST_RECIPE, ModelKind, Norm, StrongEval
+    from advdemo.core.config import ModelKind, Norm, StrongEval
     from advdemo.core.data import TRAIN_SIZE, load_mnist
     from advdemo.core.training import expected_training_seconds
     from advdemo.experiments.sweep import run_strong_evaluation, train_point
@@ -68,15 +67,12 @@ def main() -> None:
     shipped = ModelStore(ROOT / "pretrained", writable=False)
     store = ModelStore(args.store, writable=True)
     candidates = candidate_hparams()
-    base_id = model_id(FAST_RECIPE, ModelKind.BASE)
     cfg = StrongEval()
 
     if args.train or args.evaluate:
         mnist = load_mnist(args.data_dir, training=bool(args.train))
-        if store.entry(base_id) is None:  # the transfer attack's model, as shipped
-            base, entry = shipped.load(base_id)
-            store.put(FAST_RECIPE, ModelKind.BASE, base.get_weights(), train_seconds=entry.train_seconds)
-        base_model = store.load(base_id)[0]
+        base_id, base_model = shipped_base_in(store)
+
     def evaluate(names: list[str]) -> None:
         mids = [model_id(candidates[name], ModelKind.REGULARIZED) for name in names]
         jobs = [(mid, Norm.INFINITY) for mid in mids if store.entry(mid) is not None]
@@ -105,7 +101,7 @@ def main() -> None:
             "worst_case_text": None if at is None else at.worst_case.text(),
             "expected_minutes": round(expected_training_seconds(hp, TRAIN_SIZE) / 60, 2),
             "clean": None if fgsm is None else fgsm.clean.regularized,
-            "worst_case": None if curve is None else dict(zip(curve.strengths, curve.worst_case)).get(EPSILON),
+            "worst_case": None if at is None else at.worst_case.value,
             "probe_pgd_by_epoch": None if probe is None else [p.pgd for p in probe.points],
             "probe_fgsm_by_epoch": None if probe is None else [p.fgsm for p in probe.points],
         }

@@ -20,7 +20,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from common import ROOT, machine, report
+from common import ROOT, machine, report, shipped_base_in
 
 #: name: changes to the shipped eps 0.3 PGD recipe.
 #: The 40-epoch run gained nothing over the shipped 20 epochs, so the later levers change one thing
@@ -55,14 +55,10 @@ def main() -> None:
     store = ModelStore(args.store, writable=True)
     recipe = robust_hparams(FAST_RECIPE, TrainingAttack.PGD, 0.3)
     candidates = {name: dataclasses.replace(recipe, **changes) for name, changes in CANDIDATES.items()}
-    base_id = model_id(FAST_RECIPE, ModelKind.BASE)
 
     if args.train or args.evaluate:
         mnist = load_mnist(args.data_dir, training=bool(args.train))
-        if store.entry(base_id) is None:  # the transfer attack's model, as shipped
-            base, entry = shipped.load(base_id)
-            store.put(FAST_RECIPE, ModelKind.BASE, base.get_weights(), train_seconds=entry.train_seconds)
-        base_model = store.load(base_id)[0]
+        base_id, base_model = shipped_base_in(store)
     if args.train:
         hp = candidates[args.train]
         folder = Path(args.checkpoints) / model_id(hp, ModelKind.REGULARIZED)

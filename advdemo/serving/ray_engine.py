@@ -102,6 +102,9 @@ class RayEngine:
     """Runs tasks on the Ray cluster at ``address`` (None: a local Ray instance), on ``stores`` every node can
     reach (a shared volume) and the MNIST folder ``data_dir``."""
 
+    #: Each task stores its measurement itself (:func:`_run`), so the replica's job runner does not.
+    stores_results = True
+
     def __init__(self, stores: list[ModelStore], data_dir: str | None, address: str | None = None):
         if not ray.is_initialized():
             ray.init(address=address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)

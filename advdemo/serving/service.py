@@ -187,7 +187,8 @@ class JobRunner:
             return
         self._measurements.keep(task, data)
         writable = next((s for s in self._stores if s.writable), None)
-        if writable is not None:
+        # An engine whose tasks store their own results (Ray's: they outlive the replica) needs no second write.
+        if writable is not None and not getattr(self.engine, "stores_results", False):
             try:
                 writable.put_result(task.key(), task.kind, data, seconds=seconds)
             except StoreError:  # the number stands for this process; the operator reads why in the log
