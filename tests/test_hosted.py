@@ -334,6 +334,30 @@ def test_a_number_asked_by_many_sessions_is_measured_once_and_kept_across_restar
     assert calls["perturb"] == perturbs and not again.runner.computed
 
 
+def test_a_queued_job_whose_number_another_replica_stored_meanwhile_is_read_not_measured(app_env, monkeypatch):
+    """Two replicas share the store; one measured a number while the same job still waited in the other's
+    queue. When the other's queue reaches it, the number is read from the store: no second measurement."""
+    from advdemo.core import evaluation
+    from advdemo.core.config import Attack
+
+    calls = {"evaluate": 0}
+    real = evaluation.evaluate
+
+    def counted(*args, **kwargs):
+        calls["evaluate"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate", counted)
+    first, second = ModelService(), ModelService()  # app_env: both on the same cache folder
+    attack = Attack(strength=0.13)
+    task = first.measurements.metrics_task(first.pair(FAST_RECIPE), attack)  # waiting in the first's queue
+    second.test_metrics(second.pair(FAST_RECIPE), attack, owner="bob")
+    assert second.wait_idle(120) and calls["evaluate"] == 1
+    first.runner(task, lambda progress: None, threading.Event())  # the first's queue reaches it now
+    assert calls["evaluate"] == 1 and not first.runner.computed
+    assert first.test_metrics(first.pair(FAST_RECIPE), attack) == second.test_metrics(second.pair(FAST_RECIPE), attack)
+
+
 def test_a_damaged_cache_never_takes_the_page_down(app_env):
     from advdemo.core.config import Attack
     from advdemo.experiments.report import compare_methods

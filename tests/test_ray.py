@@ -150,11 +150,66 @@ def test_two_replicas_share_one_job_on_ray_and_a_restarted_one_finds_its_result(
         assert asked[0] == asked[1]
         started = ray.get(registry().started.remote())
         assert list(started.values()) == [1]  # one task in the cluster for both replicas
+        # A replica whose queue reaches the same request only now, after the task ended, gets its result
+        # from the registry (the engine alone, without the job runner's look into the store): no second task.
+        task = first.measurements.metrics_task(first.pair(hp), attack)
+        late = first.runner.engine.run(task, lambda progress: None, threading.Event())
+        assert first.measurements.keep(task, late) == asked[0]
+        assert ray.get(registry().started.remote()) == started
         restarted = replica()
         assert restarted.measurements.test_metrics(restarted.pair(hp), attack) == asked[0]
         monkeypatch.setenv("ADVDEMO_RAY_ADDRESS", "local")  # how an operator asks for it
         assert isinstance(choose_engine(first.stores, str(data), None, first.child_settings, first.gate), RayEngine)
     finally:
+        ray.shutdown()
+
+
+def test_the_page_on_ray_shows_a_placeholder_that_fills_in_and_another_replica_starts_no_second_task(app_env,
+                                                                                                   monkeypatch):
+    """The page itself with ``ADVDEMO_RAY_ADDRESS``: a number nobody stored shows a placeholder at once, its job
+    runs as a Ray task, the page's next run shows the number, and another service instance on the same store
+    (another replica) gets it without a task."""
+    import streamlit as st
+    from conftest import ROOT
+    from streamlit.testing.v1 import AppTest
+
+    from advdemo.core.config import Attack
+    from advdemo.page.viewstate import ViewState
+    from advdemo.serving.ray_engine import RayEngine, registry
+    from advdemo.serving.service import ModelService, Pending
+    from advdemo.store.storage import default_stores
+
+    monkeypatch.setenv("ADVDEMO_RAY_ADDRESS", "local")
+    monkeypatch.setenv("ADVDEMO_CACHE_DIR", str(app_env / "shared-store"))
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+        at.query_params = {"eps": "0.15"}  # no number is stored for this strength
+        at.run()
+        assert not at.exception, at.exception
+        waiting = [c.value for c in at.caption if "Being measured on the server" in c.value]
+        figures = len(at.metric)  # the stored ones (the worst case ships measured)
+        assert waiting  # the placeholder
+
+        from ui.shared import get_service
+
+        svc = get_service()
+        assert isinstance(svc.runner.engine, RayEngine)
+        assert svc.wait_idle(300)
+        at.run()  # what the page's own redraw does when its jobs end
+        assert not at.exception, at.exception
+        assert len(at.metric) > figures and not [c.value for c in at.caption if "Being measured" in c.value]
+        started = ray.get(registry().started.remote())
+        assert started and set(started.values()) == {1}  # each of the page's numbers: one task
+
+        stores = default_stores()
+        other = ModelService(stores=stores, data_dir=os.environ["ADVDEMO_MNIST_DIR"],
+                             engine=RayEngine(stores, os.environ["ADVDEMO_MNIST_DIR"]))
+        answer = other.test_metrics(other.pair(ViewState().hparams()), Attack(strength=0.15), "another-student")
+        assert not isinstance(answer, Pending)  # read from the shared store
+        assert ray.get(registry().started.remote()) == started  # and no second task
+    finally:
+        st.cache_resource.clear()
         ray.shutdown()
 
 

@@ -4,9 +4,11 @@ Each replica keeps its own queue (the per-session limits and the page's
 placeholders stay local), but the heavy work runs as Ray tasks, not beside the
 pages. One named, detached actor in the cluster, :class:`JobRegistry`, starts
 each task key once: two replicas asking for the same measurement follow the
-same task, and see the same progress. A task stores what it measured in the
-writable store itself, so a replica that restarts mid-job, or another replica,
-finds the number in the shared store. Needs the ``cluster`` extra.
+same task, and see the same progress; a replica that reaches the same request
+just after the task ended gets its result, not a second task. A task stores
+what it measured in the writable store itself, so a replica that restarts
+mid-job, or another replica, finds the number in the shared store. Needs the
+``cluster`` extra.
 
 A cancel stops following a task; a training's task (its owner's alone) is
 stopped in the cluster too, a measurement's runs on for whoever else asked.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import asdict
 from typing import Any
 
@@ -32,6 +34,9 @@ from advdemo.store.storage import ModelStore, StoreError
 REGISTRY = "advdemo-jobs"
 NAMESPACE = "advdemo"
 _POLL_SECONDS = 0.5
+#: Finished tasks whose results the registry keeps handing out: a replica that reaches the same request in
+#: its own queue just after another replica's task ended gets that task's result, not a second task.
+FINISHED_KEPT = 256
 
 
 @ray.remote
@@ -40,15 +45,18 @@ class JobRegistry:
 
     def __init__(self) -> None:
         self._running: dict[str, Any] = {}
+        self._finished: OrderedDict[str, Any] = OrderedDict()
         self._progress: dict[str, dict[str, Any]] = {}
         self._started: Counter[str] = Counter()
 
     def submit(self, key: str, task: dict[str, Any], setup: dict[str, Any]) -> list:
-        """The running task for ``key``, started now if none runs (a list, so the caller gets the reference)."""
-        if key not in self._running:
-            self._running[key] = _run.remote(key, task, setup)
+        """The task for ``key``: the running one, a recently finished one, or one started now (a list, so the
+        caller gets the reference)."""
+        ref = self._running.get(key) or self._finished.get(key)
+        if ref is None:
+            ref = self._running[key] = _run.remote(key, task, setup)
             self._started[key] += 1
-        return [self._running[key]]
+        return [ref]
 
     def report(self, key: str, progress: dict[str, Any]) -> None:
         self._progress[key] = progress
@@ -56,9 +64,14 @@ class JobRegistry:
     def progress(self, key: str) -> dict[str, Any] | None:
         return self._progress.get(key)
 
-    def finished(self, key: str) -> None:
-        self._running.pop(key, None)
+    def finished(self, key: str, failed: bool = False) -> None:
+        """``key``'s task has ended; a failed one is forgotten, so that asking again starts it again."""
+        ref = self._running.pop(key, None)
         self._progress.pop(key, None)
+        if ref is not None and not failed:
+            self._finished[key] = ref
+            while len(self._finished) > FINISHED_KEPT:
+                self._finished.popitem(last=False)
 
     def cancel(self, key: str) -> None:
         ref = self._running.pop(key, None)
@@ -92,6 +105,30 @@ def _run(key: str, task_json: dict[str, Any], setup: dict[str, Any]) -> dict[str
     return result
 
 
+def _start_local() -> None:
+    """Start a local Ray instance from a thread that lives as long as this process.
+
+    Ray's own processes (its control store, its scheduler) die with the thread that started them: on
+    Linux they get the parent-death signal, which is sent when that *thread* ends. A page's run is a
+    short-lived thread, so a local instance started there would be gone once the first page was drawn.
+    """
+    ready, failure = threading.Event(), []
+
+    def keeper() -> None:
+        try:
+            ray.init(namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+        finally:
+            ready.set()
+        threading.Event().wait()  # never returns: the thread lives until the process ends
+
+    threading.Thread(target=keeper, name="advdemo-ray-local", daemon=True).start()
+    ready.wait()
+    if failure:
+        raise failure[0]
+
+
 def registry() -> Any:
     """The cluster's job registry (started by the first replica that asks)."""
     actor: Any = JobRegistry  # an actor class: Ray's decorator adds options() and remote()
@@ -107,7 +144,10 @@ class RayEngine:
 
     def __init__(self, stores: list[ModelStore], data_dir: str | None, address: str | None = None):
         if not ray.is_initialized():
-            ray.init(address=address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
+            if address is None:
+                _start_local()
+            else:
+                ray.init(address=address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
         self._setup = {"stores": [asdict(StoreSpec.of(s)) for s in stores], "data_dir": data_dir}
         self._registry = registry()
 
@@ -124,11 +164,12 @@ class RayEngine:
             ready, _ = ray.wait([ref], timeout=_POLL_SECONDS)
             if ready:
                 try:
-                    return ray.get(ref)
+                    result = ray.get(ref)
                 except ray.exceptions.RayError as exc:
+                    self._registry.finished.remote(key, failed=True)
                     raise JobFailed(f"the task failed on the Ray cluster: {type(exc).__name__}") from exc
-                finally:
-                    self._registry.finished.remote(key)
+                self._registry.finished.remote(key)
+                return result
             if cancel.is_set():
                 if task.dedicated:
                     self._registry.cancel.remote(key)
@@ -141,4 +182,4 @@ class RayEngine:
         pass
 
 
-__all__ = ["NAMESPACE", "REGISTRY", "JobRegistry", "RayEngine", "registry"]
+__all__ = ["FINISHED_KEPT", "NAMESPACE", "REGISTRY", "JobRegistry", "RayEngine", "registry"]

@@ -177,6 +177,11 @@ class JobRunner:
         self._lock = threading.Lock()
 
     def __call__(self, task: Task, report: Callable[[Any], None], cancel: threading.Event) -> None:
+        # A job waits in this replica's queue; meanwhile another replica (or another process sharing the
+        # store) may have measured the same number. Then it is read, not measured again.
+        if not isinstance(task, TrainTask) and self._measurements.result(task) is not None:
+            LOGGER.info("job %s (%s) was measured meanwhile elsewhere: read from the store", task.key(), task.kind)
+            return
         start = time.perf_counter()
         data = self.engine.run(task, report, cancel)
         seconds = time.perf_counter() - start
