@@ -481,6 +481,19 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
+def cmd_check_store(args: argparse.Namespace) -> int:
+    from advdemo.store.shared_check import check_shared_store  # noqa: PLC0415
+
+    check = check_shared_store(args.folder, writers=args.writers)
+    print(f"{check.folder}: {check.writers} processes wrote {check.writers * check.updates_each} results at once, "
+          f"{check.results_kept} kept; {check.reads} reads of a file being replaced, {check.torn_reads} torn; "
+          f"{len(check.leftovers)} temporary files left ({check.seconds:.1f} s)")
+    for problem in check.problems:
+        print(f"problem: {problem}")
+    print("ok: replicas can share a store here" if check.ok else "not safe for a shared store")
+    return 0 if check.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from advdemo.experiments.grids import GRIDS  # noqa: PLC0415 - light, as the parser must be
 
@@ -587,6 +600,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="pretrained", metavar="DIR", help="the store holding the pretrained models")
     p.add_argument("--recipe", choices=sorted(RECIPES), default=PRETRAINED_RECIPE)
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("check-store", help="check that a folder (a shared volume) keeps the store's guarantees "
+                                           "for several replicas: atomic renames, locks, reads after writes")
+    p.add_argument("folder", metavar="DIR", help="a folder on the volume (a scratch folder inside it is removed after)")
+    p.add_argument("--writers", type=int, default=3, help="processes writing at once (1-16, default 3)")
+    p.set_defaults(func=cmd_check_store)
     return parser
 
 

@@ -273,6 +273,10 @@ class ModelStore:
         record = self._results.read().get(key)
         return record.get("result") if record else None
 
+    def results(self) -> dict[str, dict[str, Any]]:
+        """Every stored result's record (its kind, result, seconds and date), by task key."""
+        return self._results.read()
+
     def put_result(self, key: str, kind: str, result: dict[str, Any], *, seconds: float) -> None:
         """Keep the result of task ``key``, so it is never measured again, even after a restart."""
         if not self.writable:
