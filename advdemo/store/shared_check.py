@@ -17,9 +17,10 @@ their SHA-256 on every load whatever the filesystem, so a torn weights file is r
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -86,6 +87,11 @@ def _replace_over_and_over(path: str, seconds: float) -> None:
         i += 1
 
 
+def _child(role: str, *args: object) -> subprocess.Popen:
+    """One of the check's processes, started like a replica: a fresh interpreter sharing only the folder."""
+    return subprocess.Popen([sys.executable, "-m", "advdemo.store.shared_check", role, *map(str, args)])
+
+
 def read_while(path: Path, writing: Callable[[], bool]) -> tuple[int, int]:
     """Read ``path`` over and over while ``writing()``; how many reads, and how many were not one whole payload."""
     reads = torn = 0
@@ -121,23 +127,20 @@ def check_shared_store(folder: str | os.PathLike[str], *, writers: int = 3, upda
     except OSError as exc:
         raise StoreError(f"cannot write in {root}: {exc.strerror or exc}") from None
     start = time.perf_counter()
-    spawn = multiprocessing.get_context("spawn")  # like separate replicas: nothing shared but the folder
     try:
-        procs = [spawn.Process(target=_write_results, args=(str(scratch), w, updates_each)) for w in range(writers)]
+        procs = [_child("write", scratch, w, updates_each) for w in range(writers)]
         for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join()
-        if any(proc.exitcode for proc in procs):
-            raise StoreError(f"a writer process failed in {scratch} (exit codes {[p.exitcode for p in procs]})")
+            proc.wait()
+        if any(proc.returncode for proc in procs):
+            raise StoreError(f"a writer process failed in {scratch} (exit codes {[p.returncode for p in procs]})")
         kept = len([k for k in ModelStore(scratch, writable=False).results() if k.startswith("check-")])
 
         target = scratch / "replaced.bin"
         atomic_write(target, b"\x01" * _PAYLOAD_BYTES)
-        writer = spawn.Process(target=_replace_over_and_over, args=(str(target), replace_seconds))
-        writer.start()
-        reads, torn = read_while(target, writer.is_alive)
-        writer.join()
+        writer = _child("replace", target, replace_seconds)
+        reads, torn = read_while(target, lambda: writer.poll() is None)
+        if writer.returncode:
+            raise StoreError(f"the replacing process failed in {scratch} (exit code {writer.returncode})")
         leftovers = tuple(sorted(p.name for p in scratch.iterdir() if p.name.endswith(".tmp")))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -146,3 +149,13 @@ def check_shared_store(folder: str | os.PathLike[str], *, writers: int = 3, upda
 
 
 __all__ = ["StoreCheck", "check_shared_store", "read_while"]
+
+
+if __name__ == "__main__":  # the check's own processes (_child)
+    role, folder_or_path, *numbers = sys.argv[1:]
+    if role == "write":
+        _write_results(folder_or_path, int(numbers[0]), int(numbers[1]))
+    elif role == "replace":
+        _replace_over_and_over(folder_or_path, float(numbers[0]))
+    else:
+        sys.exit(f"unknown role {role!r}")
