@@ -169,6 +169,8 @@ def whole_store(store: Path) -> dict:
 def main() -> None:
     import ray
 
+    from advdemo.serving.ray_engine import NAMESPACE
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--links", type=int, default=4, help="distinct unstored links, each opened on both replicas")
     parser.add_argument("--ray-cpus", type=int, default=2)
@@ -178,7 +180,7 @@ def main() -> None:
     kill_link = UNSTORED[len(links)]
     errors: list[str] = []
     ray_start = time.perf_counter()
-    ray.init(num_cpus=args.ray_cpus, namespace="advdemo", include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=args.ray_cpus, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
     ray_seconds = time.perf_counter() - ray_start
     address = ray.get_runtime_context().gcs_address
     with tempfile.TemporaryDirectory() as tmp:
