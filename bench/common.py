@@ -187,7 +187,8 @@ class Server:
                 pass
 
     def reset_peak(self) -> None:
-        self.peak_rss_mb = self.rss_mb()
+        """Start both peaks again from now."""
+        self.peak_rss_mb, self.peak_main_rss_mb = self.rss_mb(), 0.0
 
     def stop(self) -> None:
         self._stop.set()

@@ -49,7 +49,6 @@ class Sampler:
 
     def reset(self) -> None:
         self.server.reset_peak()
-        self.server.peak_main_rss_mb = 0.0
         self.cpu, self.wall = self.server.cpu_seconds(), time.perf_counter()
 
     def read(self) -> dict:

@@ -102,5 +102,8 @@ def test_the_image_runs_as_the_user_hugging_face_spaces_uses_and_ray_workers_imp
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"useradd .*--uid 1000 ", text)
     assert dockerfile_env()["PYTHONPATH"] == "/app" and "COPY advdemo ./advdemo" in text
-    for kind in ("Deployment",):
-        assert documents()[kind]["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 1000
+    docs = documents()
+    cluster = docs["RayCluster"]["spec"]
+    for template in [docs["Deployment"]["spec"]["template"], cluster["headGroupSpec"]["template"],
+                     *(g["template"] for g in cluster["workerGroupSpecs"])]:
+        assert template["spec"]["securityContext"]["runAsUser"] == 1000  # the image's user owns /data
