@@ -80,18 +80,23 @@ async def settled(page, timeout: float = 120_000) -> None:
     await page.wait_for_selector(SETTLED, timeout=timeout)
 
 
+async def load_ready(page, url: str) -> None:
+    """Open ``url`` and wait until its grids and sliders are shown; from a page that already moved sliders,
+    this puts them back where a session's script expects them."""
+    await page.goto(url, timeout=300_000)
+    await page.wait_for_selector(".advdemo-grid", timeout=300_000)
+    await settled(page, 300_000)
+    await page.wait_for_function(SLIDERS_SHOWN, arg=[label for label, _, _ in SLIDERS], timeout=300_000)
+
+
 async def slider_session(page, seconds: float, seed: int, times: list[float], errors: list[str],
                          fresh_from: str | None = None) -> None:
     """One student moving sliders (timed inside the page, as in bench/load_test.py).
 
-    ``fresh_from``: reload the page from this address first, so the sliders start where the
-    session's script expects them (a page that already ran one leaves them anywhere).
+    ``fresh_from``: load the page from this address first (:func:`load_ready`).
     """
     if fresh_from:
-        await page.goto(fresh_from, timeout=300_000)
-        await page.wait_for_selector(".advdemo-grid", timeout=300_000)
-        await settled(page, 300_000)
-        await page.wait_for_function(SLIDERS_SHOWN, arg=[label for label, _, _ in SLIDERS], timeout=300_000)
+        await load_ready(page, fresh_from)
     result = await page.evaluate(SESSION_JS, {"seconds": seconds, "seed": seed + 1, "timeoutMs": 120_000,
                                               "sliders": [list(s) for s in SLIDERS]})
     times.extend(result["times"])
@@ -101,10 +106,7 @@ async def slider_session(page, seconds: float, seed: int, times: list[float], er
 async def open_ready(browser, url: str, errors: list[str], who: str):
     page = await new_page(browser)
     try:
-        await page.goto(url, timeout=300_000)
-        await page.wait_for_selector(".advdemo-grid", timeout=300_000)
-        await settled(page, 300_000)
-        await page.wait_for_function(SLIDERS_SHOWN, arg=[label for label, _, _ in SLIDERS], timeout=300_000)
+        await load_ready(page, url)
     except Exception as exc:
         errors.append(f"{who}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
     return page

@@ -30,9 +30,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from classroom import UNSTORED, new_page, nice_browsers, open_ready, open_unstored, server_runs
-from common import CHROMIUM, CHROMIUM_ARGS, SETTLED, Server, machine, median, percentile, report
-from load_test import SESSION_JS, SLIDERS, SLIDERS_SHOWN
+from classroom import (
+    UNSTORED,
+    load_ready,
+    new_page,
+    nice_browsers,
+    open_ready,
+    open_unstored,
+    server_runs,
+    slider_session,
+)
+from common import CHROMIUM, CHROMIUM_ARGS, Server, machine, median, percentile, report
 
 #: A custom configuration nobody trained (the on-demand training, bounded in hosted mode).
 UNTRAINED = "?mult=0.35"
@@ -61,18 +69,13 @@ class Sampler:
 
 
 async def move_sliders(pages: list, seconds: float, seed: int) -> tuple[list[float], list[str]]:
-    async def one(page, i: int) -> dict:
-        return await page.evaluate(SESSION_JS, {"seconds": seconds, "seed": seed + i, "timeoutMs": 120_000,
-                                                "sliders": [list(s) for s in SLIDERS]})
-
-    results = await asyncio.gather(*(one(page, i) for i, page in enumerate(pages)), return_exceptions=True)
-    times, errors = [], []
-    for i, result in enumerate(results):
-        if isinstance(result, BaseException):
-            errors.append(f"session {i}: {type(result).__name__}: {str(result).splitlines()[0][:160]}")
-        else:
-            times.extend(result["times"])
-            errors.extend(f"session {i}: {e}" for e in result["errors"])
+    """Every page moves sliders for ``seconds`` at once; the moves' times in the page, and the errors."""
+    times: list[float] = []
+    errors: list[str] = []
+    results = await asyncio.gather(*(slider_session(page, seconds, seed + i, times, errors)
+                                     for i, page in enumerate(pages)), return_exceptions=True)
+    errors += [f"session {i}: {type(r).__name__}: {str(r).splitlines()[0][:160]}"
+               for i, r in enumerate(results) if isinstance(r, BaseException)]
     return times, errors
 
 
@@ -86,9 +89,7 @@ async def reset(pages: list, url: str, errors: list[str]) -> None:
     make the next step's script press against a slider's end)."""
     async def one(page, i: int) -> None:
         try:
-            await page.goto(url, timeout=300_000)
-            await page.wait_for_function(SLIDERS_SHOWN, arg=[label for label, _, _ in SLIDERS], timeout=300_000)
-            await page.wait_for_selector(SETTLED, timeout=300_000)
+            await load_ready(page, url)
         except Exception as exc:  # what the report counts
             errors.append(f"page {i} (back to the default view): {type(exc).__name__}")
 

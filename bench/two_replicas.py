@@ -36,8 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from classroom import PENDING_JS, PLACEHOLDER_JS, UNSTORED, new_page
-from common import CHROMIUM, CHROMIUM_ARGS, OUT, SETTLED, Server, machine, report
+from classroom import UNSTORED, open_unstored
+from common import CHROMIUM, CHROMIUM_ARGS, OUT, Server, machine, report
 
 
 def started_tasks() -> dict[str, int]:
@@ -65,41 +65,21 @@ def ray_worker_rss_mb() -> float:
     return total / 2**20
 
 
-async def open_link(browser, base: str, link: str, who: str, errors: list[str], timeout_s: float,
-                    shown: asyncio.Event | None = None) -> dict:
-    """Open ``base + link``; seconds until grids and placeholder show, then until the numbers fill in."""
-    page = await new_page(browser)
-    start = time.perf_counter()
-    answer: dict = {"replica": who, "link": link}
-    try:
-        await page.goto(base + "/" + link, timeout=180_000)
-        await page.wait_for_selector(".advdemo-grid", timeout=180_000)
-        await page.wait_for_function(PLACEHOLDER_JS, timeout=180_000)
-        await page.wait_for_selector(SETTLED, timeout=180_000)
-        answer["shown_s"] = round(time.perf_counter() - start, 2)
-        if shown is not None:
-            shown.set()
-        await page.wait_for_function(PENDING_JS, timeout=timeout_s * 1000)
-        answer["numbers_s"] = round(time.perf_counter() - start, 1)
-        if await page.locator("[data-testid='stException']").count():
-            errors.append(f"{who} {link}: an exception on the page")
-    except Exception as exc:  # a page that never answers is what this script reports
-        errors.append(f"{who} {link}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
-    finally:
-        if shown is not None:
-            shown.set()
-        await page.close()
-    return answer
-
-
 async def same_links(a: Server, b: Server, links: list[str], errors: list[str], timeout_s: float) -> list[dict]:
+    """Each link opened on A and on B at once; per page, seconds until grids and placeholder, and until numbers."""
     from playwright.async_api import async_playwright
+
+    async def one(browser, server: Server, name: str, link: str) -> list[dict]:
+        got: list[dict] = []
+        await open_unstored(browser, f"{server.url}/{link}", got, errors, name, timeout_s)
+        return [{"replica": name, **answer} for answer in got]
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            return list(await asyncio.gather(*(open_link(browser, server.url, link, name, errors, timeout_s)
-                                               for link in links for name, server in (("A", a), ("B", b)))))
+            pages = await asyncio.gather(*(one(browser, server, name, link)
+                                           for link in links for name, server in (("A", a), ("B", b))))
+            return [answer for page in pages for answer in page]
         finally:
             await browser.close()
 
@@ -115,7 +95,7 @@ async def kill_mid_job(a: Server, store: Path, link: str, errors: list[str]) -> 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         shown = asyncio.Event()
-        opening = asyncio.create_task(open_link(browser, a.url, link, "A", [], 600, shown))
+        opening = asyncio.create_task(open_unstored(browser, f"{a.url}/{link}", [], [], "A", 600, shown))
         await shown.wait()
         deadline, running = time.monotonic() + 300, []
         while not running and time.monotonic() < deadline:
@@ -223,7 +203,7 @@ def main() -> None:
     report("two_replicas", {
         "machine": machine(), "ray_cpus": args.ray_cpus, "ray_start_s": round(ray_seconds, 2),
         "errors": len(errors), "error_samples": errors[:8],
-        "same_links": len(links), "pages_on_both_replicas": len(answers), "answers": answers,
+        "same_links": len(links), "pages_on_both_replicas": 2 * len(links), "answers": answers,
         "same_links_wall_s": round(same_links_s, 1),
         "tasks_after_same_links": sum(after_same.values()), "distinct_requests_after_same_links": len(after_same),
         "tasks_running_when_killed": killed,

@@ -47,6 +47,10 @@ class JobFailed(RuntimeError):
 
 
 class Engine(Protocol):
+    #: Whether the engine's tasks keep their measurements in the writable store themselves (else the job
+    #: runner does).
+    stores_results: bool
+
     def run(self, task: Task, report: Any, cancel: threading.Event) -> dict[str, Any]:
         """Run ``task``, calling ``report`` with its progress; return its result's JSON form
         (``task.encode``). Raises :class:`~advdemo.serving.jobs.Cancelled` once ``cancel`` is set."""
@@ -64,6 +68,8 @@ def _reporter(report: Any) -> Any:
 
 class ThreadEngine:
     """Runs tasks in the calling thread (the queue's worker) with a :class:`advdemo.serving.worker.LocalContext`."""
+
+    stores_results = False
 
     def __init__(self, context: Any):
         self.context = context
@@ -192,6 +198,8 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 
 class ProcessEngine:
     """Runs tasks in child processes (see the module docstring)."""
+
+    stores_results = False
 
     def __init__(self, stores: list[ModelStore], data_dir: str | None, settings: ChildSettings = ChildSettings(),
                  gate: ForegroundGate | None = None):

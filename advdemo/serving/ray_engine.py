@@ -24,11 +24,10 @@ from typing import Any
 
 import ray
 
-from advdemo.logs import LOGGER
 from advdemo.serving.engines import JobFailed, StoreSpec
 from advdemo.serving.jobs import Cancelled
 from advdemo.serving.tasks import Task
-from advdemo.store.storage import ModelStore, StoreError
+from advdemo.store.storage import ModelStore
 
 #: The cluster-wide name of the registry actor and the namespace it lives in.
 REGISTRY = "advdemo-jobs"
@@ -86,7 +85,7 @@ class JobRegistry:
 @ray.remote(max_retries=0)
 def _run(key: str, task_json: dict[str, Any], setup: dict[str, Any]) -> dict[str, Any]:
     """Run one task on a Ray worker; store a measurement's result in the writable store before returning it."""
-    from advdemo.serving.tasks import TrainTask, run_to_json, task_from_json  # noqa: PLC0415 - TensorFlow
+    from advdemo.serving.tasks import run_to_json, store_result, task_from_json  # noqa: PLC0415 - TensorFlow
     from advdemo.serving.worker import LocalContext, progress_json  # noqa: PLC0415
 
     stores = [ModelStore(s["root"], writable=s["writable"]) for s in setup["stores"]]
@@ -96,12 +95,7 @@ def _run(key: str, task_json: dict[str, Any], setup: dict[str, Any]) -> dict[str
     result = run_to_json(task, LocalContext(stores, setup["data_dir"]),
                          lambda *p: registry.report.remote(key, progress_json(p if len(p) > 1 else p[0])),
                          lambda: False)
-    writable = next((s for s in stores if s.writable), None)
-    if writable is not None and not isinstance(task, TrainTask):
-        try:
-            writable.put_result(key, task.kind, result, seconds=time.perf_counter() - start)
-        except StoreError:
-            LOGGER.exception("could not store the result of %s", key)
+    store_result(stores, task, result, time.perf_counter() - start)
     return result
 
 
@@ -139,7 +133,7 @@ class RayEngine:
     """Runs tasks on the Ray cluster at ``address`` (None: a local Ray instance), on ``stores`` every node can
     reach (a shared volume) and the MNIST folder ``data_dir``."""
 
-    #: Each task stores its measurement itself (:func:`_run`), so the replica's job runner does not.
+    #: Each task stores its measurement itself (:func:`_run`): it outlives the replica that asked.
     stores_results = True
 
     def __init__(self, stores: list[ModelStore], data_dir: str | None, address: str | None = None):

@@ -41,7 +41,7 @@ from advdemo.serving.estimates import estimate
 from advdemo.serving.gate import ForegroundGate
 from advdemo.serving.jobs import JobQueue, JobState, JobView, QueueError
 from advdemo.serving.measurements import Measurements, MeasurementTask
-from advdemo.serving.tasks import Task, TrainTask
+from advdemo.serving.tasks import Task, TrainTask, store_result
 from advdemo.serving.worker import LocalContext, ModelTrainer
 from advdemo.store.pairs import ModelPair, PairLoader
 from advdemo.store.storage import ModelStore, StoreError, default_stores, model_id
@@ -191,13 +191,8 @@ class JobRunner:
         if isinstance(task, TrainTask):
             return
         self._measurements.keep(task, data)
-        writable = next((s for s in self._stores if s.writable), None)
-        # An engine whose tasks store their own results (Ray's: they outlive the replica) needs no second write.
-        if writable is not None and not getattr(self.engine, "stores_results", False):
-            try:
-                writable.put_result(task.key(), task.kind, data, seconds=seconds)
-            except StoreError:  # the number stands for this process; the operator reads why in the log
-                LOGGER.exception("could not store the result of %s", task.key())
+        if not self.engine.stores_results:
+            store_result(self._stores, task, data, seconds)
 
 
 class ModelService:

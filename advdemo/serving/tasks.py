@@ -34,7 +34,8 @@ from advdemo.core.config import (
 )
 from advdemo.core.results import Curve, Evaluation
 from advdemo.i18n import Message, message
-from advdemo.store.storage import model_id
+from advdemo.logs import LOGGER
+from advdemo.store.storage import ModelStore, StoreError, model_id
 
 #: Progress of a measurement: units done, units in all.
 StepFn = Callable[[int, int], None]
@@ -255,6 +256,18 @@ def run_to_json(task: Task, ctx: TaskContext, progress: Callable[..., None],
     """Run ``task`` where ``ctx`` lives and return its result's JSON form."""
     result: Any = task.run(ctx, progress, cancelled)
     return task.encode(result)
+
+
+def store_result(stores: list[ModelStore], task: Task, result: dict[str, Any], seconds: float) -> None:
+    """Keep a measurement's result (its JSON form) in the writable store, so it is never measured again.
+    A store that cannot take it is logged, not raised: the number still stands where it was measured."""
+    writable = next((s for s in stores if s.writable), None)
+    if writable is None or isinstance(task, TrainTask):  # a training stores its models itself
+        return
+    try:
+        writable.put_result(task.key(), task.kind, result, seconds=seconds)
+    except StoreError:  # the operator reads why in the log
+        LOGGER.exception("could not store the result of %s", task.key())
 
 
 def task_from_json(data: dict[str, Any]) -> Task:
