@@ -2,7 +2,7 @@
 
 Each candidate changes the shipped eps 0.3 PGD recipe (``robust_hparams(FAST_RECIPE, PGD, 0.3)``: PGD-10,
 multiplier 4, 20 epochs, cosine learning rate) through NSL's configuration or a thin layer over it:
-more epochs, weight averaging (EMA), the multiplier, the PGD steps. Training is long (about 80 s an
+more epochs, weight averaging (EMA), the multiplier, the PGD steps, a TRADES-like loss. Training is long (about 80 s an
 epoch on two idle AVX-512 cores) and resumable: it saves every epoch under ``--checkpoints`` and a
 rerun continues where it stopped. One candidate at a time:
 
@@ -30,6 +30,9 @@ CANDIDATES: dict[str, dict] = {
     "weights averaged": {"adv_ema": 0.999},
     "multiplier 10": {"adv_multiplier": 10.0},
     "PGD-20": {"adv_pgd_iterations": 20, "adv_step_size": 0.0375},
+    # TRADES-like: NSL's PGD and adversarial term score neighbours by the KL divergence from the clean
+    # prediction (advdemo.core.clean_prediction_loss); the multiplier stays 4, inside TRADES' beta range [1, 10].
+    "TRADES-like loss": {"adv_loss": "clean-prediction"},
 }
 REFERENCE = "shipped: 20 epochs"
 

@@ -28,6 +28,8 @@ ALLOWED_LATIN = {
     "pgd_iterations", "pgd_epsilon", "random_init",
     # Attack names, as the field writes them (AutoAttack, APGD-CE, APGD-T, Square).
     "AutoAttack", "APGD", "CE", "T", "Square",
+    # A training loss and its divergence, as the field writes them.
+    "TRADES", "KL",
 }
 
 
@@ -112,10 +114,11 @@ def test_url_first_then_browser_then_default() -> None:
 
 #: Catalogue keys the code builds from a choice's value, e.g. ``tr(f"norm.{norm.value}")``.
 def _built_keys() -> set[str]:
-    from advdemo.core.config import AttackMethod, EvalMode, Norm, TrainingAttack
+    from advdemo.core.config import AdversarialLoss, AttackMethod, EvalMode, Norm, TrainingAttack
 
     keys = {f"norm.{n.value}" for n in Norm} | {f"how_far.{n.value}" for n in Norm}
     keys |= {f"{table}.{t.value}" for t in TrainingAttack for table in ("training_attack", "summary", "compare")}
+    keys |= {f"summary.loss-{loss.value}" for loss in AdversarialLoss if loss is not AdversarialLoss.LABELS}
     keys |= {f"mode.{m.value}" for m in EvalMode} | {"own.draw", "own.upload"}
     keys |= {f"{table}.{m.value}" for m in AttackMethod for table in ("attack_method", "attack_method_help")}
     keys |= {f"lesson.step{n}_{part}" for n in range(1, len(LESSON) + 1) for part in ("title", "text")}

@@ -42,6 +42,18 @@ class TrainingAttack(str, enum.Enum):
     PGD = "pgd"
 
 
+class AdversarialLoss(str, enum.Enum):
+    """What a training neighbour is scored against, by NSL's PGD and in the adversarial term of the loss.
+
+    LABELS is NSL's own: cross-entropy against the true label (Madry et al.). CLEAN_PREDICTION is
+    TRADES-like (Zhang et al. 2019): the KL divergence from the model's prediction on the clean digit
+    (:mod:`advdemo.core.clean_prediction_loss`).
+    """
+
+    LABELS = "labels"
+    CLEAN_PREDICTION = "clean-prediction"
+
+
 class ModelKind(str, enum.Enum):
     """The two models of a pair.
 
@@ -127,7 +139,7 @@ MAX_EPOCHS = 100
 #: they differ from their defaults, so every model trained before they existed
 #: keeps its id and file name.
 _KEYED_WHEN_CHANGED = ("adv_pgd_iterations", "adv_epsilon", "adv_random_init", "adv_clip", "adv_epochs",
-                       "adv_cosine_decay", "adv_ema", "adv_batch_size", "adv_learning_rate")
+                       "adv_cosine_decay", "adv_ema", "adv_batch_size", "adv_learning_rate", "adv_loss")
 
 
 def _check_range(name: str, value: float, low: float, high: float, *, low_open: bool = False) -> None:
@@ -215,9 +227,12 @@ class HParams:
     #: A larger batch trains a robust model faster per digit on a CPU; the base model stays shared.
     adv_batch_size: int | None = None
     adv_learning_rate: float | None = None
+    #: What the neighbours are scored against (:class:`AdversarialLoss`); ``adv_multiplier`` weighs the term.
+    adv_loss: AdversarialLoss = AdversarialLoss.LABELS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "adv_grad_norm", _as_enum(Norm, "adv_grad_norm", self.adv_grad_norm))
+        object.__setattr__(self, "adv_loss", _as_enum(AdversarialLoss, "adv_loss", self.adv_loss))
         for name in ("input_shape", "conv_filters", "kernel_size", "pool_size", "num_fc_units"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if len(self.input_shape) != 3:
@@ -256,6 +271,9 @@ class HParams:
         elif self.adv_pgd_iterations > 1 or self.adv_random_init:
             raise ConfigError("adv_epsilon is required when adv_pgd_iterations > 1 or adv_random_init is set: "
                               "PGD and random starts need the ball to project onto")
+        if self.adv_loss is AdversarialLoss.CLEAN_PREDICTION and not self.adv_random_init:
+            raise ConfigError("adv_loss='clean-prediction' needs adv_random_init: at the clean digit the distance "
+                              "from its own prediction is 0 and has no gradient, so the attack must start elsewhere")
 
     @property
     def training_attack(self) -> TrainingAttack:
@@ -554,6 +572,7 @@ def _digest(data: Mapping[str, Any]) -> str:
 
 
 __all__ = [
+    "AdversarialLoss",
     "Attack",
     "AttackMethod",
     "AutoAttackEval",

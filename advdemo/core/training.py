@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from advdemo.core.clean_prediction_loss import CleanPredictionRegularization
 from advdemo.core.compat import keras, nsl, tf
-from advdemo.core.config import NORM_SPECS, HParams, LiveProbe, ModelKind
+from advdemo.core.config import NORM_SPECS, AdversarialLoss, HParams, LiveProbe, ModelKind
 from advdemo.core.kernels import with_fast_pool_gradients
 from advdemo.core.model import IMAGE_KEY, LABEL_KEY, build_base_model
 from advdemo.core.probe import ProbeEachEpoch
@@ -179,8 +180,14 @@ def steps_per_epoch(hparams: HParams, n: int, *, adversarial: bool) -> int:
 
 def wrap_adversarial(base: keras.Model, hparams: HParams, decay_steps: int | None = None
                      ) -> nsl.keras.AdversarialRegularization:
-    """``base`` wrapped in NSL's AdversarialRegularization and compiled, as in the tutorial."""
-    adv = nsl.keras.AdversarialRegularization(base, label_keys=[LABEL_KEY], adv_config=make_adv_config(hparams))
+    """``base`` wrapped in NSL's AdversarialRegularization and compiled, as in the tutorial.
+
+    With ``adv_loss`` CLEAN_PREDICTION the wrapper is NSL's with a TRADES-like adversarial term
+    (:class:`~advdemo.core.clean_prediction_loss.CleanPredictionRegularization`).
+    """
+    wrapper = (CleanPredictionRegularization if hparams.adv_loss is AdversarialLoss.CLEAN_PREDICTION
+               else nsl.keras.AdversarialRegularization)
+    adv = wrapper(base, label_keys=[LABEL_KEY], adv_config=make_adv_config(hparams))
     adv.compile(optimizer=_optimizer(hparams, decay_steps, adversarial=True, ema=hparams.adv_ema), loss=_loss(),
                 metrics=["acc"])
     return adv
@@ -309,7 +316,9 @@ def training_summary(hparams: HParams, tr: Catalogue | None = None) -> str:
     how = tr(f"summary.{hparams.training_attack.value}", norm=norm, step=hparams.adv_step_size,
              epsilon=hparams.adv_epsilon, iterations=hparams.adv_pgd_iterations)
     average = "" if hparams.adv_ema is None else tr("summary.average", momentum=hparams.adv_ema)
+    scored = "" if hparams.adv_loss is AdversarialLoss.LABELS else tr(f"summary.loss-{hparams.adv_loss.value}")
     batch = "" if hparams.adv_batch_size is None else tr("summary.batch", batch=hparams.batch(True),
                                                           rate=hparams.rate(True))
     return tr("summary.rest", how=how, clip=tr("summary.clipped") if hparams.adv_clip else "",
-              multiplier=hparams.adv_multiplier, epochs=hparams.adv_total_epochs, batch=batch, average=average)
+              multiplier=hparams.adv_multiplier, epochs=hparams.adv_total_epochs, batch=batch, average=average,
+              loss=scored)
