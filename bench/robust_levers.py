@@ -2,9 +2,9 @@
 
 Each candidate changes the shipped eps 0.3 PGD recipe (``robust_hparams(FAST_RECIPE, PGD, 0.3)``: PGD-10,
 multiplier 4, 20 epochs, cosine learning rate) through NSL's configuration or a thin layer over it:
-more epochs, weight averaging (EMA), the multiplier, the PGD steps, a TRADES-like loss. Training is long (about 80 s an
-epoch on two idle AVX-512 cores) and resumable: it saves every epoch under ``--checkpoints`` and a
-rerun continues where it stopped. One candidate at a time:
+more epochs, weight averaging (EMA), the multiplier, the PGD steps, a TRADES-like loss, an eps ramp.
+Training is long (about 80 s an epoch on two idle AVX-512 cores) and resumable: it saves every epoch
+under ``--checkpoints`` and a rerun continues where it stopped. One candidate at a time:
 
     python bench/robust_levers.py --train "40 epochs"          # resumable; stores the model in --store
     python bench/robust_levers.py --evaluate                    # AutoAttack on the first 1,000 digits
@@ -33,6 +33,8 @@ CANDIDATES: dict[str, dict] = {
     # TRADES-like: NSL's PGD and adversarial term score neighbours by the KL divergence from the clean
     # prediction (advdemo.core.clean_prediction_loss); the multiplier stays 4, inside TRADES' beta range [1, 10].
     "TRADES-like loss": {"adv_loss": "clean-prediction"},
+    # The training ball grows to eps over the first quarter of the epochs, one NSL wrapper per epoch of the ramp.
+    "eps ramp": {"adv_epsilon_ramp": 5},
 }
 REFERENCE = "shipped: 20 epochs"
 

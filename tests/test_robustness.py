@@ -250,6 +250,17 @@ def test_a_stopped_training_resumes_after_its_last_finished_epoch(rng, tmp_path)
     np.testing.assert_array_equal(again.model.get_weights()[0], resumed.model.get_weights()[0])
 
 
+def test_a_finished_averaged_training_returns_the_average_again(rng, tmp_path):
+    images = rng.random((64, 28, 28, 1), dtype=np.float32)
+    labels = rng.integers(0, 10, 64).astype(np.int64)
+    hp = dataclasses.replace(robust_hparams(TINY, TrainingAttack.PGD, 0.3, iterations=2, epochs=2), adv_ema=0.5)
+    first = train_adversarial(hp, images, labels, checkpoints=tmp_path).model.get_weights()
+    again = train_adversarial(hp, images, labels, checkpoints=tmp_path)
+    assert again.history == {}
+    for a, b in zip(first, again.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
 def test_weight_averaging_is_a_training_choice_of_its_own(rng):
     images = rng.random((128, 28, 28, 1), dtype=np.float32)
     labels = rng.integers(0, 10, 128).astype(np.int64)

@@ -139,7 +139,8 @@ MAX_EPOCHS = 100
 #: they differ from their defaults, so every model trained before they existed
 #: keeps its id and file name.
 _KEYED_WHEN_CHANGED = ("adv_pgd_iterations", "adv_epsilon", "adv_random_init", "adv_clip", "adv_epochs",
-                       "adv_cosine_decay", "adv_ema", "adv_batch_size", "adv_learning_rate", "adv_loss")
+                       "adv_cosine_decay", "adv_ema", "adv_batch_size", "adv_learning_rate", "adv_loss",
+                       "adv_epsilon_ramp")
 
 
 def _check_range(name: str, value: float, low: float, high: float, *, low_open: bool = False) -> None:
@@ -229,6 +230,9 @@ class HParams:
     adv_learning_rate: float | None = None
     #: What the neighbours are scored against (:class:`AdversarialLoss`); ``adv_multiplier`` weighs the term.
     adv_loss: AdversarialLoss = AdversarialLoss.LABELS
+    #: Let the training ball grow over the first N epochs, ``adv_epsilon`` × (epoch / N) with the step in
+    #: proportion, then stay at ``adv_epsilon`` (None: the whole ball from the first epoch).
+    adv_epsilon_ramp: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "adv_grad_norm", _as_enum(Norm, "adv_grad_norm", self.adv_grad_norm))
@@ -271,6 +275,14 @@ class HParams:
         elif self.adv_pgd_iterations > 1 or self.adv_random_init:
             raise ConfigError("adv_epsilon is required when adv_pgd_iterations > 1 or adv_random_init is set: "
                               "PGD and random starts need the ball to project onto")
+        if self.adv_epsilon_ramp is not None:
+            _check_int("adv_epsilon_ramp", self.adv_epsilon_ramp, 1, self.adv_total_epochs)
+            if self.adv_epsilon is None:
+                raise ConfigError("adv_epsilon_ramp needs adv_epsilon: the ramp grows the ball the attack "
+                                  "projects onto")
+            if self.adv_ema is not None:
+                raise ConfigError("adv_epsilon_ramp and adv_ema do not combine: the ramp trains in one Keras fit per "
+                                  "phase, and Keras swaps the weight average in at the end of every fit")
         if self.adv_loss is AdversarialLoss.CLEAN_PREDICTION and not self.adv_random_init:
             raise ConfigError("adv_loss='clean-prediction' needs adv_random_init: at the clean digit the distance "
                               "from its own prediction is 0 and has no gradient, so the attack must start elsewhere")
@@ -286,6 +298,21 @@ class HParams:
     def adv_total_epochs(self) -> int:
         """Epochs the regularized model trains for."""
         return self.epochs if self.adv_epochs is None else self.adv_epochs
+
+    def epsilon_phases(self) -> list[tuple[int, int, HParams]]:
+        """The regularized model's training in phases of one training attack each, ``(first epoch, end epoch,
+        hparams)`` with epochs counted from 0 and the end excluded: one phase, or one per epoch of the ε ramp
+        (:attr:`adv_epsilon_ramp`) and then the rest at the full ε."""
+        ramp, total = self.adv_epsilon_ramp, self.adv_total_epochs
+        if ramp is None or self.adv_epsilon is None:
+            return [(0, total, self)]
+        phases = []
+        for epoch in range(ramp):
+            share = (epoch + 1) / ramp
+            phases.append((epoch, epoch + 1 if epoch + 1 < ramp else total, dataclasses.replace(
+                self, adv_epsilon=self.adv_epsilon * share, adv_step_size=self.adv_step_size * share,
+                adv_epsilon_ramp=None)))
+        return phases
 
     def batch(self, adversarial: bool) -> int:
         """The batch size the base (``adversarial`` False) or the regularized model trains with."""

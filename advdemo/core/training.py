@@ -178,30 +178,34 @@ def steps_per_epoch(hparams: HParams, n: int, *, adversarial: bool) -> int:
     return -(-n // batch)
 
 
-def wrap_adversarial(base: keras.Model, hparams: HParams, decay_steps: int | None = None
-                     ) -> nsl.keras.AdversarialRegularization:
+def wrap_adversarial(base: keras.Model, hparams: HParams, decay_steps: int | None = None, *,
+                     optimizer: keras.optimizers.Optimizer | None = None) -> nsl.keras.AdversarialRegularization:
     """``base`` wrapped in NSL's AdversarialRegularization and compiled, as in the tutorial.
 
     With ``adv_loss`` CLEAN_PREDICTION the wrapper is NSL's with a TRADES-like adversarial term
-    (:class:`~advdemo.core.clean_prediction_loss.CleanPredictionRegularization`).
+    (:class:`~advdemo.core.clean_prediction_loss.CleanPredictionRegularization`). ``optimizer`` (default:
+    a new one for ``hparams``) lets successive wrappers of one network share its state.
     """
     wrapper = (CleanPredictionRegularization if hparams.adv_loss is AdversarialLoss.CLEAN_PREDICTION
                else nsl.keras.AdversarialRegularization)
     adv = wrapper(base, label_keys=[LABEL_KEY], adv_config=make_adv_config(hparams))
-    adv.compile(optimizer=_optimizer(hparams, decay_steps, adversarial=True, ema=hparams.adv_ema), loss=_loss(),
-                metrics=["acc"])
+    adv.compile(optimizer=optimizer or _optimizer(hparams, decay_steps, adversarial=True, ema=hparams.adv_ema),
+                loss=_loss(), metrics=["acc"])
     return adv
 
 
 def _fit(model: keras.Model, ds: tf.data.Dataset, epochs: int, steps: int, name: ModelKind,
-         progress: ProgressFn | None, *, initial_epoch: int = 0, probe: ProbeEachEpoch | None = None,
-         extra: list[keras.callbacks.Callback] | None = None) -> tuple[float, float, dict[str, list[float]]]:
+         progress: ProgressFn | None, *, initial_epoch: int = 0, until: int | None = None,
+         probe: ProbeEachEpoch | None = None, extra: list[keras.callbacks.Callback] | None = None
+         ) -> tuple[float, float, dict[str, list[float]]]:
+    """Fit from ``initial_epoch`` to ``until`` (default: ``epochs``, the whole training's, which progress reports)."""
     model.train_step = with_fast_pool_gradients(model.train_step)
     # The probe measures first, so that the epoch's last progress report carries its point.
     callbacks = ([probe] if probe else []) + (
         [_ReportProgress(name, epochs, steps, progress, probe=probe)] if progress else []) + (extra or [])
     start, cpu = time.perf_counter(), time.process_time()
-    history = model.fit(ds, epochs=epochs, verbose=0, callbacks=callbacks, initial_epoch=initial_epoch)
+    history = model.fit(ds, epochs=epochs if until is None else until, verbose=0, callbacks=callbacks,
+                        initial_epoch=initial_epoch)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return seconds, cpu, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
@@ -235,19 +239,37 @@ def train_adversarial(hparams: HParams, images: np.ndarray, labels: np.ndarray,
     ``probe`` (test images ``(N, 28, 28, 1)`` and labels ``(N,)``) measures the
     network on the first ``probe_cfg.examples`` of them after every epoch
     (:mod:`advdemo.core.probe`); the progress reports and the result carry the points.
+
+    An ε ramp (``adv_epsilon_ramp``) trains in phases (:meth:`HParams.epsilon_phases`), each with its own
+    NSL wrapper around the one network and the one optimizer.
     """
     keras.utils.set_random_seed(hparams.seed)
     base = build_base_model(hparams)
     epochs, steps = hparams.adv_total_epochs, steps_per_epoch(hparams, len(images), adversarial=True)
-    adv = wrap_adversarial(base, hparams, epochs * steps if hparams.adv_cosine_decay else None)
+    optimizer = _optimizer(hparams, epochs * steps if hparams.adv_cosine_decay else None, adversarial=True,
+                           ema=hparams.adv_ema)
     initial_epoch, extra = 0, []
     if checkpoints is not None:
-        initial_epoch, saver = _resume(base, adv.optimizer, checkpoints)
+        initial_epoch, saver = _resume(base, optimizer, checkpoints)
         extra.append(saver)
     probing = ProbeEachEpoch(base, *probe, hparams, probe_cfg) if probe is not None else None
-    seconds, cpu, history = _fit(adv, make_dataset(images, labels, hparams, as_dict=True), epochs, steps,
-                                 ModelKind.REGULARIZED, progress, initial_epoch=initial_epoch, probe=probing,
-                                 extra=extra)
+    data = make_dataset(images, labels, hparams, as_dict=True)
+    seconds = cpu = 0.0
+    history: dict[str, list[float]] = {}
+    phases = [(first, end, phase) for first, end, phase in hparams.epsilon_phases() if end > initial_epoch]
+    if not phases and hparams.adv_ema is not None:
+        # A finished checkpoint: swap the average in, as the end of its last fit did.
+        optimizer.finalize_variable_values(base.trainable_variables)
+    for first, end, phase in phases:
+        # NSL fixes its attack when the wrapper is built, so each phase of an ε ramp wraps the network anew;
+        # the one optimizer carries the learning rate's schedule and Adam's moments across phases.
+        adv = wrap_adversarial(base, phase, optimizer=optimizer)
+        phase_seconds, phase_cpu, phase_history = _fit(
+            adv, data, epochs, steps, ModelKind.REGULARIZED, progress, initial_epoch=max(first, initial_epoch),
+            until=end, probe=probing, extra=extra)
+        seconds, cpu = seconds + phase_seconds, cpu + phase_cpu
+        for key, values in phase_history.items():
+            history.setdefault(key, []).extend(values)
     return TrainResult(base, seconds, history, cpu, probing.history() if probing else None)
 
 
@@ -316,9 +338,10 @@ def training_summary(hparams: HParams, tr: Catalogue | None = None) -> str:
     how = tr(f"summary.{hparams.training_attack.value}", norm=norm, step=hparams.adv_step_size,
              epsilon=hparams.adv_epsilon, iterations=hparams.adv_pgd_iterations)
     average = "" if hparams.adv_ema is None else tr("summary.average", momentum=hparams.adv_ema)
+    ramp = "" if hparams.adv_epsilon_ramp is None else tr("summary.ramp", epochs=hparams.adv_epsilon_ramp)
     scored = "" if hparams.adv_loss is AdversarialLoss.LABELS else tr(f"summary.loss-{hparams.adv_loss.value}")
     batch = "" if hparams.adv_batch_size is None else tr("summary.batch", batch=hparams.batch(True),
                                                           rate=hparams.rate(True))
     return tr("summary.rest", how=how, clip=tr("summary.clipped") if hparams.adv_clip else "",
               multiplier=hparams.adv_multiplier, epochs=hparams.adv_total_epochs, batch=batch, average=average,
-              loss=scored)
+              loss=scored, ramp=ramp)
