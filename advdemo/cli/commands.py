@@ -42,6 +42,8 @@ from advdemo.core.config import (
 RECIPES = {"tutorial": TUTORIAL, "fast": FAST_RECIPE}
 #: The recipe of the pretrained models, and so of every command but ``reproduce``.
 PRETRAINED_RECIPE = "fast"
+#: Where ``advdemo autoattack --full-test-set`` keeps its finished parts: inside the store they are for.
+PARTS_FOLDER = ".autoattack-parts"
 #: How tables and messages name the two models (the tutorial's words).
 KIND_NAMES = {ModelKind.BASE: "base", ModelKind.REGULARIZED: "adv-regularized"}
 
@@ -446,7 +448,8 @@ def cmd_autoattack(args: argparse.Namespace) -> int:
               "(advdemo sweep --grid robust)", file=sys.stderr)
         return 2
     n = run_autoattack(store, mnist, model_id(recipe, ModelKind.BASE), jobs, examples=examples,
-                       kind=AutoAttackKind.FULL if args.full_test_set else AutoAttackKind.SUBSET, log=progress.log)
+                       kind=AutoAttackKind.FULL if args.full_test_set else AutoAttackKind.SUBSET,
+                       parts=Path(args.parts) if args.parts else Path(args.out) / PARTS_FOLDER, log=progress.log)
     print(f"{n} AutoAttack records added to {args.out} ({examples:,} digits)")
     return 0
 
@@ -591,7 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", choices=sorted(RECIPES), default=PRETRAINED_RECIPE)
     p.add_argument("--full-test-set", action="store_true",
                    help="the base, tutorial and ε 0.3 PGD models on all 10,000 test digits instead of the first "
-                        "1,000 and every robust model")
+                        "1,000 and every robust model; measured 1,000 digits at a time, each part kept until its "
+                        "record is stored, so a stopped run loses at most one part")
+    p.add_argument("--parts", metavar="DIR", help=f"where the parts are kept (default: {PARTS_FOLDER} in --out)")
     p.set_defaults(func=cmd_autoattack)
 
     p = sub.add_parser("prepare", help="measure ahead of time what a class most likely asks (the lesson's "

@@ -10,6 +10,7 @@ measured, so an interrupted run continues where it stopped.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from advdemo.core.accuracies import AutoAttackRecord
 from advdemo.core.attacks import fgsm_directions
@@ -26,6 +27,7 @@ from advdemo.core.config import (
     robust_methods,
 )
 from advdemo.core.data import Mnist
+from advdemo.experiments.autoattack_parts import PART, measure_in_parts, part_paths
 from advdemo.logs import LogFn, log_info
 from advdemo.store.manifest import AutoAttackKind, Metrics, ModelEntry
 from advdemo.store.storage import ModelStore, model_id
@@ -53,13 +55,16 @@ def autoattack_jobs(recipe: HParams, *, full: bool) -> list[tuple[str, float]]:
 def run_autoattack(store: ModelStore, mnist: Mnist, base_mid: str, jobs: list[tuple[str, float]], *,
                    examples: int, kind: AutoAttackKind, norm: Norm = Norm.INFINITY,
                    cfg: AutoAttackEval = AutoAttackEval(), strong: StrongEval = StrongEval(),
-                   log: LogFn = log_info) -> int:
+                   parts: Path | None = None, part: int = PART, log: LogFn = log_info) -> int:
     """Measure every attack on each (model, strength) of ``jobs`` into ``store``'s manifest.
 
     On the first ``examples`` test digits, transfer attacks crafted on
     ``base_mid``. Resumable: a record measured with the same settings on as
-    many digits is skipped. Returns how many records were added. (The page
-    shows only records measured with the default settings.)
+    many digits is skipped. With ``parts`` (a folder), more than ``part`` digits are
+    measured ``part`` at a time and each part is kept there until its record is
+    stored, so a stopped run loses at most one part
+    (:mod:`advdemo.experiments.autoattack_parts`). Returns how many records were
+    added. (The page shows only records measured with the default settings.)
     """
     x, y = mnist.test_images[:examples], mnist.test_labels[:examples]
     base, _ = store.load(base_mid)
@@ -69,15 +74,30 @@ def run_autoattack(store: ModelStore, mnist: Mnist, base_mid: str, jobs: list[tu
         if _measured(store.entry(mid), norm, strength, kind, (cfg, strong, len(y))):
             continue
         model = base if mid == base_mid else store.load(mid)[0]
-        outcomes, seconds = autoattack_outcomes(
-            model, x, y, norm, strength, transfer_directions=None if mid == base_mid else transfer, strong=strong,
-            cfg=cfg, stage=_stage_log(log, f"{mid} ε {strength:g}"))
+        where = f"{mid} ε {strength:g}"
+
+        def measure(start: int, end: int, model=model, mid=mid, strength=strength, where=where):
+            return autoattack_outcomes(
+                model, x[start:end], y[start:end], norm, strength, strong=strong, cfg=cfg,
+                transfer_directions=None if mid == base_mid else transfer[start:end], stage=_stage_log(log, where))
+
+        pieces = part_paths(parts, mid, norm, strength, len(y), (cfg, strong), part) if parts and len(y) > part else []
+        if pieces:
+            outcomes, seconds = measure_in_parts(pieces, norm is Norm.INFINITY, measure, log=_where_log(log, where))
+        else:
+            outcomes, seconds = measure(0, len(y))
         record = AutoAttackRecord(norm, float(strength), outcomes.accuracies(), cfg, strong, seconds)
         store.update_metrics(mid, functools.partial(Metrics.with_autoattack, record=record, kind=kind))
+        for _, _, path in pieces:
+            path.unlink(missing_ok=True)
         added += 1
         log(f"{mid} ε {strength:g}: worst case {record.accuracies.worst_case.value:.2%} on {len(y):,} digits "
             f"({sum(seconds.values()):.0f} s)")
     return added
+
+
+def _where_log(log: LogFn, where: str) -> LogFn:
+    return lambda message: log(f"{where}: {message}")
 
 
 def _stage_log(log: LogFn, where: str) -> StageFn:
