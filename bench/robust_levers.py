@@ -33,6 +33,8 @@ CANDIDATES: dict[str, dict] = {
     # TRADES-like: NSL's PGD and adversarial term score neighbours by the KL divergence from the clean
     # prediction (advdemo.core.clean_prediction_loss); the multiplier stays 4, inside TRADES' beta range [1, 10].
     "TRADES-like loss": {"adv_loss": "clean-prediction"},
+    # The two that gained, together.
+    "TRADES-like, weights averaged": {"adv_loss": "clean-prediction", "adv_ema": 0.999},
     # The training ball grows to eps over the first quarter of the epochs, one NSL wrapper per epoch of the ramp.
     "eps ramp": {"adv_epsilon_ramp": 5},
 }
