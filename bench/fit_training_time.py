@@ -18,9 +18,9 @@ import argparse
 import numpy as np
 from common import ROOT, report
 
-#: Recorded times that are not a training's own: the 40-epoch run includes pauses, the weight-averaging
-#: run shared its cores with another job (docs/robustness.md, "A model that holds").
-SKIP = ("adv-00cb817e33540b9e", "adv-c45d327dd7c7bfcd")
+#: Recorded times that are not a training's own: the weight-averaging and the TRADES-like runs shared their
+#: cores with other jobs (docs/robustness.md, "A model that holds").
+SKIP = ("adv-c45d327dd7c7bfcd", "adv-6dde12bafa8456f3")
 
 
 def main() -> None:
