@@ -35,6 +35,8 @@ CANDIDATES: dict[str, dict] = {
     "TRADES-like loss": {"adv_loss": "clean-prediction"},
     # The two that gained, together.
     "TRADES-like, weights averaged": {"adv_loss": "clean-prediction", "adv_ema": 0.999},
+    # The TRADES-like loss weighed more, as TRADES' larger beta: more robust, less accurate (TRADES' README).
+    "TRADES-like, multiplier 6": {"adv_loss": "clean-prediction", "adv_multiplier": 6.0},
     # The training ball grows to eps over the first quarter of the epochs, one NSL wrapper per epoch of the ramp.
     "eps ramp": {"adv_epsilon_ramp": 5},
 }
