@@ -76,6 +76,8 @@ def test_a_part_that_does_not_read_back_is_measured_again_and_settings_name_the_
     other = part_paths(tmp_path, "adv-x", Norm.INFINITY, 0.3, 6, (AutoAttackEval(square_queries=10), StrongEval()),
                        part=3)
     assert {path for *_, path in other}.isdisjoint(path for *_, path in parts)
+    retrained = part_paths(tmp_path, "adv-x", Norm.INFINITY, 0.3, 6, HOW, part=3, source="other weights")
+    assert {path for *_, path in retrained}.isdisjoint(path for *_, path in parts)
 
 
 def test_the_whole_run_stores_one_record_and_leaves_no_part_behind(tmp_path, stored_models, rng):

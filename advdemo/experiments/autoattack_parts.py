@@ -34,9 +34,10 @@ MeasureFn = Callable[[int, int], tuple[AutoAttackOutcomes, dict[str, float]]]
 
 
 def part_path(folder: Path, mid: str, norm: Norm, strength: float, start: int, end: int,
-              how: tuple[AutoAttackEval, StrongEval]) -> Path:
-    """Where one part's outcomes live: named by the model, the attack's settings and the digits."""
-    settings = json.dumps([to_dict(how[0]), to_dict(how[1])], sort_keys=True)
+              how: tuple[AutoAttackEval, StrongEval], source: str = "") -> Path:
+    """Where one part's outcomes live: named by the model, the attack's settings, the digits and ``source``
+    (what else the outcomes depend on, e.g. the weights' hashes: a retrained model reads nothing back)."""
+    settings = json.dumps([to_dict(how[0]), to_dict(how[1]), source], sort_keys=True)
     digest = hashlib.sha256(settings.encode()).hexdigest()[:12]
     return folder / f"{mid}_{norm.value}_{strength:g}_{start}-{end}_{digest}.npz"
 
@@ -69,10 +70,11 @@ def _read(path: Path, n: int, with_square: bool) -> tuple[AutoAttackOutcomes, di
 
 
 def part_paths(folder: Path, mid: str, norm: Norm, strength: float, examples: int,
-               how: tuple[AutoAttackEval, StrongEval], part: int = PART) -> list[tuple[int, int, Path]]:
+               how: tuple[AutoAttackEval, StrongEval], part: int = PART, source: str = ""
+               ) -> list[tuple[int, int, Path]]:
     """Each part of digits ``[0, examples)``: ``(start, end, where its outcomes are kept)``."""
     return [(start, min(examples, start + part),
-             part_path(folder, mid, norm, strength, start, min(examples, start + part), how))
+             part_path(folder, mid, norm, strength, start, min(examples, start + part), how, source))
             for start in range(0, examples, part)]
 
 

@@ -10,7 +10,10 @@ measured, so an interrupted run continues where it stopped.
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
+
+import numpy as np
 
 from advdemo.core.accuracies import AutoAttackRecord
 from advdemo.core.attacks import fgsm_directions
@@ -67,6 +70,7 @@ def run_autoattack(store: ModelStore, mnist: Mnist, base_mid: str, jobs: list[tu
     added. (The page shows only records measured with the default settings.)
     """
     x, y = mnist.test_images[:examples], mnist.test_labels[:examples]
+    digits = hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.asarray(y, np.int64).tobytes()).hexdigest()
     base, _ = store.load(base_mid)
     transfer = fgsm_directions(base, x, y, norm)[0]
     added = 0
@@ -81,7 +85,10 @@ def run_autoattack(store: ModelStore, mnist: Mnist, base_mid: str, jobs: list[tu
                 model, x[start:end], y[start:end], norm, strength, strong=strong, cfg=cfg,
                 transfer_directions=None if mid == base_mid else transfer[start:end], stage=_stage_log(log, where))
 
-        pieces = part_paths(parts, mid, norm, strength, len(y), (cfg, strong), part) if parts and len(y) > part else []
+        # The outcomes also depend on the weights (the base model's too, for transfer) and the digits.
+        source = f"{_sha(store, mid)}:{_sha(store, base_mid)}:{digits}"
+        pieces = (part_paths(parts, mid, norm, strength, len(y), (cfg, strong), part, source)
+                  if parts and len(y) > part else [])
         if pieces:
             outcomes, seconds = measure_in_parts(pieces, norm is Norm.INFINITY, measure, log=_where_log(log, where))
         else:
@@ -94,6 +101,11 @@ def run_autoattack(store: ModelStore, mnist: Mnist, base_mid: str, jobs: list[tu
         log(f"{mid} ε {strength:g}: worst case {record.accuracies.worst_case.value:.2%} on {len(y):,} digits "
             f"({sum(seconds.values()):.0f} s)")
     return added
+
+
+def _sha(store: ModelStore, mid: str) -> str:
+    entry = store.entry(mid)
+    return entry.sha256 if entry is not None else ""
 
 
 def _where_log(log: LogFn, where: str) -> LogFn:
