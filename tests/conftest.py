@@ -93,6 +93,22 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 
 
+@pytest.fixture
+def random_digits_store(tmp_path, stored_models, rng):
+    """A writable copy of :func:`stored_models`, 12 random test digits, and the base and regularized ids."""
+    import shutil
+
+    from advdemo.core.config import FAST_RECIPE
+    from advdemo.core.data import Mnist
+    from advdemo.store.storage import ModelStore, model_id
+
+    shutil.copytree(stored_models, tmp_path / "store")
+    images = rng.random((12, 28, 28, 1)).astype(np.float32)
+    mnist = Mnist(images, rng.integers(0, 10, 12), images, rng.integers(0, 10, 12), "random")
+    return (ModelStore(tmp_path / "store", writable=True), mnist, model_id(FAST_RECIPE, "base"),
+            model_id(FAST_RECIPE, "adv"))
+
+
 @pytest.fixture(scope="session")
 def stored_models(tmp_path_factory):
     """FAST_RECIPE networks for the default view and :data:`L2_VIEW`, stored like pretrained ones.

@@ -280,20 +280,11 @@ def test_caption_names_every_attack_behind_the_number():
 
 
 
-def test_records_are_measured_once_into_the_manifest(tmp_path, stored_models, rng):
-    import shutil
-
-    from advdemo.core.config import FAST_RECIPE
-    from advdemo.core.data import Mnist
+def test_records_are_measured_once_into_the_manifest(random_digits_store):
     from advdemo.experiments.autoattack_runs import run_autoattack
     from advdemo.experiments.stored import stored_autoattack
-    from advdemo.store.storage import ModelStore, model_id
 
-    shutil.copytree(stored_models, tmp_path / "store")
-    store = ModelStore(tmp_path / "store", writable=True)
-    images = rng.random((12, 28, 28, 1)).astype(np.float32)
-    mnist = Mnist(images, rng.integers(0, 10, 12), images, rng.integers(0, 10, 12), "random")
-    base, adv = model_id(FAST_RECIPE, "base"), model_id(FAST_RECIPE, "adv")
+    store, mnist, base, adv = random_digits_store
     cfg = AutoAttackEval(apgd_iterations=5, targets=1, square_queries=20)
     lines: list[str] = []
     run = lambda: run_autoattack(store, mnist, base, [(base, 0.1), (adv, 0.1)], examples=12,  # noqa: E731

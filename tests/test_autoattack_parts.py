@@ -80,18 +80,11 @@ def test_a_part_that_does_not_read_back_is_measured_again_and_settings_name_the_
     assert {path for *_, path in retrained}.isdisjoint(path for *_, path in parts)
 
 
-def test_the_whole_run_stores_one_record_and_leaves_no_part_behind(tmp_path, stored_models, rng):
-    from advdemo.core.config import FAST_RECIPE
-    from advdemo.core.data import Mnist
+def test_the_whole_run_stores_one_record_and_leaves_no_part_behind(tmp_path, random_digits_store):
     from advdemo.experiments.autoattack_runs import run_autoattack
     from advdemo.store.manifest import AutoAttackKind
-    from advdemo.store.storage import ModelStore, model_id
 
-    shutil.copytree(stored_models, tmp_path / "store")
-    store = ModelStore(tmp_path / "store", writable=True)
-    images = rng.random((12, 28, 28, 1)).astype(np.float32)
-    mnist = Mnist(images, rng.integers(0, 10, 12), images, rng.integers(0, 10, 12), "random")
-    base, adv = model_id(FAST_RECIPE, "base"), model_id(FAST_RECIPE, "adv")
+    store, mnist, base, adv = random_digits_store
     cfg, strong = AutoAttackEval(apgd_iterations=5, targets=1, square_queries=20), StrongEval(iterations=5, restarts=1)
     folder = tmp_path / "parts"
 

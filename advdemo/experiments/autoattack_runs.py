@@ -70,7 +70,6 @@ def run_autoattack(store: ModelStore, mnist: Mnist, base_mid: str, jobs: list[tu
     added. (The page shows only records measured with the default settings.)
     """
     x, y = mnist.test_images[:examples], mnist.test_labels[:examples]
-    digits = hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.asarray(y, np.int64).tobytes()).hexdigest()
     base, _ = store.load(base_mid)
     transfer = fgsm_directions(base, x, y, norm)[0]
     added = 0
@@ -85,10 +84,8 @@ def run_autoattack(store: ModelStore, mnist: Mnist, base_mid: str, jobs: list[tu
                 model, x[start:end], y[start:end], norm, strength, strong=strong, cfg=cfg,
                 transfer_directions=None if mid == base_mid else transfer[start:end], stage=_stage_log(log, where))
 
-        # The outcomes also depend on the weights (the base model's too, for transfer) and the digits.
-        source = f"{_sha(store, mid)}:{_sha(store, base_mid)}:{digits}"
-        pieces = (part_paths(parts, mid, norm, strength, len(y), (cfg, strong), part, source)
-                  if parts and len(y) > part else [])
+        pieces = (part_paths(parts, mid, norm, strength, len(y), (cfg, strong), part,
+                             _source(store, mid, base_mid, x, y)) if parts and len(y) > part else [])
         if pieces:
             outcomes, seconds = measure_in_parts(pieces, norm is Norm.INFINITY, measure, log=_where_log(log, where))
         else:
@@ -103,9 +100,12 @@ def run_autoattack(store: ModelStore, mnist: Mnist, base_mid: str, jobs: list[tu
     return added
 
 
-def _sha(store: ModelStore, mid: str) -> str:
-    entry = store.entry(mid)
-    return entry.sha256 if entry is not None else ""
+def _source(store: ModelStore, mid: str, base_mid: str, x: np.ndarray, y: np.ndarray) -> str:
+    """What a part's outcomes depend on besides the settings: the weights (the base model's too, for
+    transfer) and the digits."""
+    shas = [entry.sha256 if (entry := store.entry(m)) is not None else "" for m in (mid, base_mid)]
+    digits = hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.asarray(y, np.int64).tobytes()).hexdigest()
+    return ":".join([*shas, digits])
 
 
 def _where_log(log: LogFn, where: str) -> LogFn:
