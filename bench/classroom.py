@@ -1,12 +1,20 @@
 """A class explores while the server stays quick: real server (hosted mode), real Chromium sessions.
 
+Who the students are (``--students``): by default the sessions the floor times (the slider session,
+one page of each batch of links), the uploads and the training are Chromium pages, and every other
+session speaks Streamlit's own protocol without a browser (``bench/protocol_client.py``). In a class
+each browser runs on its student's own machine; here thirty Chromium tabs would take most of the
+server's two cores (measured: 86% even at nice 19), and the benchmark would time the browsers. The
+server does the same work for a protocol session as for a page. ``--students chromium`` runs every
+session in Chromium on this machine, as the first measurements did.
+
 Phases, all on one server in one run, so every ratio compares like with like:
 
 1. **idle**: one session moves sliders alone (the reference p95);
 2. **4 links, then 8 links**: the slider session goes on while 4 (then 8 more) sessions open links
    whose numbers nobody has stored. For each: seconds until its grids and a placeholder show, and
    until its numbers fill in by themselves; the slider's p95 against idle;
-3. **the first minute**: ``--sessions`` fresh browsers open the page at once (server CPU per page);
+3. **the first minute**: ``--sessions`` fresh sessions open the page at once (server CPU per page);
 4. **mixed**: those sessions explore for ``--seconds``: most move sliders, some open links (shared
    and new), click through the lesson, switch the language or upload digits, and one trains.
 
@@ -15,7 +23,7 @@ against idle, the time each heavy request took to answer, how many times each di
 was computed (from the server's log), the server's peak memory and CPU. Loopback only, bounded in
 sessions and time.
 
-    python bench/classroom.py [--sessions 30] [--seconds 180]
+    python bench/classroom.py [--sessions 30] [--seconds 180] [--students protocol|chromium] [--floor-only]
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import random
 import re
 import shutil
 import tempfile
@@ -32,8 +41,10 @@ from pathlib import Path
 
 from common import CHROMIUM, CHROMIUM_ARGS, OUT, SETTLED, Server, machine, median, percentile, report
 from load_test import SESSION_JS, SLIDERS, SLIDERS_SHOWN, browser_cpu_seconds
+from protocol_client import ProtocolSession
 
 MAX_SESSIONS = 40
+STUDENTS = ("protocol", "chromium")
 #: Links whose numbers are not stored anywhere (hosted mode keeps strengths standard): PGD at other
 #: step counts, and L2 attacks on models whose L2 worst case nobody measured.
 UNSTORED = [
@@ -56,6 +67,11 @@ PENDING_JS = """() => {
 }"""
 PLACEHOLDER_JS = """() => document.body.innerText.includes("measured on the server")
                         || document.querySelectorAll("[data-testid='stMetric']").length >= 4"""
+#: The words every number still being measured shows (its placeholder, or its place in the queue).
+WAITING = "measured on the server"
+LESSON_TITLES = ["1 · The tutorial's result", "2 · Its own gradient", "3 · Under PGD", "4 · The masking sign",
+                 "5 · The fix: PGD training"]
+LANGUAGES, PAGE_TITLES = ["简体中文", "English"], ["对抗正则化", "Adversarial regularization"]
 JOB_LINE = re.compile(r"job (\S+) \((\w+)\) took ([\d.]+) s")
 RUN_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) DEBUG advdemo: run results took ([\d.]+) s")
 
@@ -126,7 +142,7 @@ async def open_unstored(browser, url: str, answers: list[dict], errors: list[str
         if shown_event is not None:
             shown_event.set()
         await page.wait_for_function(PENDING_JS, timeout=timeout_s * 1000)
-        answers.append({"link": url.split("/", 3)[-1].lstrip("/"), "shown_s": round(shown, 2),
+        answers.append({"link": url.split("/", 3)[-1].lstrip("/"), "client": "chromium", "shown_s": round(shown, 2),
                         "numbers_s": round(time.perf_counter() - start, 1)})
         if await page.locator("[data-testid='stException']").count():
             errors.append(f"{who}: an exception on the page")
@@ -139,22 +155,29 @@ async def open_unstored(browser, url: str, answers: list[dict], errors: list[str
 
 
 async def floor_phase(browser, url: str, links: list[str], slider_page, seconds: float, errors: list[str],
-                      stored: bool = False) -> dict:
+                      students: str, stored: bool = False) -> dict:
     """The slider session moves while ``links`` open at once, then while their jobs run.
 
-    The browsers share this machine's two cores with the server: while the new pages load, every
-    slider move competes with Chromium itself. So the moves are timed apart: during the pages'
-    opening (``opening``; the ``stored`` reference phase opens pages whose numbers are all stored, the
-    same load without a job) and after every page shows its grids and placeholders (``jobs``), while
-    only the server's jobs remain.
+    With ``students="chromium"`` every link opens in a Chromium page of its own, and the browsers
+    share this machine's two cores with the server: while the new pages load, every slider move
+    competes with Chromium itself. So the moves are timed apart: during the pages' opening
+    (``opening``; the ``stored`` reference phase opens pages whose numbers are all stored, the same
+    load without a job) and after every page shows its grids and placeholders (``jobs``), while only
+    the server's jobs remain. With ``students="protocol"`` the first link opens in Chromium (a real
+    page's time to draw) and the others without a browser, as if on the students' own machines.
     """
     opening: list[float] = []
     jobs: list[float] = []
     answers: list[dict] = []
     await slider_session(slider_page, 0, 0, [], errors, fresh_from=url)
     shown = [asyncio.Event() for _ in links]
-    pages = [asyncio.create_task(open_unstored(browser, url + link, answers, errors, f"link {i}", 900, event))
-             for i, (link, event) in enumerate(zip(links, shown))]
+
+    def open_link(i: int, link: str, event: asyncio.Event):
+        if students == "chromium" or i == 0:
+            return open_unstored(browser, url + link, answers, errors, f"link {i}", 900, event)
+        return protocol_unstored(url + link, answers, errors, f"link {i}", 900, event)
+
+    pages = [asyncio.create_task(open_link(i, link, event)) for i, (link, event) in enumerate(zip(links, shown))]
     await slider_session(slider_page, OPENING_SECONDS, 0, opening, errors)
     if not stored:
         for event in shown:  # every page has drawn its grids and placeholders: only the jobs remain
@@ -207,11 +230,8 @@ async def repeat(who: str, until: float, errors: list[str], times: list[float], 
 
 
 async def role_lesson(page, until: float, seed: int, clicks: list[float], errors: list[str]) -> None:
-    titles = ["1 · The tutorial's result", "2 · Its own gradient", "3 · Under PGD", "4 · The masking sign",
-              "5 · The fix: PGD training"]
-
     async def click(i: int) -> None:
-        await page.get_by_role("button", name=titles[(seed + i) % len(titles)]).click()
+        await page.get_by_role("button", name=LESSON_TITLES[(seed + i) % len(LESSON_TITLES)]).click()
         await page.wait_for_function(PENDING_JS, timeout=120_000)
         await settled(page)
 
@@ -220,12 +240,10 @@ async def role_lesson(page, until: float, seed: int, clicks: list[float], errors
 
 
 async def role_language(page, until: float, seed: int, switches: list[float], errors: list[str]) -> None:
-    names, titles = ["简体中文", "English"], ["对抗正则化", "Adversarial regularization"]
-
     async def switch(i: int) -> None:
         await page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
-        await page.get_by_role("option", name=names[i % 2]).click()
-        await page.wait_for_function("t => document.documentElement.innerText.includes(t)", arg=titles[i % 2],
+        await page.get_by_role("option", name=LANGUAGES[i % 2]).click()
+        await page.wait_for_function("t => document.documentElement.innerText.includes(t)", arg=PAGE_TITLES[i % 2],
                                      timeout=120_000)
         await settled(page)
 
@@ -257,10 +275,158 @@ async def role_train(browser, url: str, until: float, outcome: dict, errors: lis
         await page.wait_for_selector(".advdemo-grid", timeout=max(1.0, until - time.perf_counter()) * 1000)
         outcome["trained_s"] = round(time.perf_counter() - start, 1)
     except Exception as exc:
-        if "Timeout" not in type(exc).__name__:  # a training may outlast the phase: that is no error
+        # A training may outlast the phase: that is no error. One that never started is (the server
+        # needs the training set: run with ADVDEMO_MNIST_DIR set).
+        if "Timeout" not in type(exc).__name__ or not outcome.get("started"):
             errors.append(f"train: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
     finally:
         await page.close()
+
+
+# -- the same students, speaking Streamlit's protocol without a browser (``--students protocol``) --
+
+def shown(session: ProtocolSession) -> bool:
+    """The page's last whole run drew its grids and, for every number, the number or its placeholder."""
+    run = session.last_full
+    return run is not None and "advdemo-grid" in run.text and (WAITING in run.text or run.count("metric") >= 4)
+
+
+def measured(session: ProtocolSession) -> bool:
+    """The page's last whole run drew every number: none is still being measured."""
+    run = session.last_full
+    return run is not None and WAITING not in run.text and run.count("metric") >= 4
+
+
+def failed(who: str, exc: Exception) -> str:
+    return f"{who}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:160]}"
+
+
+async def protocol_unstored(url: str, answers: list[dict], errors: list[str], who: str, timeout_s: float,
+                            shown_event: asyncio.Event | None = None) -> None:
+    """:func:`open_unstored` without a browser: the seconds until the server has sent the grids and
+    placeholders, and until it has sent the numbers."""
+    start = time.perf_counter()
+    session = ProtocolSession(url)
+    try:
+        await session.open()
+        await session.wait_for(shown, 120)
+        shown_s = time.perf_counter() - start
+        if shown_event is not None:
+            shown_event.set()
+        await session.wait_for(measured, timeout_s)
+        answers.append({"link": url.split("/", 3)[-1].lstrip("/"), "client": "protocol",
+                        "shown_s": round(shown_s, 2), "numbers_s": round(time.perf_counter() - start, 1)})
+    except Exception as exc:
+        errors.append(failed(who, exc))
+    finally:
+        errors.extend(f"{who}: {e}" for e in session.errors)
+        if shown_event is not None:
+            shown_event.set()
+        await session.close()
+
+
+async def open_protocol(url: str, errors: list[str], who: str) -> ProtocolSession:
+    """A new session without a browser, once the server has sent its grids and placeholders."""
+    session = ProtocolSession(url)
+    try:
+        await session.open()
+        await session.wait_for(shown, 300)
+    except Exception as exc:
+        errors.append(failed(who, exc))
+    return session
+
+
+async def protocol_sliders(session: ProtocolSession, seconds: float, seed: int, times: list[float],
+                           errors: list[str]) -> None:
+    """:func:`slider_session` without a browser, on an open session: each move timed from sending it to
+    the server's last message of its rerun (the student's wait less the browser's drawing)."""
+    rng = random.Random(seed)
+    position = {label: start for label, start, _ in SLIDERS}
+    try:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            label, _, last = rng.choice(SLIDERS)
+            at = position[label]
+            at += 1 if at <= 0 else -1 if at >= last else rng.choice((-1, 1))
+            position[label] = at
+            widget = session.widget(label)
+            runs = len(session.runs)
+            start = time.perf_counter()
+            await session.set_widget(label, widget.options[at] if widget.options else at)
+            await session.wait_idle(runs)
+            times.append(time.perf_counter() - start)
+            await asyncio.sleep(0.5 + rng.random() * 1.5)
+    except Exception as exc:
+        errors.append(failed(f"protocol sliders {seed}", exc))
+    finally:
+        errors.extend(f"protocol sliders {seed}: {e}" for e in session.errors)
+        await session.close()
+
+
+async def protocol_links(first: ProtocolSession, url: str, until: float, seed: int, answers: list[dict],
+                         errors: list[str]) -> None:
+    """:func:`role_links` without a browser: each link a new session, as a browser's new page load is
+    (``first``: the session this student opened the page with, closed at once)."""
+    await first.close()
+    i = seed
+    while time.perf_counter() < until:
+        link = EXPLORED[i % len(EXPLORED)]
+        i += 1
+        start = time.perf_counter()
+        session = ProtocolSession(url + link)
+        try:
+            await session.open()
+            await session.wait_for(measured, max(1.0, until - time.perf_counter() + 60))
+            answers.append({"link": link, "client": "protocol", "numbers_s": round(time.perf_counter() - start, 1)})
+        except Exception as exc:
+            if time.perf_counter() < until:
+                errors.append(failed(f"protocol links {seed}", exc))
+        finally:
+            errors.extend(f"protocol links {seed}: {e}" for e in session.errors)
+            await session.close()
+        await asyncio.sleep(2 + seed % 3)
+
+
+async def protocol_repeat(who: str, session: ProtocolSession, until: float, errors: list[str], times: list[float],
+                          action, pause: float) -> None:
+    """:func:`repeat` without a browser, on an open session: ``action(session, i)`` (timed) every ``pause`` s."""
+    try:
+        i = 0
+        while time.perf_counter() < until:
+            start = time.perf_counter()
+            await action(session, i)
+            times.append(time.perf_counter() - start)
+            i += 1
+            await asyncio.sleep(pause)
+    except Exception as exc:
+        if time.perf_counter() < until:
+            errors.append(failed(who, exc))
+    finally:
+        errors.extend(f"{who}: {e}" for e in session.errors)
+        await session.close()
+
+
+async def protocol_lesson(session: ProtocolSession, until: float, seed: int, clicks: list[float],
+                          errors: list[str]) -> None:
+    async def click(session: ProtocolSession, i: int) -> None:
+        runs = len(session.runs)
+        await session.click(LESSON_TITLES[(seed + i) % len(LESSON_TITLES)])
+        await session.wait_idle(runs)
+        await session.wait_for(measured, 120)
+
+    await protocol_repeat(f"protocol lesson {seed}", session, until, errors, clicks, click, 3 + seed % 4)
+
+
+async def protocol_language(session: ProtocolSession, until: float, seed: int, switches: list[float],
+                            errors: list[str]) -> None:
+    async def switch(session: ProtocolSession, i: int) -> None:
+        # Found by the option it offers: its own label changes language with the page.
+        runs = len(session.runs)
+        await session.set_widget(LANGUAGES[i % 2], LANGUAGES[i % 2])
+        await session.wait_idle(runs)
+        await session.wait_for(lambda s: s.last_full is not None and PAGE_TITLES[i % 2] in s.last_full.text, 120)
+
+    await protocol_repeat(f"protocol language {seed}", session, until, errors, switches, switch, 4 + seed % 3)
 
 
 def digit_files(folder: Path, n: int = 6) -> list[Path]:
@@ -314,19 +480,27 @@ async def nice_browsers(stop: asyncio.Event) -> None:
 
 
 async def run(url: str, sessions: int, seconds: float, idle_seconds: float, server: Server,
-              niced: bool = True, floor_only: bool = False) -> dict:
+              niced: bool = True, floor_only: bool = False, students: str = "protocol") -> dict:
     stop = asyncio.Event()
     nicer = asyncio.create_task(nice_browsers(stop)) if niced else None
     try:
-        return await _run(url, sessions, seconds, idle_seconds, server, floor_only)
+        return await _run(url, sessions, seconds, idle_seconds, server, floor_only, students)
     finally:
         stop.set()
         if nicer:
             await nicer
 
 
+def in_chromium(plan: list[str], i: int, students: str) -> bool:
+    """Whether session ``i`` of ``plan`` runs in Chromium: all of them with ``students="chromium"``;
+    otherwise the first slider session (the one timed in the page, as the floor asks), the uploads
+    (a file goes up by an HTTP request of the page's own) and the training."""
+    role = plan[i]
+    return students == "chromium" or role in ("upload", "train") or (role == "sliders" and plan.index("sliders") == i)
+
+
 async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, server: Server,
-               floor_only: bool) -> dict:
+               floor_only: bool, students: str) -> dict:
     from playwright.async_api import async_playwright
 
     errors: list[str] = []
@@ -339,25 +513,32 @@ async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, ser
         await slider_session(slider_page, idle_seconds, 0, idle, errors)
         out["marks"]["idle_end"] = time.time()
         out["idle"] = idle
+        if students == "protocol":  # the same moves without a browser: the server's answer alone
+            out["idle_protocol"] = []
+            await protocol_sliders(await open_protocol(url, errors, "idle protocol sliders"), idle_seconds, 0,
+                                   out["idle_protocol"], errors)
         # The same opening of eight pages, their numbers all stored: what the browsers alone cost.
         out["stored"] = await floor_phase(browser, url, [f"/?batch={i + 1}" for i in range(8)], slider_page, 0,
-                                          errors, stored=True)
+                                          errors, students, stored=True)
         # Eight sessions: four new links, each opened by two sessions at once (one job each).
         for name, links in (("four", UNSTORED[:4]), ("eight", UNSTORED[4:] * 2)):
-            out[name] = await floor_phase(browser, url, ["/" + link for link in links], slider_page, 60, errors)
+            out[name] = await floor_phase(browser, url, ["/" + link for link in links], slider_page, 60, errors,
+                                          students)
         await slider_page.close()
         if floor_only:
             await browser.close()
             out["errors"] = errors
             return out
 
-        # The first minute of a class: every session opens the page at once, in a browser of its own.
+        # The first minute of a class: every session opens the page at once.
         cpu_before, start = server.cpu_seconds(), time.perf_counter()
         plan = roles(sessions)
-        pages = await asyncio.gather(*(open_ready(browser, url, errors, f"session {i}")
-                                       for i, role in enumerate(plan) if role != "train"))
-        out["first_minute"] = {"pages": len(pages), "wall_s": round(time.perf_counter() - start, 1),
-                               "server_cpu_per_page_s": round((server.cpu_seconds() - cpu_before) / len(pages), 3)}
+        opened = await asyncio.gather(*(
+            open_ready(browser, url, errors, f"session {i}") if in_chromium(plan, i, students)
+            else open_protocol(url, errors, f"session {i}")
+            for i, role in enumerate(plan) if role != "train"))
+        out["first_minute"] = {"pages": len(opened), "wall_s": round(time.perf_counter() - start, 1),
+                               "server_cpu_per_page_s": round((server.cpu_seconds() - cpu_before) / len(opened), 3)}
 
         with tempfile.TemporaryDirectory() as tmp:
             digits = digit_files(Path(tmp))
@@ -365,19 +546,26 @@ async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, ser
             cpu_before, browsers_before = server.cpu_seconds(), browser_cpu_seconds()
             out["marks"]["mixed"] = time.time()
             sliders: list[float] = []
+            protocol_slider_times: list[float] = []
             answers: list[dict] = []
             clicks: list[float] = []
             switches: list[float] = []
             uploads: list[float] = []
             trained: dict = {}
             tasks = []
-            pages_iter = iter(pages)
+            opened_iter = iter(opened)
             for i, role in enumerate(plan):
                 if role == "train":
                     tasks.append(role_train(browser, url, until, trained, errors))
                     continue
-                page = next(pages_iter)
-                if role == "sliders":
+                page = next(opened_iter)
+                if isinstance(page, ProtocolSession):
+                    tasks.append(
+                        protocol_sliders(page, seconds, i, protocol_slider_times, errors) if role == "sliders" else
+                        protocol_links(page, url + "/", until, i, answers, errors) if role == "links" else
+                        protocol_lesson(page, until, i, clicks, errors) if role == "lesson" else
+                        protocol_language(page, until, i, switches, errors))
+                elif role == "sliders":
                     tasks.append(slider_session(page, seconds, i, sliders, errors))
                 elif role == "links":
                     tasks.append(role_links(page, url + "/", until, i, answers, errors))
@@ -389,12 +577,14 @@ async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, ser
                     tasks.append(role_upload(page, until, i, digits, uploads, errors))
             await asyncio.gather(*tasks)
             out["marks"]["mixed_end"] = time.time()
-            for page in pages:
-                if await page.locator("[data-testid='stException']").count():
+            for page in opened:
+                if not isinstance(page, ProtocolSession) and await page.locator("[data-testid='stException']").count():
                     errors.append("an exception is shown on a page at the end")
-            out["mixed"] = {"sliders": sliders, "answers": answers, "lesson_clicks": clicks,
-                            "language_switches": switches, "uploads": uploads, "trained": trained,
-                            "server_cpu_s": round(server.cpu_seconds() - cpu_before, 1), "roles": Counter(plan),
+            out["mixed"] = {"sliders": sliders, "protocol_sliders": protocol_slider_times, "answers": answers,
+                            "lesson_clicks": clicks, "language_switches": switches, "uploads": uploads,
+                            "trained": trained, "server_cpu_s": round(server.cpu_seconds() - cpu_before, 1),
+                            "roles": Counter(plan), "browsers": sum(in_chromium(plan, i, students)
+                                                                    for i in range(len(plan))),
                             "browser_cpu_s": round(browser_cpu_seconds() - browsers_before, 1)}
         await browser.close()
     out["errors"] = errors
@@ -413,6 +603,11 @@ def main() -> None:
     parser.add_argument("--floor-only", action="store_true", help="only the idle and unstored-link phases")
     parser.add_argument("--browsers-at-normal-priority", action="store_true",
                         help="leave the Chromium processes at normal priority (by default they run at nice 19)")
+    parser.add_argument("--students", choices=STUDENTS, default="protocol",
+                        help="protocol (default): the timed slider session, one page per batch of links, the uploads "
+                             "and the training in Chromium, every other session in Streamlit's own protocol without "
+                             "a browser (bench/protocol_client.py), as if each ran on a student's own machine; "
+                             "chromium: every session in a Chromium page on this machine")
     args = parser.parse_args()
     sessions = max(4, min(args.sessions, MAX_SESSIONS))
     with tempfile.TemporaryDirectory() as tmp:
@@ -424,7 +619,8 @@ def main() -> None:
             server.wait_healthy()
             cpu_before, start = server.cpu_seconds(), time.perf_counter()
             result = asyncio.run(run(server.url, sessions, args.seconds, args.idle_seconds, server,
-                                     niced=not args.browsers_at_normal_priority, floor_only=args.floor_only))
+                                     niced=not args.browsers_at_normal_priority, floor_only=args.floor_only,
+                                     students=args.students))
             wall, server_cpu = time.perf_counter() - start, server.cpu_seconds() - cpu_before
         finally:
             server.stop()
@@ -445,9 +641,10 @@ def main() -> None:
 
     summary = {
         "machine": machine(), "sessions": sessions, "mixed_seconds": args.seconds,
-        "browsers_niced": not args.browsers_at_normal_priority,
+        "browsers_niced": not args.browsers_at_normal_priority, "students": args.students,
         "errors": len(result["errors"]), "error_samples": result["errors"][:8],
         "idle_slider_p50_s": round(median(result["idle"]), 3) if result["idle"] else None, "idle_slider_p95_s": idle,
+        "idle_protocol_slider_p95_s": p95(result.get("idle_protocol", [])),
         "stored_pages_opening_slider_p95_s": p95(result["stored"]["opening"]),
         "stored_pages_opening_slider_p95_ratio": ratio(result["stored"]["opening"]),
         "stored_pages_shown_s": [a["shown_s"] for a in result["stored"]["answers"]],
@@ -464,6 +661,11 @@ def main() -> None:
             "mixed_slider_moves": len(mixed["sliders"]), "mixed_slider_p50_s": round(median(mixed["sliders"]), 3)
             if mixed["sliders"] else None, "mixed_slider_p95_s": p95(mixed["sliders"]),
             "mixed_slider_p95_ratio": ratio(mixed["sliders"]),
+            "mixed_browsers": mixed["browsers"],
+            "mixed_protocol_slider_moves": len(mixed["protocol_sliders"]),
+            "mixed_protocol_slider_p95_s": p95(mixed["protocol_sliders"]),
+            "mixed_protocol_slider_p95_ratio": round(p95(mixed["protocol_sliders"]) / p95(result["idle_protocol"]), 2)
+            if mixed["protocol_sliders"] and result.get("idle_protocol") else None,
             # The same reruns on the server's side (the results fragment's run, without the browser's drawing).
             "server_results_run_p95_s_idle": p95(server_idle), "server_results_run_p95_s_mixed": p95(server_mixed),
             "server_results_run_p95_ratio": round(p95(server_mixed) / p95(server_idle), 2)
@@ -480,7 +682,7 @@ def main() -> None:
             "mixed_training": mixed["trained"], "mixed_roles": dict(mixed["roles"]),
             "mixed_server_cpu_s": mixed["server_cpu_s"], "mixed_browser_cpu_s": mixed["browser_cpu_s"],
         })
-    report(f"classroom_{sessions}" + ("_floor" if args.floor_only else ""), {**summary,
+    report(f"classroom_{sessions}_{args.students}" + ("_floor" if args.floor_only else ""), {**summary,
         "measurements_computed": sum(computed.values()), "distinct_measurements": len(computed),
         "most_times_one_was_computed": max(computed.values(), default=0), "jobs_by_kind": dict(kinds),
         "job_seconds_total": round(sum(job_seconds), 1),
