@@ -27,3 +27,10 @@ def build_base_model(hparams: HParams) -> keras.Model:
         x = keras.layers.Dense(units, activation="relu")(x)
     logits = keras.layers.Dense(hparams.num_classes)(x)
     return keras.Model(inputs=inputs, outputs=logits)
+
+
+def architecture(hparams: HParams) -> tuple:
+    """What :func:`build_base_model` builds from ``hparams``: two configurations with the same value
+    build networks that take each other's weights."""
+    return (tuple(hparams.input_shape), tuple(hparams.conv_filters), hparams.kernel_size, hparams.pool_size,
+            tuple(hparams.num_fc_units), hparams.num_classes)

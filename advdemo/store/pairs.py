@@ -2,12 +2,14 @@
 
 Keras models are not guaranteed to be thread-safe, so each pair carries a lock
 that every use holds. Pairs live in a bounded cache (about 1 MB of weights
-each), so a long-running server's memory stays bounded.
+each), and the networks of a dropped pair take the next pair's weights
+(:class:`NetworkPool`), so a long-running server's memory stays bounded.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,8 @@ from advdemo.store.manifest import ModelEntry
 from advdemo.store.storage import ModelStore, find_model, model_id
 
 PAIR_CACHE_SIZE = 16
+#: Networks kept per architecture for the next pairs to load into.
+SPARE_NETWORKS = 8
 
 
 @dataclass
@@ -43,12 +47,56 @@ class ModelPair:
         return self.base_entry if kind is ModelKind.BASE else self.regularized_entry
 
 
+class NetworkPool:
+    """Networks of dropped pairs, ready to take another pair's weights.
+
+    Building a Keras network allocates TensorFlow state that dropping it does not all give back (about
+    0.6 MB a pair loaded, measured in docs/benchmarks.md), and the attacks compiled for it
+    (:func:`advdemo.core.attacks.compiled`) read its variables, so they serve the new weights as they
+    are. A network comes here only once nothing holds its pair (a page run or a job may still be
+    using it), so no one sees its weights change under them.
+    """
+
+    def __init__(self, size: int = SPARE_NETWORKS):
+        self.size = size
+        self._spare: dict[tuple, list[Any]] = {}
+        # Re-entrant: a garbage collection inside ``build`` may hand a dropped pair's networks back.
+        self._lock = threading.RLock()
+        self.built = 0  #: networks built so far (the rest were reused)
+
+    def build(self, hparams: HParams):
+        """A network for ``hparams``: a spare one of its architecture, else a new one."""
+        from advdemo.core.model import architecture, build_base_model  # noqa: PLC0415 - imports TensorFlow
+
+        with self._lock:
+            spares = self._spare.get(architecture(hparams))
+            if spares:
+                return spares.pop()
+            self.built += 1
+        return build_base_model(hparams)
+
+    def give_back(self, *built: tuple[HParams, Any]) -> None:
+        """Keep each ``(hparams, network)`` for the next load (up to :attr:`size` per architecture)."""
+        from advdemo.core.model import architecture  # noqa: PLC0415 - imports TensorFlow
+
+        with self._lock:
+            for hparams, network in built:
+                spares = self._spare.setdefault(architecture(hparams), [])
+                if len(spares) < self.size:
+                    spares.append(network)
+
+    def spares(self) -> int:
+        with self._lock:
+            return sum(map(len, self._spare.values()))
+
+
 class PairLoader:
     """Finds, verifies and caches model pairs from a list of stores, first store first."""
 
     def __init__(self, stores: list[ModelStore], size: int = PAIR_CACHE_SIZE):
         self.stores = stores
         self._pairs: LruCache[ModelPair] = LruCache(size)
+        self.networks = NetworkPool()
         self._lock = threading.Lock()
         #: Skipped corrupt files and the like, for the page to show once each.
         self.notes: list[str] = []
@@ -67,10 +115,13 @@ class PairLoader:
             return hit
         found = []
         for mid in key:
-            loaded = find_model(self.stores, mid, self._note)
+            loaded = find_model(self.stores, mid, self._note, build=self.networks.build)
             if loaded is None:
                 return None
             found.append(loaded)
         (base, base_entry, base_store), (reg, reg_entry, reg_store) = found
         pretrained = {kind: not store.writable for kind, store in zip(ModelKind, (base_store, reg_store))}
-        return self._pairs.put(key, ModelPair(hparams, base, reg, base_entry, reg_entry, pretrained))
+        pair = ModelPair(hparams, base, reg, base_entry, reg_entry, pretrained)
+        # Once the cache has dropped the pair and no one uses it any more, its networks serve the next pairs.
+        weakref.finalize(pair, self.networks.give_back, (base_entry.hparams, base), (reg_entry.hparams, reg))
+        return self._pairs.put(key, pair)

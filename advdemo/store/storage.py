@@ -317,15 +317,16 @@ class ModelStore:
             )
         return weights_from_bytes(data), entry
 
-    def load(self, mid: str):
+    def load(self, mid: str, build: Callable[[HParams], Any] | None = None):
         """Rebuild model ``mid`` from its configuration and load its verified weights.
 
+        ``build(hparams)``: the network to load them into (default: a new one, ``build_base_model``).
         Returns ``(keras.Model, ModelEntry)``.
         """
         from advdemo.core.model import build_base_model  # noqa: PLC0415 - imports TensorFlow
 
         weights, entry = self.read_weights(mid)
-        model = build_base_model(entry.hparams)
+        model = (build or build_base_model)(entry.hparams)
         expected = [tuple(w.shape) for w in model.get_weights()]
         if [tuple(w.shape) for w in weights] != expected:
             raise IntegrityError(f"{self.root / entry.file}: weight shapes do not match the model")
@@ -372,8 +373,10 @@ def default_stores() -> list[ModelStore]:
     return [ModelStore(pretrained, writable=False), ModelStore(default_cache_dir(), writable=True)]
 
 
-def find_model(stores: list[ModelStore], mid: str, log: LogFn = log_info):
-    """Load model ``mid`` from the first store that has a verified copy.
+def find_model(stores: list[ModelStore], mid: str, log: LogFn = log_info,
+               build: Callable[[HParams], Any] | None = None):
+    """Load model ``mid`` from the first store that has a verified copy (into ``build(hparams)``, as
+    :meth:`ModelStore.load`).
 
     Returns ``(keras.Model, entry, store)``, or None if no store has a good
     copy. A corrupt or foreign copy is reported through ``log`` and skipped.
@@ -382,7 +385,7 @@ def find_model(stores: list[ModelStore], mid: str, log: LogFn = log_info):
         try:
             if store.entry(mid) is None:
                 continue
-            model, entry = store.load(mid)
+            model, entry = store.load(mid, build)
             return model, entry, store
         except StoreError as exc:
             log(f"skipping a copy of {mid}: {exc}")
