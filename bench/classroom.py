@@ -1,8 +1,9 @@
 """A class explores while the server stays quick: real server (hosted mode), real Chromium sessions.
 
-Who the students are (``--students``): by default the sessions the floor times (the slider session,
-one page of each batch of links), the uploads and the training are Chromium pages, and every other
-session speaks Streamlit's own protocol without a browser (``bench/protocol_client.py``). In a class
+Who the students are (``--students``): by default the slider session the floor times, the uploads,
+the training and, once the slider's windows are over, one page per batch of links are Chromium
+pages; every other session speaks Streamlit's own protocol without a browser
+(``bench/protocol_client.py``), downloading the front end first as a new browser does. In a class
 each browser runs on its student's own machine; here thirty Chromium tabs would take most of the
 server's two cores (measured: 86% even at nice 19), and the benchmark would time the browsers. The
 server does the same work for a protocol session as for a page. ``--students chromium`` runs every
@@ -31,17 +32,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import random
 import re
 import shutil
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
-from common import CHROMIUM, CHROMIUM_ARGS, OUT, SETTLED, Server, machine, median, percentile, report
+from common import CHROMIUM, CHROMIUM_ARGS, OUT, SETTLED, Server, cpu_seconds, machine, median, percentile, report
 from load_test import SESSION_JS, SLIDERS, SLIDERS_SHOWN, browser_cpu_seconds
-from protocol_client import ProtocolSession
+from page_load_cpu import nginx
+from protocol_client import ProtocolSession, record_front_end
 
 MAX_SESSIONS = 40
 STUDENTS = ("protocol", "chromium")
@@ -155,7 +159,7 @@ async def open_unstored(browser, url: str, answers: list[dict], errors: list[str
 
 
 async def floor_phase(browser, url: str, links: list[str], slider_page, seconds: float, errors: list[str],
-                      students: str, stored: bool = False) -> dict:
+                      students: str, front_end: Sequence[str], stored: bool = False) -> dict:
     """The slider session moves while ``links`` open at once, then while their jobs run.
 
     With ``students="chromium"`` every link opens in a Chromium page of its own, and the browsers
@@ -163,8 +167,10 @@ async def floor_phase(browser, url: str, links: list[str], slider_page, seconds:
     competes with Chromium itself. So the moves are timed apart: during the pages' opening
     (``opening``; the ``stored`` reference phase opens pages whose numbers are all stored, the same
     load without a job) and after every page shows its grids and placeholders (``jobs``), while only
-    the server's jobs remain. With ``students="protocol"`` the first link opens in Chromium (a real
-    page's time to draw) and the others without a browser, as if on the students' own machines.
+    the server's jobs remain. With ``students="protocol"`` the links open without a browser, as if
+    on the students' own machines, each downloading the front end first (``front_end``) as a new
+    browser does; once the slider's windows are over, a Chromium page opens the first link too, for a
+    real page's time to draw its grids and placeholders on this machine.
     """
     opening: list[float] = []
     jobs: list[float] = []
@@ -173,9 +179,9 @@ async def floor_phase(browser, url: str, links: list[str], slider_page, seconds:
     shown = [asyncio.Event() for _ in links]
 
     def open_link(i: int, link: str, event: asyncio.Event):
-        if students == "chromium" or i == 0:
+        if students == "chromium":
             return open_unstored(browser, url + link, answers, errors, f"link {i}", 900, event)
-        return protocol_unstored(url + link, answers, errors, f"link {i}", 900, event)
+        return protocol_unstored(url + link, answers, errors, f"link {i}", 900, event, front_end)
 
     pages = [asyncio.create_task(open_link(i, link, event)) for i, (link, event) in enumerate(zip(links, shown))]
     await slider_session(slider_page, OPENING_SECONDS, 0, opening, errors)
@@ -183,6 +189,8 @@ async def floor_phase(browser, url: str, links: list[str], slider_page, seconds:
         for event in shown:  # every page has drawn its grids and placeholders: only the jobs remain
             await event.wait()
         await slider_session(slider_page, seconds, 0, jobs, errors, fresh_from=url)
+        if students == "protocol":
+            pages.append(asyncio.create_task(open_unstored(browser, url + links[0], answers, errors, "link page", 900)))
     await asyncio.gather(*pages)
     return {"opening": opening, "jobs": jobs, "answers": answers}
 
@@ -302,11 +310,11 @@ def failed(who: str, exc: Exception) -> str:
 
 
 async def protocol_unstored(url: str, answers: list[dict], errors: list[str], who: str, timeout_s: float,
-                            shown_event: asyncio.Event | None = None) -> None:
-    """:func:`open_unstored` without a browser: the seconds until the server has sent the grids and
-    placeholders, and until it has sent the numbers."""
+                            shown_event: asyncio.Event | None = None, front_end: Sequence[str] = ()) -> None:
+    """:func:`open_unstored` without a browser: the seconds until the server has sent the front end,
+    the grids and placeholders, and until it has sent the numbers."""
     start = time.perf_counter()
-    session = ProtocolSession(url)
+    session = ProtocolSession(url, front_end)
     try:
         await session.open()
         await session.wait_for(shown, 120)
@@ -325,9 +333,10 @@ async def protocol_unstored(url: str, answers: list[dict], errors: list[str], wh
         await session.close()
 
 
-async def open_protocol(url: str, errors: list[str], who: str) -> ProtocolSession:
-    """A new session without a browser, once the server has sent its grids and placeholders."""
-    session = ProtocolSession(url)
+async def open_protocol(url: str, errors: list[str], who: str, front_end: Sequence[str] = ()) -> ProtocolSession:
+    """A new session without a browser (a new browser's downloads first: ``front_end``), once the
+    server has sent its grids and placeholders."""
+    session = ProtocolSession(url, front_end)
     try:
         await session.open()
         await session.wait_for(shown, 300)
@@ -507,6 +516,8 @@ async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, ser
     out: dict = {}
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        front_end = await record_front_end(browser, url) if students == "protocol" else []
+        out["front_end_files"] = len(front_end)
         slider_page = await open_ready(browser, url, errors, "slider session")
         idle: list[float] = []
         out["marks"] = {"idle": time.time()}
@@ -519,11 +530,11 @@ async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, ser
                                    out["idle_protocol"], errors)
         # The same opening of eight pages, their numbers all stored: what the browsers alone cost.
         out["stored"] = await floor_phase(browser, url, [f"/?batch={i + 1}" for i in range(8)], slider_page, 0,
-                                          errors, students, stored=True)
+                                          errors, students, front_end, stored=True)
         # Eight sessions: four new links, each opened by two sessions at once (one job each).
         for name, links in (("four", UNSTORED[:4]), ("eight", UNSTORED[4:] * 2)):
             out[name] = await floor_phase(browser, url, ["/" + link for link in links], slider_page, 60, errors,
-                                          students)
+                                          students, front_end)
         await slider_page.close()
         if floor_only:
             await browser.close()
@@ -535,7 +546,7 @@ async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, ser
         plan = roles(sessions)
         opened = await asyncio.gather(*(
             open_ready(browser, url, errors, f"session {i}") if in_chromium(plan, i, students)
-            else open_protocol(url, errors, f"session {i}")
+            else open_protocol(url, errors, f"session {i}", front_end)
             for i, role in enumerate(plan) if role != "train"))
         out["first_minute"] = {"pages": len(opened), "wall_s": round(time.perf_counter() - start, 1),
                                "server_cpu_per_page_s": round((server.cpu_seconds() - cpu_before) / len(opened), 3)}
@@ -591,6 +602,14 @@ async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, ser
     return out
 
 
+def proxy_cpu_seconds(proc) -> float:
+    """CPU time nginx (its master and workers) has used so far."""
+    import psutil
+
+    root = psutil.Process(proc.pid)
+    return round(cpu_seconds([root, *root.children(recursive=True)]), 1)
+
+
 def p95(values: list[float]) -> float | None:
     return round(percentile(values, 0.95), 3) if values else None
 
@@ -602,7 +621,11 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=45)
     parser.add_argument("--floor-only", action="store_true", help="only the idle and unstored-link phases")
     parser.add_argument("--browsers-at-normal-priority", action="store_true",
-                        help="leave the Chromium processes at normal priority (by default they run at nice 19)")
+                        help="leave the Chromium processes and this script at normal priority "
+                             "(by default they run at nice 19)")
+    parser.add_argument("--proxy", action="store_true",
+                        help="every session through nginx with docs/deploy-nginx.conf (it serves the front end "
+                             "from its cache), as a deployment would")
     parser.add_argument("--students", choices=STUDENTS, default="protocol",
                         help="protocol (default): the timed slider session, one page per batch of links, the uploads "
                              "and the training in Chromium, every other session in Streamlit's own protocol without "
@@ -615,14 +638,28 @@ def main() -> None:
         # A fresh cache: nothing measured before this run but what ships with the pretrained models.
         server = Server({"ADVDEMO_HOSTED": "1", "ADVDEMO_CACHE_DIR": str(Path(tmp) / "cache"),
                          "ADVDEMO_LOG_LEVEL": "debug"}, log=log)
+        proxy = None
         try:
             server.wait_healthy()
+            url = server.url
+            if args.proxy:
+                (Path(tmp) / "nginx").mkdir()
+                proxy, port = nginx(server.port, Path(tmp) / "nginx")
+                url = f"http://127.0.0.1:{port}"
+            if not args.browsers_at_normal_priority:
+                # This script stands in for the students' machines too (its protocol sessions, their
+                # downloads, Playwright): below the server, like the browsers. Started before it, the server is not.
+                os.nice(19)
             cpu_before, start = server.cpu_seconds(), time.perf_counter()
-            result = asyncio.run(run(server.url, sessions, args.seconds, args.idle_seconds, server,
+            result = asyncio.run(run(url, sessions, args.seconds, args.idle_seconds, server,
                                      niced=not args.browsers_at_normal_priority, floor_only=args.floor_only,
                                      students=args.students))
             wall, server_cpu = time.perf_counter() - start, server.cpu_seconds() - cpu_before
+            proxy_cpu = proxy_cpu_seconds(proxy) if proxy else None
         finally:
+            if proxy:
+                proxy.terminate()
+                proxy.wait()
             server.stop()
         OUT.mkdir(parents=True, exist_ok=True)
         shutil.copy(log, OUT / f"classroom_{sessions}_server.log")
@@ -642,6 +679,7 @@ def main() -> None:
     summary = {
         "machine": machine(), "sessions": sessions, "mixed_seconds": args.seconds,
         "browsers_niced": not args.browsers_at_normal_priority, "students": args.students,
+        "front_end_files_per_new_session": result.get("front_end_files"),
         "errors": len(result["errors"]), "error_samples": result["errors"][:8],
         "idle_slider_p50_s": round(median(result["idle"]), 3) if result["idle"] else None, "idle_slider_p95_s": idle,
         "idle_protocol_slider_p95_s": p95(result.get("idle_protocol", [])),
@@ -682,7 +720,8 @@ def main() -> None:
             "mixed_training": mixed["trained"], "mixed_roles": dict(mixed["roles"]),
             "mixed_server_cpu_s": mixed["server_cpu_s"], "mixed_browser_cpu_s": mixed["browser_cpu_s"],
         })
-    report(f"classroom_{sessions}_{args.students}" + ("_floor" if args.floor_only else ""), {**summary,
+    report(f"classroom_{sessions}_{args.students}" + ("_proxy" if args.proxy else "") +
+           ("_floor" if args.floor_only else ""), {**summary, "proxy_cpu_s": proxy_cpu,
         "measurements_computed": sum(computed.values()), "distinct_measurements": len(computed),
         "most_times_one_was_computed": max(computed.values(), default=0), "jobs_by_kind": dict(kinds),
         "job_seconds_total": round(sum(job_seconds), 1),

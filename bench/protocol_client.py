@@ -7,6 +7,11 @@ asks for (the first run with its link's query string, widget changes, button cli
 ``run_every`` fragments' reruns), receives every message the page would draw, and draws nothing.
 So the server does a real session's work, and the machine's cores stay with the server.
 
+A new student's browser first downloads Streamlit's front end (about 5 MB in 145 files) from the
+server, which costs the server more CPU than the page's own run. Given ``front_end`` (the addresses a
+real page fetched, :func:`record_front_end`), a session downloads them too before it connects, as a
+browser with an empty cache does.
+
 What it does not do: draw (the browser's own time, measured apart by the Chromium sessions),
 upload files (an HTTP request of its own, left to Chromium sessions), or keep more of the page than
 the benchmarks ask about (the text of each run's elements, and its widgets).
@@ -17,6 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -67,16 +75,44 @@ def element_text(element) -> str:
     return ""
 
 
+async def record_front_end(browser, url: str) -> list[str]:
+    """What a browser with an empty cache fetches from the server to show the page at ``url``
+    (``browser``: Playwright's; a new page has a new, empty cache), the websocket left out."""
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+    fetched: list[str] = []
+    page = await browser.new_page()
+    page.on("request", lambda r: fetched.append(r.url)
+            if r.url.startswith(origin) and r.resource_type != "websocket" and r.method == "GET" else None)
+    await page.goto(url, timeout=300_000)
+    await page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=300_000)
+    await page.close()
+    return list(dict.fromkeys(fetched))
+
+
+def _get(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=120) as answer:
+        return len(answer.read())
+
+
+async def download(urls: Sequence[str]) -> int:
+    """Fetch ``urls`` six at a time (as a browser does from one server); the bytes received."""
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(6, thread_name_prefix="front-end") as pool:
+        return sum(await asyncio.gather(*(loop.run_in_executor(pool, _get, u) for u in urls)))
+
+
 class ProtocolSession:
     """One page's session on a Streamlit server, driven from Python (see the module's docstring).
 
     ``url``: the server's address with the page's query string, as a browser opens it.
+    ``front_end``: the files to download first, as a new browser does (:func:`record_front_end`).
     Call :meth:`open` first, then :meth:`set_widget` / :meth:`click` and :meth:`wait_for`.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, front_end: Sequence[str] = ()):
         parts = urlsplit(url)
         self.url = url
+        self.front_end = front_end
         self.query = parts.query
         self.ws_url = f"ws://{parts.netloc}/_stcore/stream"
         self.origin = f"{parts.scheme}://{parts.netloc}"
@@ -96,6 +132,8 @@ class ProtocolSession:
 
     async def open(self) -> None:
         """Connect and ask for the page's first run, as a browser does on opening the link."""
+        if self.front_end:
+            await download(self.front_end)
         self._ws = await websockets.connect(self.ws_url, subprotocols=["streamlit"], origin=self.origin,
                                             max_size=None, open_timeout=120)
         self._reader = asyncio.create_task(self._read())

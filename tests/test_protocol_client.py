@@ -29,7 +29,7 @@ def server(tmp_path_factory, stored_models):
 
 def test_a_session_is_filled_in_moves_its_sliders_and_switches_language(server):
     async def student() -> None:
-        async with ProtocolSession(f"{server}/?eps=0.1&batch=2") as s:
+        async with ProtocolSession(f"{server}/?eps=0.1&batch=2", front_end=[f"{server}/"]) as s:  # as a new browser
             await s.wait_for(lambda s: s.last_full is not None, 60)
             first = s.last_full
             assert first.status == "FINISHED_SUCCESSFULLY" and not first.fragment_ids
