@@ -51,6 +51,21 @@ def test_training_reports_one_point_per_epoch_and_returns_them(synthetic):
     assert all(r.model is ModelKind.REGULARIZED for r in reports)
 
 
+def test_each_epoch_ends_in_one_report_however_slow_its_batches():
+    """A batch slower than the reports' interval must not report the epoch's end before the epoch does
+    (without the epoch's probe point); CI's loaded machine once saw two."""
+    from advdemo.core.training import _ReportProgress
+
+    reports = []
+    callback = _ReportProgress(ModelKind.REGULARIZED, 2, 3, reports.append, per_second=1e9)  # every batch is slow
+    for epoch in range(2):
+        callback.on_epoch_begin(epoch)
+        for batch in range(3):
+            callback.on_train_batch_end(batch, {"loss": 1.0})
+        callback.on_epoch_end(epoch, {"loss": 1.0})
+    assert [(r.epoch, r.step) for r in reports] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
+
+
 def test_the_history_round_trips_through_the_manifest_and_the_worker():
     from advdemo.core.training import Progress
     from advdemo.serving.worker import progress_from_json, progress_json

@@ -92,7 +92,9 @@ class _ReportProgress(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.monotonic()
-        if now - self._last >= self._interval:
+        # The epoch's last batch is reported once, by on_epoch_end, with the epoch's probe point:
+        # a slow batch must not send an end-of-epoch report without it first.
+        if batch + 1 < self._steps and now - self._last >= self._interval:
             self._last = now
             self._report(batch + 1, logs)
 
