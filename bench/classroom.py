@@ -64,15 +64,15 @@ UNSTORED = [
 #: What the mixed phase's link sessions open: the links above again (stored by then), and new ones.
 EXPLORED = [*UNSTORED[:4], "?attack=pgd&iters=4&mode=white-box", "?anorm=l2&eps=3&step=0.15&mult=0.2",
             "?attack=pgd&iters=9", "?eps=0.35&mode=white-box&step=0.3&mult=1"]
-PENDING_JS = """() => {
-  const text = document.body.innerText;
-  return !text.includes("measured on the server") && !text.includes("Being measured")
-         && document.querySelectorAll("[data-testid='stMetric']").length >= 4;
-}"""
-PLACEHOLDER_JS = """() => document.body.innerText.includes("measured on the server")
-                        || document.querySelectorAll("[data-testid='stMetric']").length >= 4"""
 #: The words every number still being measured shows (its placeholder, or its place in the queue).
 WAITING = "measured on the server"
+PENDING_JS = """() => {
+  const text = document.body.innerText;
+  return !text.includes("%s") && !text.includes("Being measured")
+         && document.querySelectorAll("[data-testid='stMetric']").length >= 4;
+}""" % WAITING
+PLACEHOLDER_JS = """() => document.body.innerText.includes("%s")
+                        || document.querySelectorAll("[data-testid='stMetric']").length >= 4""" % WAITING
 LESSON_TITLES = ["1 · The tutorial's result", "2 · Its own gradient", "3 · Under PGD", "4 · The masking sign",
                  "5 · The fix: PGD training"]
 LANGUAGES, PAGE_TITLES = ["简体中文", "English"], ["对抗正则化", "Adversarial regularization"]

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import websockets
+from common import SETTLED
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
@@ -84,7 +85,7 @@ async def record_front_end(browser, url: str) -> list[str]:
     page.on("request", lambda r: fetched.append(r.url)
             if r.url.startswith(origin) and r.resource_type != "websocket" and r.method == "GET" else None)
     await page.goto(url, timeout=300_000)
-    await page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=300_000)
+    await page.wait_for_selector(SETTLED, timeout=300_000)
     await page.close()
     return list(dict.fromkeys(fetched))
 

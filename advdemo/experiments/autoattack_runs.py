@@ -10,7 +10,6 @@ measured, so an interrupted run continues where it stopped.
 from __future__ import annotations
 
 import functools
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from advdemo.core.config import (
 from advdemo.core.data import Mnist
 from advdemo.experiments.autoattack_parts import PART, measure_in_parts, part_paths
 from advdemo.logs import LogFn, log_info
+from advdemo.memo import array_digest
 from advdemo.store.manifest import AutoAttackKind, Metrics, ModelEntry
 from advdemo.store.storage import ModelStore, model_id
 
@@ -104,8 +104,7 @@ def _source(store: ModelStore, mid: str, base_mid: str, x: np.ndarray, y: np.nda
     """What a part's outcomes depend on besides the settings: the weights (the base model's too, for
     transfer) and the digits."""
     shas = [entry.sha256 if (entry := store.entry(m)) is not None else "" for m in (mid, base_mid)]
-    digits = hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.asarray(y, np.int64).tobytes()).hexdigest()
-    return ":".join([*shas, digits])
+    return ":".join([*shas, (array_digest(x) + array_digest(np.asarray(y, np.int64))).hex()])
 
 
 def _where_log(log: LogFn, where: str) -> LogFn:
