@@ -146,25 +146,30 @@ def test_perturbation_does_not_depend_on_batch_neighbours(cnn, synthetic):
 
 
 def test_attack_graphs_stay_few_per_model_and_go_with_the_model(synthetic):
-    """A server sees every step count, strength and seed; each model keeps a handful of graphs, and a
-    dropped model takes its graphs with it (a tf.function over models would keep every model forever)."""
+    """A server sees every step count, strength, seed, batch size and start; each model keeps one graph
+    per kind (PGD, FGSM, the FGSM direction, its probabilities), and a dropped model takes its graphs with
+    it (a tf.function over models would keep every model forever)."""
     import gc
     import weakref
 
     from advdemo.core.attacks import graph_count
+    from advdemo.core.evaluation import predict_proba
 
     images, labels = synthetic[0][:8], synthetic[1][:8]
     model, _, _ = linear_model()
-    for iterations in range(1, 41, 3):
-        for strength in (0.05, 0.1, 0.3):
-            for seed in (0, 1):
-                perturb(model, images, labels, Attack(method=AttackMethod.PGD, strength=strength,
-                                                      pgd_iterations=iterations, random_start=True, seed=seed))
-        perturb(model, images, labels, Attack(method=AttackMethod.PGD, strength=0.2, pgd_iterations=iterations))
-        perturb(model, images, labels, Attack(strength=0.01 * iterations))
-        fgsm_directions(model, images, labels, Norm.INFINITY)
-    # PGD from a random start or not, FGSM, the FGSM direction (a second FGSM trace may follow reduce_retracing).
-    assert graph_count(model) <= 6
+    for size in (8, 1, 3):
+        x, y = images[:size], labels[:size]
+        for iterations in range(1, 41, 13):
+            for strength in (0.05, 0.3):
+                for seed in (0, 1):
+                    pgd = Attack(method=AttackMethod.PGD, strength=strength, pgd_iterations=iterations,
+                                 random_start=True, seed=seed)
+                    perturb(model, x, y, pgd, start=perturb(model, x, y, pgd, iterations=1), iterations=2)
+            perturb(model, x, y, Attack(method=AttackMethod.PGD, strength=0.2, pgd_iterations=iterations))
+            perturb(model, x, y, Attack(strength=0.01 * iterations))
+            fgsm_directions(model, x, y, Norm.INFINITY)
+            predict_proba(model, x)
+    assert graph_count(model) == 4
     gone = weakref.ref(model)
     del model
     gc.collect()

@@ -20,6 +20,7 @@ which other images share its batch.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -83,17 +84,24 @@ def _input_gradient(model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.
     return tf.where(tf.math.is_finite(grad), grad, tf.zeros_like(grad)), logits
 
 
-def _perturb_graph(model, x, y, step, radius, iterations, seed, start, *, norm: Norm, random_start: bool,
-                   projected: bool, one_step: bool):
-    """One compiled batch of FGSM (one step, not ``projected``) or PGD, optionally from an earlier iterate.
+def _perturb_graph(model, x, y, step, radius, iterations, seed, start, from_start, random_start, *, norm: Norm,
+                   projected: bool):
+    """One compiled batch of FGSM (one step, not ``projected``) or PGD (``iterations`` projected steps).
 
-    ``iterations`` is a tensor and the steps a loop in the graph, so every step count shares one graph
-    (FGSM's ``one_step`` skips the loop, which costs a quarter of a single step's time).
+    The first iterate is ``start`` when ``from_start`` (an earlier result, to go on from), else a random
+    point of the ball when ``random_start``, else ``x``. Everything that varies between calls is a tensor,
+    so each model has one graph per norm and method, whatever the batch size, step count, strength,
+    seed or start (:func:`compiled`).
     """
-    if start is not None:
-        adv = start
-    else:
-        adv = tf.clip_by_value(x + _random_in_ball(tf.shape(x), radius, norm, seed), 0.0, 1.0) if random_start else x
+
+    def initial():
+        if not projected:  # FGSM steps from the image itself
+            return x
+        return tf.cond(random_start,
+                       lambda: tf.clip_by_value(x + _random_in_ball(tf.shape(x), radius, norm, seed), 0.0, 1.0),
+                       lambda: x)
+
+    adv = tf.cond(from_start, lambda: start, initial)
 
     def one(adv):
         grad, _ = _input_gradient(model, adv, y)
@@ -102,11 +110,18 @@ def _perturb_graph(model, x, y, step, radius, iterations, seed, start, *, norm: 
             delta = project(delta, radius, norm)
         return tf.clip_by_value(x + delta, 0.0, 1.0)
 
-    if one_step:
+    if not projected:  # no loop: it would cost FGSM a quarter of its single step's time
         return one(adv)
     for _ in tf.range(iterations):
         adv = one(adv)
     return adv
+
+
+def _perturb_signature(images: tf.TensorSpec) -> tuple[tf.TensorSpec, ...]:
+    """x, y, step, radius, iterations, seed, start, from_start, random_start."""
+    scalar = functools.partial(tf.TensorSpec, [])
+    return (images, _LABELS, scalar(tf.float32), scalar(tf.float32), scalar(tf.int32), scalar(tf.int64), images,
+            scalar(tf.bool), scalar(tf.bool))
 
 
 def _direction_graph(model, x, y, *, norm: Norm):
@@ -114,20 +129,41 @@ def _direction_graph(model, x, y, *, norm: Norm):
     return unit_direction(grad, norm), tf.argmax(logits, axis=-1)
 
 
-#: The compiled attacks of one model, kept on the model itself. A ``tf.function`` that took the model as an
+def _probabilities_graph(model, x):
+    return tf.nn.softmax(model(x, training=False), axis=-1)
+
+
+#: The compiled graphs of one model, kept on the model itself. A ``tf.function`` that took the model as an
 #: argument would keep a graph, and the model with it, for every model it ever saw: a server that loads and
-#: drops pairs would never free them. Here the graphs go when the model goes, and a model has a handful
-#: (norm x random start x FGSM or PGD), whatever the step counts asked for.
+#: drops pairs would never free them. Here the graphs go when the model goes. Each has a fixed signature
+#: (any batch size), so a model holds at most one graph per function, norm and method: a server's memory
+#: stops growing once its models have met each kind of attack, instead of a graph for every batch size and
+#: way of starting (about 1.5 MB each, docs/benchmarks.md).
 _GRAPHS = "_advdemo_attack_graphs"
 
 
-def compiled(model: keras.Model, fn, **options) -> tf.types.experimental.PolymorphicFunction:
-    """``fn(model, ...)`` compiled for ``model`` with the static ``options`` (hashable), made once."""
+def compiled(model: keras.Model, fn, signature: Sequence[tf.TensorSpec] = (),
+             **options) -> tf.types.experimental.PolymorphicFunction:
+    """``fn(model, ...)`` compiled for ``model`` with the static ``options`` (hashable), made once.
+
+    ``signature``: the arguments' specs, so one graph serves whatever they hold; without it the function
+    is traced per kind of arguments, as TensorFlow's ``reduce_retracing`` allows.
+    """
     graphs = model.__dict__.setdefault(_GRAPHS, {})  # not setattr: Keras would track the dict as state
-    key = (fn.__name__, tuple(sorted(options.items())))
+    key = (fn.__name__, tuple(sorted(options.items())), tuple(signature))
     if key not in graphs:
-        graphs[key] = tf.function(functools.partial(fn, model, **options), reduce_retracing=True)
+        bound = functools.partial(fn, model, **options)
+        graphs[key] = (tf.function(bound, input_signature=list(signature)) if signature else
+                       tf.function(bound, reduce_retracing=True))
     return graphs[key]
+
+
+def _images_spec(images: np.ndarray) -> tf.TensorSpec:
+    """Any number of images shaped like ``images``' ``(N, ...)``."""
+    return tf.TensorSpec([None, *np.shape(images)[1:]], tf.float32)
+
+
+_LABELS = tf.TensorSpec([None], tf.int64)
 
 
 def graph_count(model: keras.Model) -> int:
@@ -172,17 +208,17 @@ def perturb(model: keras.Model, images: np.ndarray, labels: np.ndarray, attack: 
     step = tf.constant(-attack.step_per_iteration if attack.target is not None else attack.step_per_iteration,
                        tf.float32)
     radius = tf.constant(attack.strength, tf.float32)
-    random_start = spec.iterative and attack.random_start
-    steps = iterations or attack.iterations
-    run = compiled(model, _perturb_graph, norm=attack.norm, random_start=random_start,
-                   projected=spec.iterative or random_start, one_step=steps == 1)
-    # Tensors, so a new step count, strength or seed (each PGD restart) does not retrace the graph.
+    run = compiled(model, _perturb_graph, _perturb_signature(_images_spec(images)), norm=attack.norm,
+                   projected=spec.iterative)
+    # Tensors, so a new step count, strength, seed (each PGD restart) or start does not retrace the graph.
     seed = tf.constant(attack.seed, tf.int64)
-    steps_tensor = tf.constant(steps, tf.int32)
+    steps = tf.constant(iterations or attack.iterations, tf.int32)
+    random_start = tf.constant(spec.iterative and attack.random_start)
+    from_start = tf.constant(start is not None)
     for s in batches(len(images)):
-        out[s] = run(tf.constant(images[s], tf.float32), tf.constant(labels[s], tf.int64), step, radius, steps_tensor,
-                     seed,
-                     None if start is None else tf.constant(start[s], tf.float32)).numpy()
+        x = tf.constant(images[s], tf.float32)
+        out[s] = run(x, tf.constant(labels[s], tf.int64), step, radius, steps, seed,
+                     x if start is None else tf.constant(start[s], tf.float32), from_start, random_start).numpy()
     return out
 
 
@@ -196,8 +232,17 @@ def fgsm_directions(model: keras.Model, images: np.ndarray, labels: np.ndarray,
     """
     directions = np.empty(np.shape(images), dtype=np.float32)
     predictions = np.empty(len(images), dtype=np.int64)
-    run = compiled(model, _direction_graph, norm=norm)
+    run = compiled(model, _direction_graph, (_images_spec(images), _LABELS), norm=norm)
     for s in batches(len(images)):
         d, p = run(tf.constant(images[s], tf.float32), tf.constant(labels[s], tf.int64))
         directions[s], predictions[s] = d.numpy(), p.numpy()
     return directions, predictions
+
+
+def probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """Class probabilities ``(N, classes)`` float32 for images ``(N, 28, 28, 1)`` in [0, 1]."""
+    out = np.empty((len(images), model.output_shape[-1]), dtype=np.float32)
+    run = compiled(model, _probabilities_graph, (_images_spec(images),))
+    for s in batches(len(images)):
+        out[s] = run(tf.constant(images[s], tf.float32)).numpy()
+    return out

@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from advdemo.core.attacks import batches, fgsm_directions, perturb
-from advdemo.core.compat import keras, tf
+from advdemo.core.attacks import fgsm_directions, perturb, probabilities
+from advdemo.core.compat import keras
 from advdemo.core.config import Attack, EvalMode
 from advdemo.core.results import Curve, Evaluation, PairAccuracy
 
@@ -23,17 +23,9 @@ from advdemo.core.results import Curve, Evaluation, PairAccuracy
 StepProgressFn = Callable[[int, int], None]
 
 
-@tf.function(reduce_retracing=True)
-def _probabilities(model, x):
-    return tf.nn.softmax(model(x, training=False), axis=-1)
-
-
 def predict_proba(model: keras.Model, images: np.ndarray) -> np.ndarray:
     """Class probabilities ``(N, 10)`` float32 for images ``(N, 28, 28, 1)`` in [0, 1]."""
-    out = np.empty((len(images), model.output_shape[-1]), dtype=np.float32)
-    for s in batches(len(images)):
-        out[s] = _probabilities(model, tf.constant(images[s], tf.float32)).numpy()
-    return out
+    return probabilities(model, images)
 
 
 def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
