@@ -18,7 +18,7 @@ from advdemo.page import presentation as text
 from ui import sidebar, state
 from ui.lesson import lesson_buttons, live_step, trains_live
 from ui.results import results
-from ui.shared import get_devices, get_service, interactive
+from ui.shared import get_devices, get_service, whole_page
 from ui.training import live_probe, training_panel
 
 svc = get_service()
@@ -27,9 +27,9 @@ state.keep_hidden_values()
 st.set_page_config(page_title=state.tr()("page.title"), page_icon="🛡️", layout="wide")
 
 
-@interactive
+@whole_page
 def page() -> None:
-    """The whole page; training on demand waits while it runs."""
+    """The whole page; training on demand waits while it runs, and other sessions' whole runs take turns."""
     tr = state.tr()
     with st.sidebar:
         sidebar.language_control()

@@ -1,4 +1,5 @@
-"""What every session of this server shares: the model service, and the rule that page reruns come first."""
+"""What every session of this server shares: the model service, the rule that page reruns come first, and the
+turns whole page runs take."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import streamlit as st
 from advdemo.i18n import Message
 from advdemo.logs import LOGGER, configure_from_env
 from advdemo.serving.service import Limits, ModelService
+from advdemo.serving.turns import Turns
 
 F = TypeVar("F", bound=Callable)
 
@@ -36,8 +38,14 @@ def get_devices() -> list[Message]:
     return describe_devices()
 
 
+@st.cache_resource
+def get_turns() -> Turns:
+    """The turns the sessions' whole page runs take (one per server process)."""
+    return Turns()
+
+
 def interactive(fn: F) -> F:
-    """Run ``fn`` (a page or fragment body) with on-demand training paused: a student's slider
+    """Run ``fn`` (a fragment body) with on-demand training paused: a student's slider
     never waits for another student's job (:class:`advdemo.serving.gate.ForegroundGate`)."""
 
     @functools.wraps(fn)
@@ -48,5 +56,20 @@ def interactive(fn: F) -> F:
                 return fn(*args, **kwargs)
         finally:  # the server's side of a rerun, apart from the browser's (bench/classroom.py reads it)
             LOGGER.debug("run %s took %.3f s", fn.__name__, time.perf_counter() - start)
+
+    return run  # type: ignore[return-value]
+
+
+def whole_page(fn: F) -> F:
+    """:func:`interactive` for the whole page's run, which also waits for its turn: whole runs go one
+    at a time, and fragments' reruns (a slider) never wait for one (:mod:`advdemo.serving.turns`)."""
+    body = interactive(fn)
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with get_turns().turn() as waited:
+            if waited > 0.05:
+                LOGGER.debug("run %s waited %.3f s for its turn", fn.__name__, waited)
+            return body(*args, **kwargs)
 
     return run  # type: ignore[return-value]
