@@ -29,7 +29,7 @@ st.set_page_config(page_title=state.tr()("page.title"), page_icon="🛡️", lay
 
 @whole_page
 def page() -> None:
-    """The whole page; training on demand waits while it runs, and other sessions' whole runs take turns."""
+    """The whole page; training on demand waits while it runs, and sessions' first runs take turns."""
     tr = state.tr()
     with st.sidebar:
         sidebar.language_control()

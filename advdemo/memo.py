@@ -51,6 +51,11 @@ class LruCache(Generic[V]):
                 self._items.popitem(last=False)
             return value
 
+    def values(self) -> list[V]:
+        """The values held now, least recently used first."""
+        with self._lock:
+            return list(self._items.values())
+
     def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
         hit = self.get(key)
         return hit if hit is not None else self.put(key, compute())

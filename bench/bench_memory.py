@@ -3,9 +3,9 @@
 Each "rerun" does what a page's run does on the server: the grids' attack on 32 digits (and, every
 tenth, a user's own digit) for a random view: one of 20 pretrained pairs (more than the server keeps
 loaded, so pairs come and go), FGSM or PGD, either norm, any strength, 1 to 40 PGD steps, either mode.
-The server's resident memory is read every 100 reruns, after a garbage collection. The same reruns
-run twice, each in a fresh process and for at most ``--max-seconds``: with advdemo's attacks, and
-with the attacks as they were before (``git show c4c3fd4:advdemo/core/attacks.py``, one ``tf.function``
+The server's resident memory is read every 100 reruns, after a garbage collection, with the graphs its
+networks hold. The same reruns run twice, each in a fresh process and for at most ``--max-seconds``:
+with advdemo's attacks, and with the attacks as they were before (``git show c4c3fd4:advdemo/core/attacks.py``, one ``tf.function``
 over every model and step count).
 
     python bench/bench_memory.py [--reruns 1000]
@@ -34,6 +34,7 @@ def reruns(n: int, use_old: str | None, max_seconds: float, n_configs: int = 20)
     import psutil
 
     from advdemo.core import evaluation
+    from advdemo.core.attacks import graph_count
     from advdemo.core.config import GRID_MULTIPLIERS, NORM_SPECS, Attack, AttackMethod, EvalMode, Norm
     from advdemo.core.data import load_mnist
     from advdemo.serving import own_digit
@@ -73,8 +74,10 @@ def reruns(n: int, use_old: str | None, max_seconds: float, n_configs: int = 20)
             svc.measurements.own_digit(pair, np.ascontiguousarray(images[0]), int(labels[0]), attack)
         if i % 100 == 0:
             gc.collect()
+            networks = svc.held_networks()
             samples.append({"reruns": i, "rss_mb": round(process.memory_info().rss / 2**20, 1),
-                            "seconds": round(max_seconds - (deadline - time.monotonic()), 1)})
+                            "seconds": round(max_seconds - (deadline - time.monotonic()), 1),
+                            "networks": len(networks), "graphs": sum(map(graph_count, networks))})
             print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
     return samples
 
@@ -107,7 +110,8 @@ def main() -> None:
     summary = {}
     for impl, samples in results.items():
         first, last = samples[1] if len(samples) > 1 else samples[0], samples[-1]
-        summary[impl] = {"rss_mb": [s["rss_mb"] for s in samples], "reruns_done": last["reruns"],
+        summary[impl] = {"rss_mb": [s["rss_mb"] for s in samples], "graphs": [s["graphs"] for s in samples],
+                         "networks": last["networks"], "reruns_done": last["reruns"],
                          "seconds": last["seconds"],
                          f"growth_mb_from_{first['reruns']}_to_{last['reruns']}": round(last["rss_mb"] -
                                                                                        first["rss_mb"], 1)}

@@ -7,7 +7,9 @@ pages; every other session speaks Streamlit's own protocol without a browser
 each browser runs on its student's own machine; here thirty Chromium tabs would take most of the
 server's two cores (measured: 86% even at nice 19), and the benchmark would time the browsers. The
 server does the same work for a protocol session as for a page. ``--students chromium`` runs every
-session in Chromium on this machine, as the first measurements did.
+session in Chromium on this machine, as the first measurements did. The browsers and this script run
+at nice 19, below the server, except the timed student's browser, which stands for that student's
+own machine: it runs at normal priority (``--timed-browser-niced`` puts it at nice 19 with the rest).
 
 Phases, all on one server in one run, so every ratio compares like with like:
 
@@ -20,11 +22,13 @@ Phases, all on one server in one run, so every ratio compares like with like:
    and new), click through the lesson, switch the language or upload digits, and one trains.
 
 Reports errors (an exception on a page, a control or number that never comes), slider p95 per phase
-against idle, the time each heavy request took to answer, how many times each distinct measurement
+against idle (in the page, and the server's own run of the slider's fragment, from its log), the time
+each heavy request took to answer, how many times each distinct measurement
 was computed (from the server's log), the server's peak memory and CPU. Loopback only, bounded in
 sessions and time.
 
-    python bench/classroom.py [--sessions 30] [--seconds 180] [--students protocol|chromium] [--floor-only]
+    python bench/classroom.py [--sessions 30] [--seconds 180] [--students protocol|chromium] [--proxy]
+                              [--floor-only] [--timed-browser-niced]
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ LESSON_TITLES = ["1 · The tutorial's result", "2 · Its own gradient", "3 · Un
                  "5 · The fix: PGD training"]
 LANGUAGES, PAGE_TITLES = ["简体中文", "English"], ["对抗正则化", "Adversarial regularization"]
 JOB_LINE = re.compile(r"job (\S+) \((\w+)\) took ([\d.]+) s")
-RUN_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) DEBUG advdemo: run results took ([\d.]+) s")
+#: A rerun of the results fragment on its own (a slider move); inside a whole page run the line goes on.
+RUN_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) DEBUG advdemo: run results took ([\d.]+) s$")
 
 
 def server_runs(lines: list[str], start: float, end: float) -> list[float]:
@@ -159,7 +164,8 @@ async def open_unstored(browser, url: str, answers: list[dict], errors: list[str
 
 
 async def floor_phase(browser, url: str, links: list[str], slider_page, seconds: float, errors: list[str],
-                      students: str, front_end: Sequence[str], stored: bool = False) -> dict:
+                      students: str, front_end: Sequence[str], stored: bool = False,
+                      probe: ProtocolSession | None = None) -> dict:
     """The slider session moves while ``links`` open at once, then while their jobs run.
 
     With ``students="chromium"`` every link opens in a Chromium page of its own, and the browsers
@@ -171,8 +177,12 @@ async def floor_phase(browser, url: str, links: list[str], slider_page, seconds:
     on the students' own machines, each downloading the front end first (``front_end``) as a new
     browser does; once the slider's windows are over, a Chromium page opens the first link too, for a
     real page's time to draw its grids and placeholders on this machine.
+
+    ``probe``: a session without a browser that moves its own sliders during the opening too: the
+    server's answer to each move (:func:`protocol_sliders`), without any browser's drawing.
     """
     opening: list[float] = []
+    answers_opening: list[float] = []
     jobs: list[float] = []
     answers: list[dict] = []
     await slider_session(slider_page, 0, 0, [], errors, fresh_from=url)
@@ -184,7 +194,9 @@ async def floor_phase(browser, url: str, links: list[str], slider_page, seconds:
         return protocol_unstored(url + link, answers, errors, f"link {i}", 900, event, front_end)
 
     pages = [asyncio.create_task(open_link(i, link, event)) for i, (link, event) in enumerate(zip(links, shown))]
-    await slider_session(slider_page, OPENING_SECONDS, 0, opening, errors)
+    await asyncio.gather(slider_session(slider_page, OPENING_SECONDS, 0, opening, errors),
+                         *([protocol_sliders(probe, OPENING_SECONDS, 1, answers_opening, errors, close=False)]
+                           if probe else []))
     if not stored:
         for event in shown:  # every page has drawn its grids and placeholders: only the jobs remain
             await event.wait()
@@ -192,7 +204,7 @@ async def floor_phase(browser, url: str, links: list[str], slider_page, seconds:
         if students == "protocol":
             pages.append(asyncio.create_task(open_unstored(browser, url + links[0], answers, errors, "link page", 900)))
     await asyncio.gather(*pages)
-    return {"opening": opening, "jobs": jobs, "answers": answers}
+    return {"opening": opening, "jobs": jobs, "answers": answers, "server_answers_opening": answers_opening}
 
 
 #: Seconds the slider is timed while the new pages open (they show their grids well within it).
@@ -346,7 +358,7 @@ async def open_protocol(url: str, errors: list[str], who: str, front_end: Sequen
 
 
 async def protocol_sliders(session: ProtocolSession, seconds: float, seed: int, times: list[float],
-                           errors: list[str]) -> None:
+                           errors: list[str], close: bool = True) -> None:
     """:func:`slider_session` without a browser, on an open session: each move timed from sending it to
     the server's last message of its rerun (the student's wait less the browser's drawing)."""
     rng = random.Random(seed)
@@ -369,7 +381,8 @@ async def protocol_sliders(session: ProtocolSession, seconds: float, seed: int, 
         errors.append(failed(f"protocol sliders {seed}", exc))
     finally:
         errors.extend(f"protocol sliders {seed}: {e}" for e in session.errors)
-        await session.close()
+        if close:
+            await session.close()
 
 
 async def protocol_links(first: ProtocolSession, url: str, until: float, seed: int, answers: list[dict],
@@ -464,12 +477,30 @@ def roles(n: int) -> list[str]:
     return extra + ["sliders"] * (n - len(extra))
 
 
-async def nice_browsers(stop: asyncio.Event) -> None:
-    """Keep every Chromium process of this script at the lowest CPU priority.
+#: A switch Chromium ignores, on the command line of the timed student's browser: it tells its processes apart.
+TIMED_BROWSER = "--advdemo-timed-student"
+
+
+def _timed(proc) -> bool:
+    """Whether ``proc`` belongs to the timed student's browser (its renderers descend from the browser process)."""
+    import psutil
+
+    try:
+        return any(TIMED_BROWSER in p.cmdline() for p in (proc, *proc.parents()))
+    except psutil.Error:
+        return False
+
+
+async def nice_browsers(stop: asyncio.Event, timed_niced: bool) -> None:
+    """Keep every Chromium process of this script at the lowest CPU priority, except, unless
+    ``timed_niced``, the timed student's own browser, which runs at normal priority.
 
     In a class each student's browser runs on the student's own machine; here thirty of them share
     the server's two cores, and at normal priority they take over 90% of them (measured). Niced, they
-    still use what the server leaves, and the server's cores go to the server first.
+    still use what the server leaves, and the server's cores go to the server first. The timed
+    student's page is the one whose drawing the floor times: niced too, it waits for a core behind
+    the server and shares what is left with every other student this script stands in for (their
+    sessions, downloads and pages), none of which a real student's machine runs.
     """
     import psutil
 
@@ -478,7 +509,7 @@ async def nice_browsers(stop: asyncio.Event) -> None:
         for proc in psutil.Process().children(recursive=True):
             try:
                 if proc.pid not in seen and "chrom" in proc.name().lower():
-                    proc.nice(19)
+                    proc.nice(0 if not timed_niced and _timed(proc) else 19)
                     seen.add(proc.pid)
             except psutil.Error:
                 pass
@@ -489,9 +520,10 @@ async def nice_browsers(stop: asyncio.Event) -> None:
 
 
 async def run(url: str, sessions: int, seconds: float, idle_seconds: float, server: Server,
-              niced: bool = True, floor_only: bool = False, students: str = "protocol") -> dict:
+              niced: bool = True, floor_only: bool = False, students: str = "protocol",
+              timed_niced: bool = False) -> dict:
     stop = asyncio.Event()
-    nicer = asyncio.create_task(nice_browsers(stop)) if niced else None
+    nicer = asyncio.create_task(nice_browsers(stop, timed_niced)) if niced else None
     try:
         return await _run(url, sessions, seconds, idle_seconds, server, floor_only, students)
     finally:
@@ -516,28 +548,34 @@ async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, ser
     out: dict = {}
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # The timed student (the slider session the floor times, idle and in the mixed class) in a browser of its own.
+        timed = await p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, TIMED_BROWSER])
         front_end = await record_front_end(browser, url) if students == "protocol" else []
         out["front_end_files"] = len(front_end)
-        slider_page = await open_ready(browser, url, errors, "slider session")
+        slider_page = await open_ready(timed, url, errors, "slider session")
         idle: list[float] = []
         out["marks"] = {"idle": time.time()}
         await slider_session(slider_page, idle_seconds, 0, idle, errors)
         out["marks"]["idle_end"] = time.time()
         out["idle"] = idle
-        if students == "protocol":  # the same moves without a browser: the server's answer alone
+        # The same moves without a browser: the server's answer alone (kept for the floor's windows).
+        probe = await open_protocol(url, errors, "protocol sliders") if students == "protocol" else None
+        if probe:
             out["idle_protocol"] = []
-            await protocol_sliders(await open_protocol(url, errors, "idle protocol sliders"), idle_seconds, 0,
-                                   out["idle_protocol"], errors)
+            await protocol_sliders(probe, idle_seconds, 0, out["idle_protocol"], errors, close=False)
         # The same opening of eight pages, their numbers all stored: what the browsers alone cost.
         out["stored"] = await floor_phase(browser, url, [f"/?batch={i + 1}" for i in range(8)], slider_page, 0,
-                                          errors, students, front_end, stored=True)
+                                          errors, students, front_end, stored=True, probe=probe)
         # Eight sessions: four new links, each opened by two sessions at once (one job each).
         for name, links in (("four", UNSTORED[:4]), ("eight", UNSTORED[4:] * 2)):
             out[name] = await floor_phase(browser, url, ["/" + link for link in links], slider_page, 60, errors,
-                                          students, front_end)
+                                          students, front_end, probe=probe)
         await slider_page.close()
+        if probe:
+            await probe.close()
         if floor_only:
             await browser.close()
+            await timed.close()
             out["errors"] = errors
             return out
 
@@ -545,7 +583,8 @@ async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, ser
         cpu_before, start = server.cpu_seconds(), time.perf_counter()
         plan = roles(sessions)
         opened = await asyncio.gather(*(
-            open_ready(browser, url, errors, f"session {i}") if in_chromium(plan, i, students)
+            open_ready(timed if i == plan.index("sliders") else browser, url, errors, f"session {i}")
+            if in_chromium(plan, i, students)
             else open_protocol(url, errors, f"session {i}", front_end)
             for i, role in enumerate(plan) if role != "train"))
         out["first_minute"] = {"pages": len(opened), "wall_s": round(time.perf_counter() - start, 1),
@@ -598,6 +637,7 @@ async def _run(url: str, sessions: int, seconds: float, idle_seconds: float, ser
                                                                     for i in range(len(plan))),
                             "browser_cpu_s": round(browser_cpu_seconds() - browsers_before, 1)}
         await browser.close()
+        await timed.close()
     out["errors"] = errors
     return out
 
@@ -623,6 +663,9 @@ def main() -> None:
     parser.add_argument("--browsers-at-normal-priority", action="store_true",
                         help="leave the Chromium processes and this script at normal priority "
                              "(by default they run at nice 19)")
+    parser.add_argument("--timed-browser-niced", action="store_true",
+                        help="run the timed student's browser at nice 19 too (by default it runs at normal priority, "
+                             "as on the student's own machine)")
     parser.add_argument("--proxy", action="store_true",
                         help="every session through nginx with docs/deploy-nginx.conf (it serves the front end "
                              "from its cache), as a deployment would")
@@ -653,7 +696,7 @@ def main() -> None:
             cpu_before, start = server.cpu_seconds(), time.perf_counter()
             result = asyncio.run(run(url, sessions, args.seconds, args.idle_seconds, server,
                                      niced=not args.browsers_at_normal_priority, floor_only=args.floor_only,
-                                     students=args.students))
+                                     students=args.students, timed_niced=args.timed_browser_niced))
             wall, server_cpu = time.perf_counter() - start, server.cpu_seconds() - cpu_before
             proxy_cpu = proxy_cpu_seconds(proxy) if proxy else None
         finally:
@@ -679,6 +722,7 @@ def main() -> None:
     summary = {
         "machine": machine(), "sessions": sessions, "mixed_seconds": args.seconds,
         "browsers_niced": not args.browsers_at_normal_priority, "students": args.students,
+        "timed_browser_niced": args.timed_browser_niced and not args.browsers_at_normal_priority,
         "front_end_files_per_new_session": result.get("front_end_files"),
         "errors": len(result["errors"]), "error_samples": result["errors"][:8],
         "idle_slider_p50_s": round(median(result["idle"]), 3) if result["idle"] else None, "idle_slider_p95_s": idle,
@@ -691,6 +735,16 @@ def main() -> None:
         **{f"{name}_links_{part}_slider_p95_ratio": ratio(result[name][part])
            for name in ("four", "eight") for part in ("opening", "jobs")},
         **{f"{name}_links_answers": result[name]["answers"] for name in ("four", "eight")},
+        "server_results_run_p95_s_idle": p95(server_idle),
+        # The server's answer to a move (no browser) while the pages open, against its idle p95.
+        **{f"{name}_opening_server_answer_p95_s": p95(result[name]["server_answers_opening"])
+           for name in ("stored", "four", "eight")},
+        **{f"{name}_opening_server_answer_p95_ratio": round(p95(result[name]["server_answers_opening"]) /
+                                                           p95(result["idle_protocol"]), 2)
+           for name in ("stored", "four", "eight") if result[name]["server_answers_opening"] and
+           result.get("idle_protocol")},
+        **{f"{name}_opening_server_answer_max_s": max(result[name]["server_answers_opening"], default=None)
+           for name in ("stored", "four", "eight")},
     }
     mixed = result.get("mixed")
     if mixed:
@@ -705,7 +759,7 @@ def main() -> None:
             "mixed_protocol_slider_p95_ratio": round(p95(mixed["protocol_sliders"]) / p95(result["idle_protocol"]), 2)
             if mixed["protocol_sliders"] and result.get("idle_protocol") else None,
             # The same reruns on the server's side (the results fragment's run, without the browser's drawing).
-            "server_results_run_p95_s_idle": p95(server_idle), "server_results_run_p95_s_mixed": p95(server_mixed),
+            "server_results_run_p95_s_mixed": p95(server_mixed),
             "server_results_run_p95_ratio": round(p95(server_mixed) / p95(server_idle), 2)
             if server_idle and server_mixed else None,
             "server_results_runs_idle_mixed": [len(server_idle), len(server_mixed)],

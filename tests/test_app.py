@@ -339,3 +339,28 @@ def test_a_targeted_attack_shows_the_share_read_as_the_target(app_env):
     assert {"Base, FGSM ε 0.2 → 3", "Regularized, FGSM ε 0.2 → 3"} <= set(figures), figures
     assert at.selectbox(key="target").value == "3" and at.query_params == {"target": "3"}
     assert any("read as a 3" in c.value for c in at.caption)
+
+
+def test_only_a_pages_first_run_waits_for_its_turn(app_env, monkeypatch):
+    """A page opening takes a turn (openings go one at a time); the open page's later whole runs and its
+    fragments never wait for one (advdemo.serving.turns)."""
+    import ui.shared
+    from advdemo.serving.turns import Turns
+
+    class Counted(Turns):
+        taken = 0
+
+        def turn(self):
+            Counted.taken += 1
+            return super().turn()
+
+    turns = Counted()
+    monkeypatch.setattr(ui.shared, "get_turns", lambda: turns)
+    at = run_app(settle=False)
+    assert Counted.taken == 1
+    at.selectbox(key="norm").set_value("l2").run()  # a whole run of the open page
+    at.select_slider(key="eps").set_value(0.4).run()  # the results fragment
+    assert not at.exception, at.exception
+    assert Counted.taken == 1
+    run_app(settle=False)  # another student's page opening
+    assert Counted.taken == 2

@@ -39,6 +39,8 @@ def test_a_dropped_pairs_networks_serve_the_next_pair_with_its_own_answers(store
     second = loader.load(l2)  # the cache holds one pair: the first goes
     gc.collect()
     assert loader.networks.spares() == 2 and loader.networks.built == 4
+    held = {id(net) for net in loader.held_networks()}  # the cached pair's and the spares
+    assert held == networks | {id(second.base), id(second.regularized)}
 
     third = loader.load(ViewState().hparams(FAST_RECIPE))  # loaded into the first pair's networks
     assert {id(third.base), id(third.regularized)} == networks and loader.networks.built == 4

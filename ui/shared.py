@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -38,6 +39,12 @@ def get_devices() -> list[Message]:
     return describe_devices()
 
 
+#: Session state: the page's first whole run has ended.
+OPENED = "page_opened"
+#: Per script thread: the whole page run going on, if any (a fragment then runs inside it, not on its own).
+_RUNS = threading.local()
+
+
 @st.cache_resource
 def get_turns() -> Turns:
     """The turns the sessions' whole page runs take (one per server process)."""
@@ -55,21 +62,34 @@ def interactive(fn: F) -> F:
             with get_service().gate.interactive():
                 return fn(*args, **kwargs)
         finally:  # the server's side of a rerun, apart from the browser's (bench/classroom.py reads it)
-            LOGGER.debug("run %s took %.3f s", fn.__name__, time.perf_counter() - start)
+            within = getattr(_RUNS, "page", None) not in (None, fn.__name__)  # a fragment's first draw
+            LOGGER.debug("run %s took %.3f s%s", fn.__name__, time.perf_counter() - start,
+                         " in the page's run" if within else "")
 
     return run  # type: ignore[return-value]
 
 
 def whole_page(fn: F) -> F:
-    """:func:`interactive` for the whole page's run, which also waits for its turn: whole runs go one
-    at a time, and fragments' reruns (a slider) never wait for one (:mod:`advdemo.serving.turns`)."""
+    """:func:`interactive` for the whole page's run. A session's first run (a page opening) waits for
+    its turn: openings go one at a time, so a class opening a link at once leaves other students'
+    sliders their share of the server (:mod:`advdemo.serving.turns`). Later whole runs of an open page
+    (a language switch, a number that arrives) and fragments' reruns never wait for a turn: a student's
+    own click must not queue behind other students' openings."""
     body = interactive(fn)
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        with get_turns().turn() as waited:
-            if waited > 0.05:
-                LOGGER.debug("run %s waited %.3f s for its turn", fn.__name__, waited)
-            return body(*args, **kwargs)
+        _RUNS.page = fn.__name__
+        try:
+            if st.session_state.get(OPENED):
+                return body(*args, **kwargs)
+            with get_turns().turn() as waited:
+                if waited > 0.05:
+                    LOGGER.debug("run %s waited %.3f s for its turn", fn.__name__, waited)
+                result = body(*args, **kwargs)
+            st.session_state[OPENED] = True
+            return result
+        finally:
+            _RUNS.page = None
 
     return run  # type: ignore[return-value]

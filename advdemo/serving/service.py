@@ -252,6 +252,11 @@ class ModelService:
                 return pair
         return None
 
+    def held_networks(self) -> list[Any]:
+        """The Keras networks this server holds now: its cached pairs' and the spares (the memory
+        benchmark counts their graphs)."""
+        return self._pairs.held_networks()
+
     # Light work and stored numbers (the page's run) are :attr:`measurements`': ``svc.measurements.curve(…)``.
 
     # -- numbers that may need a job: the answer now, or the job to follow ----------------

@@ -1,13 +1,13 @@
-"""Whole page runs take turns, so a slider's rerun never shares the server with eight new pages.
+"""Pages opening take turns, so a slider's rerun never shares the server with eight new pages.
 
-A server runs every session's script in a thread of one Python process. A page's whole run (a new
-page, a link, a language switch) is mostly Python: the widgets, the text, the charts, sending them.
-Eight pages opening at once are eight such threads, and a student's slider rerun (a fragment of a
-few milliseconds of Python) gets the interpreter one time in nine: measured with
-``bench/classroom.py``, a slider move the server answers in 15 ms took up to 0.5 s while eight links
-opened. Taking turns, the whole runs go one at a time, at the same total pace (the interpreter ran
-them one at a time anyway), and the slider shares the interpreter with one of them at most.
-Fragment reruns never take a turn.
+A server runs every session's script in a thread of one Python process. A page's first run is
+mostly Python: every section's widgets, text and charts, and sending them. Eight pages opening at
+once are eight such threads, and a student's slider rerun (a fragment of a few milliseconds of
+Python) gets the interpreter one time in nine: a slider move the server answers in 15 ms took up to
+0.5 s while eight links opened (docs/benchmarks.md). Taking turns, the openings go one at a time, at
+about the same total pace (the interpreter ran their Python one at a time anyway), and the slider
+shares the interpreter with one of them at most. The page decides who takes a turn
+(``ui/shared.py``: a session's first run; never a fragment).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Turns:
         held = self._lock.acquire(timeout=self.patience)
         waited = time.perf_counter() - start
         if not held:
-            LOGGER.warning("a whole page run waited %.1f s for its turn and runs beside the one before it", waited)
+            LOGGER.warning("a page run waited %.1f s for its turn and runs beside the one before it", waited)
         try:
             yield waited
         finally:

@@ -89,6 +89,10 @@ class NetworkPool:
         with self._lock:
             return sum(map(len, self._spare.values()))
 
+    def spare_networks(self) -> list[Any]:
+        with self._lock:
+            return [network for spares in self._spare.values() for network in spares]
+
 
 class PairLoader:
     """Finds, verifies and caches model pairs from a list of stores, first store first."""
@@ -106,6 +110,12 @@ class PairLoader:
         with self._lock:
             if message not in self.notes:
                 self.notes.append(message)
+
+    def held_networks(self) -> list[Any]:
+        """Every network this loader holds: its cached pairs' and the spare ones (the memory benchmark
+        counts their graphs)."""
+        return [net for pair in self._pairs.values() for net in (pair.base, pair.regularized)] + \
+            self.networks.spare_networks()
 
     def load(self, hparams: HParams) -> ModelPair | None:
         """The pair trained with ``hparams``, or None if either model is not stored (or no copy verifies)."""
