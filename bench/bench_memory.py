@@ -5,8 +5,8 @@ tenth, a user's own digit) for a random view: one of 20 pretrained pairs (more t
 loaded, so pairs come and go), FGSM or PGD, either norm, any strength, 1 to 40 PGD steps, either mode.
 The server's resident memory is read every 100 reruns, after a garbage collection, with the graphs its
 networks hold. The same reruns run twice, each in a fresh process and for at most ``--max-seconds``:
-with advdemo's attacks, and with the attacks as they were before (``git show c4c3fd4:advdemo/core/attacks.py``, one ``tf.function``
-over every model and step count).
+with advdemo's attacks, and with the attacks as they were before
+(``git show c4c3fd4:advdemo/core/attacks.py``, one ``tf.function`` over every model and step count).
 
     python bench/bench_memory.py [--reruns 1000]
 """

@@ -1,5 +1,5 @@
 """What every session of this server shares: the model service, the rule that page reruns come first, and the
-turns whole page runs take."""
+turns pages opening take."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ _RUNS = threading.local()
 
 @st.cache_resource
 def get_turns() -> Turns:
-    """The turns the sessions' whole page runs take (one per server process)."""
+    """The turns the sessions' pages take to open (one per server process)."""
     return Turns()
 
 
