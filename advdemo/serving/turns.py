@@ -3,8 +3,8 @@
 A server runs every session's script in a thread of one Python process. A page's first run is
 mostly Python: every section's widgets, text and charts, and sending them. Eight pages opening at
 once are eight such threads, and a student's slider rerun (a fragment of a few milliseconds of
-Python) gets the interpreter one time in nine: a slider move the server answers within 28 ms at p95
-took up to 0.40 s while eight sessions opened links, and 0.06 s once they took turns
+Python) shares the interpreter with all of them: a slider move the server answers within 28 ms at
+p95 took up to 0.40 s while eight sessions opened links, and 0.06 s once they took turns
 (docs/benchmarks.md). Taking turns, the openings go one at a time, at about the same total pace
 (the interpreter ran their Python one at a time anyway), and the slider shares the interpreter with
 one of them at most. The page decides who takes a turn (``ui/shared.py``: a session's first run;
