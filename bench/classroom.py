@@ -22,10 +22,10 @@ Phases, all on one server in one run, so every ratio compares like with like:
    and new), click through the lesson, switch the language or upload digits, and one trains.
 
 Reports errors (an exception on a page, a control or number that never comes), slider p95 per phase
-against idle (in the page, and the server's own run of the slider's fragment, from its log), the time
-each heavy request took to answer, how many times each distinct measurement
-was computed (from the server's log), the server's peak memory and CPU. Loopback only, bounded in
-sessions and time.
+against idle (in the page; the server's answer to a browserless session's moves; the slider
+fragment's own runs, from the server's log), the time each heavy request took to answer, how many
+times each distinct measurement was computed (from the server's log), the server's peak memory and
+CPU. Loopback only, bounded in sessions and time.
 
     python bench/classroom.py [--sessions 30] [--seconds 180] [--students protocol|chromium] [--proxy]
                               [--floor-only] [--timed-browser-niced]
