@@ -25,8 +25,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync"]
 #: What a fresh clone lacks: the variables that point advdemo at data, models or a cache.
 FRESH_CLONE_UNSET = ("ADVDEMO_MNIST_DIR", "ADVDEMO_PRETRAINED_DIR", "ADVDEMO_CACHE_DIR", "TFDS_DATA_DIR")
-#: The page has finished its script run.
-SETTLED = "[data-testid='stApp'][data-test-script-state='notRunning']"
+#: The page has finished its script run and drawn all it was sent. Streamlit fetches an element kind's code
+#: the first time a page shows one (a metric, a chart) and shows a skeleton there until then, so the run can
+#: end before the page is drawn.
+SETTLED = "[data-testid='stApp'][data-test-script-state='notRunning']:not(:has([data-testid='stSkeleton']))"
 
 
 def free_port() -> int:
