@@ -23,9 +23,9 @@ from advdemo.core.results import Curve, Evaluation, PairAccuracy
 StepProgressFn = Callable[[int, int], None]
 
 
-def predict_proba(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """Class probabilities ``(N, 10)`` float32 for images ``(N, 28, 28, 1)`` in [0, 1]."""
-    return probabilities(model, images)
+#: Class probabilities ``(N, 10)`` float32 for images ``(N, 28, 28, 1)`` in [0, 1], through the model's
+#: compiled graph (:func:`advdemo.core.attacks.probabilities`).
+predict_proba = probabilities
 
 
 def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:

@@ -85,13 +85,14 @@ class NetworkPool:
                 if len(spares) < self.size:
                     spares.append(network)
 
-    def spares(self) -> int:
-        with self._lock:
-            return sum(map(len, self._spare.values()))
-
     def spare_networks(self) -> list[Any]:
+        """The networks kept for reuse, of every architecture."""
         with self._lock:
             return [network for spares in self._spare.values() for network in spares]
+
+    def spares(self) -> int:
+        """How many networks are kept for reuse."""
+        return len(self.spare_networks())
 
 
 class PairLoader:
