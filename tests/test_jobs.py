@@ -304,13 +304,14 @@ def test_in_a_class_that_never_stops_rerunning_jobs_still_get_their_turn():
         gate.attach(child.pid)
         states = []
         with gate.interactive():  # one long stretch of reruns
+            assert _stopped(child.pid)  # the stop lands (on a busy machine, not at once)
             deadline = time.monotonic() + 1.6
             while time.monotonic() < deadline:
                 states.append(_state(child.pid) == "T")
                 time.sleep(0.02)
         # stopped, then a turn, then stopped again: never stopped for the whole stretch
         turns = sum(1 for a, b in zip(states, states[1:]) if a and not b)
-        assert states[0] and turns >= 2 and 0.15 < states.count(False) / len(states) < 0.6, states
+        assert turns >= 2 and 0.15 < states.count(False) / len(states) < 0.6, states
         assert _stopped(child.pid, False, timeout=1.0)  # the linger after the last rerun, then it runs
         gate.detach(child.pid)
     finally:
